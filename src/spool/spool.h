@@ -1,0 +1,191 @@
+/* The spool: where accepted jobs live until they are delivered or dead-lettered.
+ *
+ * A job is in one of these states:
+ *
+ *   enqueue ──▶ READY ──take──▶ INFLIGHT ──ack──▶ DELIVERED (receipt kept, then expired)
+ *                 ▲                │ │
+ *                 └──── retry ─────┘ └──dead──▶ DEAD ──replay──▶ READY
+ *                                                   └──purge──▶ (gone)
+ *
+ * INFLIGHT exists only in the memory of the process that owns the spool (a lease): on disk an
+ * in-flight job is still READY, so a crash re-delivers exactly what was in flight and nothing
+ * else. Only the owner (opened with `owner = true`, which takes an exclusive lock) may take
+ * and settle; any number of other processes (the CLI) may enqueue, read, replay and purge at
+ * the same time.
+ *
+ * Every mutating call is one transaction, made durable (fsync) before it returns 0: a job
+ * reported enqueued survives a power cut. Callers batch (group commit): one call for a
+ * thousand jobs costs about as much as one for a single job.
+ *
+ * The interface is backend-neutral; backends live in sub-folders (sqlite/ today).
+ */
+#ifndef CT_SPOOL_SPOOL_H
+#define CT_SPOOL_SPOOL_H
+
+#include "job/job.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ct_spool ct_spool_t;
+
+typedef enum {
+  CT_STATE_READY = 0,
+  CT_STATE_INFLIGHT = 1,
+  CT_STATE_DELIVERED = 2,
+  CT_STATE_DEAD = 3,
+} ct_job_state_t;
+
+/* "ready", "inflight", "delivered", "dead". */
+const char *ct_job_state_name(ct_job_state_t state);
+
+typedef struct {
+  const char *path;             /* spool file, created 0600 if missing */
+  bool owner;                   /* take the exclusive owner lock (the daemon) */
+  bool readonly;                /* open for reading only (inspection commands) */
+  int64_t receipt_retention_ms; /* how long receipts of delivered jobs are kept; 0 = 30 days */
+  int busy_timeout_ms;          /* wait this long for another writer; 0 = 5000 */
+} ct_spool_options_t;
+
+/* Opens (creating and migrating as needed) the spool at opts->path.
+ * Errors: CT_EBUSY (owner requested and another process owns it), CT_EPERM, CT_ENOENT
+ * (readonly and missing), CT_ECORRUPT (not a spool, or damaged), CT_ESCHEMA (written by a
+ * newer carteiro), CT_ENOSPC, CT_EIO, CT_ENOMEM. */
+int ct_spool_open(ct_spool_t **out, const ct_spool_options_t *opts);
+
+/* Closes the spool, releasing the owner lock. Leases still outstanding are simply forgotten:
+ * their jobs are READY for the next owner. NULL is a no-op. */
+void ct_spool_close(ct_spool_t *sp);
+
+/* Stores `n` validated, normalized jobs in one durable transaction. results[i] is 0 when jobs[i]
+ * was stored, CT_EDUPLICATE when a job with its id already exists (in any state, including a
+ * duplicate within the same batch). A job is due at max(not_before_ms, now_ms).
+ * Returns 0 once committed; on error nothing of the batch is stored and results is untouched.
+ * Errors: CT_ENOSPC, CT_EIO, CT_EPERM (readonly), CT_ELOCKED (another writer held the lock
+ * past busy_timeout_ms), CT_ENOMEM. */
+int ct_spool_enqueue(ct_spool_t *sp, ct_job_t *const *jobs, size_t n, int64_t now_ms,
+                     int *results);
+
+/* A job handed to the owner by ct_spool_take. */
+typedef struct {
+  int64_t seq;            /* the spool's handle for this job; pass it back to ct_spool_settle */
+  ct_job_t *job;          /* decoded job, owned by the lease */
+  ct_receipt_t *progress; /* parts already accepted by earlier attempts, or NULL */
+  uint32_t attempts;      /* attempts recorded so far (since enqueue or the last replay) */
+  int64_t due_ms;
+  int64_t enqueued_ms;
+} ct_lease_t;
+
+/* Frees what a lease owns (not the struct itself). The job stays INFLIGHT until settled. */
+void ct_lease_free(ct_lease_t *lease);
+
+/* Leases up to `max` jobs that are READY, due at or before now_ms and not already leased:
+ * higher priority first, then earliest due, then enqueue order. *n is set to the number
+ * written to out[0..]. Owner only (CT_EPERM otherwise). Reads only; no fsync.
+ * Errors: CT_EPERM, CT_ECORRUPT (a stored job does not decode), CT_EIO, CT_ENOMEM. */
+int ct_spool_take(ct_spool_t *sp, int64_t now_ms, size_t max, ct_lease_t *out, size_t *n);
+
+typedef enum {
+  CT_SETTLE_ACK,     /* delivered: keep `receipt` */
+  CT_SETTLE_RETRY,   /* back to READY, due at `due_ms`; `receipt` (optional) = parts done */
+  CT_SETTLE_DEAD,    /* to the DLQ with `reason` */
+  CT_SETTLE_RELEASE, /* back to READY unchanged (shutdown, window not open): no attempt */
+} ct_settle_kind_t;
+
+typedef struct {
+  int64_t seq;                 /* from the lease */
+  ct_settle_kind_t kind;
+  const ct_attempt_t *attempt; /* appended to the job's history when not NULL */
+  const ct_receipt_t *receipt; /* ACK: the receipt; RETRY: progress so far (may be NULL) */
+  int64_t due_ms;              /* RETRY and RELEASE: when it is due again (0 = now) */
+  const char *reason;          /* DEAD: "permanent_failure", "deadline_exceeded", ... */
+  int result;                  /* out: 0, or CT_ESTATE when seq is not leased */
+} ct_settle_t;
+
+/* Records the outcomes of `n` leased jobs in one durable transaction and ends their leases.
+ * An op whose seq is not leased gets result CT_ESTATE and changes nothing.
+ * Returns 0 once committed; on error nothing is recorded and the leases are kept, so the
+ * caller may try again. Owner only. Errors: CT_EPERM, CT_ENOSPC, CT_EIO, CT_ENOMEM. */
+int ct_spool_settle(ct_spool_t *sp, ct_settle_t *ops, size_t n, int64_t now_ms);
+
+/* Selects dead letters (and, for ct_spool_job_get, any job). Zero/NULL fields match all. */
+typedef struct {
+  const char *reason;
+  const char *tenant;
+  const char *provider;   /* provider of the last attempt */
+  ct_channel_t channel;   /* channel of the last attempt; CT_CHANNEL_NONE = any */
+  int64_t since_ms;       /* dead at or after */
+  int64_t until_ms;       /* dead before */
+  const char *job_id;     /* exactly this job */
+  size_t limit;           /* at most this many (oldest first); 0 = no limit */
+} ct_dlq_filter_t;
+
+typedef struct {
+  int64_t seq;
+  const char *job_id;
+  const char *tenant;
+  const char *reason;
+  ct_channel_t channel;   /* of the last attempt */
+  const char *provider;   /* of the last attempt, "" if none */
+  int64_t dead_at_ms;
+  uint32_t attempts;
+} ct_dlq_entry_t;
+
+/* Calls `visit` for each matching dead letter, oldest first; the entry is valid during the
+ * call only. A non-zero return from `visit` stops the walk and is returned.
+ * Errors: CT_EIO, CT_ENOMEM. */
+int ct_spool_dlq_list(ct_spool_t *sp, const ct_dlq_filter_t *f,
+                      int (*visit)(const ct_dlq_entry_t *e, void *arg), void *arg);
+
+/* Moves matching dead letters back to READY, due now, with their attempt count reset (the
+ * history is kept). *count = number moved. Works while a daemon owns the spool: the owner's
+ * next take sees them. Errors: CT_EPERM (readonly), CT_ENOSPC, CT_EIO, CT_ELOCKED. */
+int ct_spool_replay(ct_spool_t *sp, const ct_dlq_filter_t *f, int64_t now_ms, size_t *count);
+
+/* Deletes matching dead letters for good. *count = number deleted. Errors as replay. */
+int ct_spool_purge(ct_spool_t *sp, const ct_dlq_filter_t *f, size_t *count);
+
+/* Everything the spool knows about one job. */
+typedef struct {
+  int64_t seq;
+  ct_job_state_t state;   /* INFLIGHT when the calling process holds its lease */
+  ct_job_t *job;
+  ct_attempt_t **attempts; /* oldest first */
+  size_t n_attempts;
+  ct_receipt_t *receipt;  /* DELIVERED: the receipt; READY: progress, or NULL */
+  char *reason;           /* DEAD: the reason; else NULL */
+  int64_t enqueued_ms;
+  int64_t updated_ms;
+  int64_t due_ms;
+} ct_job_info_t;
+
+/* Looks a job up by id. Errors: CT_ENOTFOUND, CT_ECORRUPT, CT_EIO, CT_ENOMEM. */
+int ct_spool_job_get(ct_spool_t *sp, const char *id, ct_job_info_t *out);
+void ct_job_info_free(ct_job_info_t *info);
+
+#define CT_SPOOL_MAX_REASONS 32
+
+typedef struct {
+  uint64_t ready;          /* READY on disk (includes this process's in-flight) */
+  uint64_t due;            /* READY and due at now_ms */
+  uint64_t inflight;       /* leased by this process */
+  uint64_t delivered;      /* receipts still retained */
+  uint64_t dead;
+  int64_t oldest_due_ms;   /* earliest due time among READY jobs; 0 when none */
+  struct {
+    char reason[64];
+    uint64_t count;
+  } dlq[CT_SPOOL_MAX_REASONS]; /* dead letters by reason, largest first */
+  size_t n_dlq;
+  uint64_t file_bytes;     /* spool size on disk (main file + WAL) */
+} ct_spool_stats_t;
+
+/* Errors: CT_EIO. */
+int ct_spool_stats(ct_spool_t *sp, int64_t now_ms, ct_spool_stats_t *out);
+
+/* Deletes receipts (DELIVERED jobs) older than the retention period. *count = number removed.
+ * Errors as replay. */
+int ct_spool_expire(ct_spool_t *sp, int64_t now_ms, size_t *count);
+
+#endif

@@ -1,2 +1,4 @@
-/* PLACEHOLDER */
-int main(void) { return 1; }
+/* carteiro: invoice delivery. The subcommands live in src/cli/. */
+#include "cli/cli.h"
+
+int main(int argc, char **argv) { return ct_cli_main(argc, argv); }

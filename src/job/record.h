@@ -30,7 +30,7 @@ ct_record_format_t ct_record_format_from_name(const char *path);
  * Errors: CT_ENOENT, CT_EPERM, CT_EIO, CT_ENOMEM. */
 int ct_record_reader_open(ct_record_reader_t **out, const char *path, ct_record_format_t fmt);
 
-/* Reads the next record. On 0, *data/*len hold its bytes (for JSONL without the newline, and
+/* Reads the next record. On 0, *data and *len hold its bytes (for JSONL without the newline, and
  * NUL-terminated), valid until the next call. Errors:
  *   CT_EEOF        no more records (not an error for the caller)
  *   CT_ETOOBIG     record longer than CT_RECORD_MAX: it is skipped, reading may go on

@@ -1,0 +1,180 @@
+#include "dispatch/throttle.h"
+
+#include <math.h>
+
+void ct_bucket_set(ct_bucket_t *b, double rate, uint32_t burst) {
+  int64_t interval = rate > 0 ? (int64_t)llround(1e6 / rate) : 0;
+  if (rate > 0 && interval < 1)
+    interval = 1;
+  if (burst < 1)
+    burst = 1;
+  atomic_store(&b->interval_us, interval);
+  atomic_store(&b->tolerance_us, interval * (int64_t)(burst - 1));
+}
+
+int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us) {
+  int64_t interval = atomic_load(&b->interval_us);
+  if (interval == 0)
+    return now_us;
+  int64_t tolerance = atomic_load(&b->tolerance_us);
+  int64_t tat = atomic_load(&b->tat_us);
+  for (;;) {
+    /* A bucket idle for a while is full again: its clock restarts at now - tolerance, so the
+     * next `burst` sends may go at once and no more. */
+    int64_t start = tat > now_us - tolerance ? tat : now_us - tolerance;
+    int64_t send_at = start > now_us ? start : now_us;
+    if (atomic_compare_exchange_weak(&b->tat_us, &tat, start + interval))
+      return send_at;
+  }
+}
+
+void ct_aimd_init(ct_aimd_t *a, uint32_t max) {
+  pthread_mutex_init(&a->mu, NULL);
+  a->max = max < 1 ? 1 : max;
+  a->limit = a->max;
+  a->inflight = 0;
+  a->last_cut_us = INT64_MIN / 2;
+}
+
+void ct_aimd_destroy(ct_aimd_t *a) { pthread_mutex_destroy(&a->mu); }
+
+void ct_aimd_set_max(ct_aimd_t *a, uint32_t max) {
+  pthread_mutex_lock(&a->mu);
+  a->max = max < 1 ? 1 : max;
+  if (a->limit > a->max)
+    a->limit = a->max;
+  pthread_mutex_unlock(&a->mu);
+}
+
+bool ct_aimd_acquire(ct_aimd_t *a) {
+  pthread_mutex_lock(&a->mu);
+  bool ok = a->inflight < (uint32_t)a->limit;
+  if (ok)
+    a->inflight++;
+  pthread_mutex_unlock(&a->mu);
+  return ok;
+}
+
+void ct_aimd_release(ct_aimd_t *a, ct_aimd_signal_t s, int64_t now_us, int64_t cut_window_us) {
+  pthread_mutex_lock(&a->mu);
+  if (a->inflight > 0)
+    a->inflight--;
+  if (s == CT_AIMD_OK) {
+    a->limit += 1.0 / a->limit;
+    if (a->limit > a->max)
+      a->limit = a->max;
+  } else if (s == CT_AIMD_THROTTLED && now_us - a->last_cut_us >= cut_window_us) {
+    a->limit = a->limit / 2 < 1 ? 1 : a->limit / 2;
+    a->last_cut_us = now_us;
+  }
+  pthread_mutex_unlock(&a->mu);
+}
+
+double ct_aimd_limit(ct_aimd_t *a) {
+  pthread_mutex_lock(&a->mu);
+  double l = a->limit;
+  pthread_mutex_unlock(&a->mu);
+  return l;
+}
+
+void ct_breaker_init(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us) {
+  pthread_mutex_init(&b->mu, NULL);
+  b->state = CT_BREAKER_CLOSED;
+  b->failures = 0;
+  b->threshold = threshold < 1 ? 1 : threshold;
+  b->cooldown_us = cooldown_us;
+  b->opened_us = 0;
+  b->probe_out = false;
+}
+
+void ct_breaker_destroy(ct_breaker_t *b) { pthread_mutex_destroy(&b->mu); }
+
+void ct_breaker_set(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us) {
+  pthread_mutex_lock(&b->mu);
+  b->threshold = threshold < 1 ? 1 : threshold;
+  b->cooldown_us = cooldown_us;
+  pthread_mutex_unlock(&b->mu);
+}
+
+bool ct_breaker_allow(ct_breaker_t *b, int64_t now_us, int64_t *retry_at_us) {
+  pthread_mutex_lock(&b->mu);
+  bool ok = true;
+  int64_t retry_at = now_us;
+  if (b->state == CT_BREAKER_OPEN) {
+    if (now_us - b->opened_us >= b->cooldown_us) {
+      b->state = CT_BREAKER_HALF_OPEN;
+      b->probe_out = true;
+    } else {
+      ok = false;
+      retry_at = b->opened_us + b->cooldown_us;
+    }
+  } else if (b->state == CT_BREAKER_HALF_OPEN) {
+    if (b->probe_out) {
+      ok = false;
+      /* The probe's answer decides; ask again shortly. */
+      retry_at = now_us + b->cooldown_us / 10 + 1;
+    } else {
+      b->probe_out = true;
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+  if (!ok && retry_at_us != NULL)
+    *retry_at_us = retry_at;
+  return ok;
+}
+
+void ct_breaker_record(ct_breaker_t *b, bool success, int64_t now_us) {
+  pthread_mutex_lock(&b->mu);
+  if (success) {
+    b->state = CT_BREAKER_CLOSED;
+    b->failures = 0;
+    b->probe_out = false;
+  } else {
+    b->failures++;
+    if (b->state == CT_BREAKER_HALF_OPEN || b->failures >= b->threshold) {
+      b->state = CT_BREAKER_OPEN;
+      b->opened_us = now_us;
+      b->probe_out = false;
+    }
+  }
+  pthread_mutex_unlock(&b->mu);
+}
+
+ct_breaker_state_t ct_breaker_state(ct_breaker_t *b) {
+  pthread_mutex_lock(&b->mu);
+  ct_breaker_state_t s = b->state;
+  pthread_mutex_unlock(&b->mu);
+  return s;
+}
+
+const char *ct_breaker_state_name(ct_breaker_state_t s) {
+  switch (s) {
+  case CT_BREAKER_CLOSED:
+    return "closed";
+  case CT_BREAKER_OPEN:
+    return "open";
+  case CT_BREAKER_HALF_OPEN:
+    return "half_open";
+  }
+  return "unknown";
+}
+
+static uint64_t xorshift64(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *s = x;
+  return x;
+}
+
+int64_t ct_backoff_ms(uint32_t attempt, int64_t base_ms, int64_t cap_ms, int64_t retry_after_ms,
+                      uint64_t *rng) {
+  int64_t ceiling = base_ms;
+  for (uint32_t i = 1; i < attempt && ceiling < cap_ms; i++)
+    ceiling *= 2;
+  if (ceiling > cap_ms)
+    ceiling = cap_ms;
+  int64_t delay = ceiling > 0 ? (int64_t)(xorshift64(rng) % (uint64_t)(ceiling + 1)) : 0;
+  return retry_after_ms > delay ? retry_after_ms : delay;
+}

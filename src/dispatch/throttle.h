@@ -1,0 +1,97 @@
+/* Flow control for one provider account, shared by every worker thread:
+ *
+ *   ct_bucket_t   the account's rate: a token bucket (rate, burst) kept as GCRA — one atomic
+ *                 "theoretical arrival time" — so that reserving a send is a single CAS and the
+ *                 configured rate holds across all threads together.
+ *   ct_aimd_t     the account's concurrency: a cap that 429s halve and successes slowly raise
+ *                 again (additive increase, multiplicative decrease), never above the
+ *                 configured maximum.
+ *   ct_breaker_t  the account's circuit breaker: opens after N consecutive failures, lets one
+ *                 probe through after a cool-down (half-open), closes on its success.
+ *
+ * And the retry delay: exponential backoff with full jitter, capped, never shorter than what
+ * the provider asked for (Retry-After).
+ *
+ * All times are CLOCK_MONOTONIC microseconds (ct_mono_us) unless named _ms.
+ */
+#ifndef CT_DISPATCH_THROTTLE_H
+#define CT_DISPATCH_THROTTLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+  _Atomic int64_t tat_us;      /* theoretical arrival time of the next send */
+  _Atomic int64_t interval_us; /* 1e6 / rate; 0 = unlimited */
+  _Atomic int64_t tolerance_us; /* (burst - 1) * interval: how far ahead of tat a send may go */
+} ct_bucket_t;
+
+/* Sets (or, on reload, changes) the rate in messages per second (0 = no limit) and the burst
+ * (>= 1). Safe while other threads reserve. */
+void ct_bucket_set(ct_bucket_t *b, double rate, uint32_t burst);
+
+/* Reserves one send and returns when it may go: `now_us` when a token is free, else the
+ * future time at which its token will be. Every call reserves a distinct slot, so callers
+ * that wait until the returned time never exceed the rate together: over any interval of
+ * length W at most burst + W * rate sends go. */
+int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us);
+
+typedef struct {
+  pthread_mutex_t mu;
+  double limit;           /* current cap, 1 <= limit <= max */
+  uint32_t max;
+  uint32_t inflight;
+  int64_t last_cut_us;    /* a burst of 429s from one moment cuts the cap once */
+} ct_aimd_t;
+
+void ct_aimd_init(ct_aimd_t *a, uint32_t max);
+void ct_aimd_destroy(ct_aimd_t *a);
+/* Changes the maximum (reload); the current cap is clamped to it. */
+void ct_aimd_set_max(ct_aimd_t *a, uint32_t max);
+/* Takes a slot when fewer than floor(limit) are in flight. */
+bool ct_aimd_acquire(ct_aimd_t *a);
+
+typedef enum { CT_AIMD_OK, CT_AIMD_THROTTLED, CT_AIMD_NEUTRAL } ct_aimd_signal_t;
+
+/* Gives a slot back. OK raises the cap by 1/limit (about +1 per cap's worth of successes);
+ * THROTTLED halves it, at most once per `cut_window_us` (a burst of 429s answers one moment of
+ * overload); NEUTRAL (e.g. a permanent error) leaves it. */
+void ct_aimd_release(ct_aimd_t *a, ct_aimd_signal_t s, int64_t now_us, int64_t cut_window_us);
+/* The current cap (for metrics and tests). */
+double ct_aimd_limit(ct_aimd_t *a);
+
+typedef enum { CT_BREAKER_CLOSED, CT_BREAKER_OPEN, CT_BREAKER_HALF_OPEN } ct_breaker_state_t;
+
+typedef struct {
+  pthread_mutex_t mu;
+  ct_breaker_state_t state;
+  uint32_t failures;       /* consecutive */
+  uint32_t threshold;
+  int64_t cooldown_us;
+  int64_t opened_us;
+  bool probe_out;          /* half-open: the one probe is in flight */
+} ct_breaker_t;
+
+void ct_breaker_init(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us);
+void ct_breaker_destroy(ct_breaker_t *b);
+void ct_breaker_set(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us);
+/* May a request go now? Closed: yes. Open: no until the cool-down has passed, then it turns
+ * half-open and lets exactly one probe through. When it says no, *retry_at_us (if not NULL)
+ * is when to ask again. */
+bool ct_breaker_allow(ct_breaker_t *b, int64_t now_us, int64_t *retry_at_us);
+/* Records the outcome of a request that was allowed. A success closes the breaker; a failure
+ * counts, and opens it at the threshold (or at once when it was the half-open probe). */
+void ct_breaker_record(ct_breaker_t *b, bool success, int64_t now_us);
+ct_breaker_state_t ct_breaker_state(ct_breaker_t *b);
+/* "closed", "open", "half_open". */
+const char *ct_breaker_state_name(ct_breaker_state_t s);
+
+/* The delay before retry number `attempt` (1 = the first retry): a uniformly random value in
+ * [0, min(cap, base * 2^(attempt-1))] drawn from `*rng` (xorshift state, non-zero), but never
+ * less than `retry_after_ms` when the provider gave one (>= 0). */
+int64_t ct_backoff_ms(uint32_t attempt, int64_t base_ms, int64_t cap_ms, int64_t retry_after_ms,
+                      uint64_t *rng);
+
+#endif

@@ -1,0 +1,201 @@
+/* Unit tests for src/dispatch/throttle.c: the shared token bucket (including from several
+ * threads at once), adaptive concurrency, the circuit breaker and backoff. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "dispatch/throttle.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1000000000LL /* an arbitrary monotonic "now" */
+
+/* The most sends in any window of `window_us` among sorted times. */
+static size_t max_in_window(const int64_t *t, size_t n, int64_t window_us) {
+  size_t best = 0, lo = 0;
+  for (size_t hi = 0; hi < n; hi++) {
+    while (t[hi] - t[lo] >= window_us)
+      lo++;
+    if (hi - lo + 1 > best)
+      best = hi - lo + 1;
+  }
+  return best;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+static void test_bucket_burst_then_rate(void **state) {
+  (void)state;
+  ct_bucket_t b = {0};
+  ct_bucket_set(&b, 100, 10);
+  int64_t t[1000];
+  for (int i = 0; i < 1000; i++)
+    t[i] = ct_bucket_reserve(&b, T0);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(t[i], T0); /* the burst goes at once */
+  assert_int_equal(t[10], T0 + 10000);
+  assert_int_equal(t[999], T0 + 990 * 10000);
+  assert_int_equal(max_in_window(t, 1000, 1000000), 10 + 100 - 1);
+}
+
+static void test_bucket_refills_when_idle(void **state) {
+  (void)state;
+  ct_bucket_t b = {0};
+  ct_bucket_set(&b, 10, 5);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(ct_bucket_reserve(&b, T0), T0);
+  assert_int_equal(ct_bucket_reserve(&b, T0), T0 + 100000);
+  /* Ten seconds later the bucket is full again, and holds no more than `burst`. */
+  int64_t later = T0 + 10000000;
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(ct_bucket_reserve(&b, later), later);
+  assert_int_equal(ct_bucket_reserve(&b, later), later + 100000);
+}
+
+static void test_bucket_unlimited(void **state) {
+  (void)state;
+  ct_bucket_t b = {0};
+  ct_bucket_set(&b, 0, 1);
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(ct_bucket_reserve(&b, T0 + i), T0 + i);
+}
+
+#define THREADS 4
+#define PER_THREAD 5000
+static ct_bucket_t shared;
+static int64_t slots[THREADS * PER_THREAD];
+
+static void *reserve_many(void *arg) {
+  int64_t *out = arg;
+  for (int i = 0; i < PER_THREAD; i++)
+    out[i] = ct_bucket_reserve(&shared, T0);
+  return NULL;
+}
+
+static void test_bucket_is_exact_across_threads(void **state) {
+  (void)state;
+  ct_bucket_set(&shared, 1000, 50);
+  pthread_t th[THREADS];
+  for (int i = 0; i < THREADS; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, reserve_many, &slots[i * PER_THREAD]), 0);
+  for (int i = 0; i < THREADS; i++)
+    pthread_join(th[i], NULL);
+  size_t n = THREADS * PER_THREAD;
+  qsort(slots, n, sizeof slots[0], cmp_i64);
+  /* Every reservation got its own slot: 50 at once, then one per millisecond. */
+  for (size_t k = 0; k < n; k++)
+    assert_int_equal(slots[k], k < 50 ? T0 : T0 + (int64_t)(k - 49) * 1000);
+  assert_int_equal(max_in_window(slots, n, 1000000), 50 + 1000 - 1);
+}
+
+static void test_aimd(void **state) {
+  (void)state;
+  ct_aimd_t a;
+  ct_aimd_init(&a, 8);
+  for (int i = 0; i < 8; i++)
+    assert_true(ct_aimd_acquire(&a));
+  assert_false(ct_aimd_acquire(&a));
+  ct_aimd_release(&a, CT_AIMD_THROTTLED, T0, 100000);
+  assert_true(ct_aimd_limit(&a) == 4.0);
+  /* A second 429 from the same moment does not cut again. */
+  ct_aimd_release(&a, CT_AIMD_THROTTLED, T0 + 1000, 100000);
+  assert_true(ct_aimd_limit(&a) == 4.0);
+  ct_aimd_release(&a, CT_AIMD_THROTTLED, T0 + 200000, 100000);
+  assert_true(ct_aimd_limit(&a) == 2.0);
+  /* 5 still in flight, cap 2: nothing more may start. */
+  assert_false(ct_aimd_acquire(&a));
+  for (int i = 0; i < 5; i++)
+    ct_aimd_release(&a, CT_AIMD_NEUTRAL, T0 + 300000, 100000);
+  assert_true(ct_aimd_limit(&a) == 2.0);
+  assert_true(ct_aimd_acquire(&a));
+  ct_aimd_release(&a, CT_AIMD_OK, T0 + 400000, 100000);
+  assert_true(ct_aimd_limit(&a) == 2.5);
+  /* Successes climb back, never above the maximum. */
+  for (int i = 0; i < 200; i++) {
+    assert_true(ct_aimd_acquire(&a));
+    ct_aimd_release(&a, CT_AIMD_OK, T0 + 500000, 100000);
+  }
+  assert_true(ct_aimd_limit(&a) == 8.0);
+  ct_aimd_destroy(&a);
+}
+
+static void test_breaker(void **state) {
+  (void)state;
+  ct_breaker_t b;
+  ct_breaker_init(&b, 3, 1000000);
+  int64_t retry = 0;
+  for (int i = 0; i < 2; i++) {
+    assert_true(ct_breaker_allow(&b, T0, &retry));
+    ct_breaker_record(&b, false, T0);
+  }
+  assert_int_equal(ct_breaker_state(&b), CT_BREAKER_CLOSED);
+  assert_true(ct_breaker_allow(&b, T0, &retry));
+  ct_breaker_record(&b, false, T0);
+  assert_int_equal(ct_breaker_state(&b), CT_BREAKER_OPEN);
+  assert_false(ct_breaker_allow(&b, T0 + 500000, &retry));
+  assert_int_equal(retry, T0 + 1000000);
+  /* After the cool-down exactly one probe goes. */
+  assert_true(ct_breaker_allow(&b, T0 + 1000000, &retry));
+  assert_int_equal(ct_breaker_state(&b), CT_BREAKER_HALF_OPEN);
+  assert_false(ct_breaker_allow(&b, T0 + 1000001, &retry));
+  ct_breaker_record(&b, false, T0 + 1100000); /* the probe failed: open again */
+  assert_int_equal(ct_breaker_state(&b), CT_BREAKER_OPEN);
+  assert_false(ct_breaker_allow(&b, T0 + 1200000, &retry));
+  assert_int_equal(retry, T0 + 2100000);
+  assert_true(ct_breaker_allow(&b, T0 + 2100000, &retry));
+  ct_breaker_record(&b, true, T0 + 2100000);
+  assert_int_equal(ct_breaker_state(&b), CT_BREAKER_CLOSED);
+  assert_string_equal(ct_breaker_state_name(ct_breaker_state(&b)), "closed");
+  /* A success resets the count of consecutive failures. */
+  ct_breaker_record(&b, false, T0);
+  ct_breaker_record(&b, false, T0);
+  ct_breaker_record(&b, true, T0);
+  ct_breaker_record(&b, false, T0);
+  assert_int_equal(ct_breaker_state(&b), CT_BREAKER_CLOSED);
+  ct_breaker_destroy(&b);
+}
+
+static void test_backoff(void **state) {
+  (void)state;
+  uint64_t rng = 0x9e3779b97f4a7c15ULL;
+  int64_t seen_max[6] = {0};
+  for (int i = 0; i < 20000; i++) {
+    for (uint32_t a = 1; a <= 6; a++) {
+      int64_t d = ct_backoff_ms(a, 1000, 20000, -1, &rng);
+      assert_true(d >= 0);
+      int64_t ceiling = a <= 5 ? 1000LL << (a - 1) : 20000;
+      assert_true(d <= ceiling);
+      if (d > seen_max[a - 1])
+        seen_max[a - 1] = d;
+    }
+  }
+  /* Full jitter reaches close to each ceiling. */
+  assert_true(seen_max[0] >= 990);
+  assert_true(seen_max[4] >= 15900);
+  assert_true(seen_max[5] >= 19900);
+  /* Retry-After is a floor. */
+  for (int i = 0; i < 100; i++)
+    assert_true(ct_backoff_ms(1, 1000, 20000, 30000, &rng) == 30000);
+  assert_true(ct_backoff_ms(40, 1000, 20000, -1, &rng) <= 20000);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bucket_burst_then_rate),
+      cmocka_unit_test(test_bucket_refills_when_idle),
+      cmocka_unit_test(test_bucket_unlimited),
+      cmocka_unit_test(test_bucket_is_exact_across_threads),
+      cmocka_unit_test(test_aimd),
+      cmocka_unit_test(test_breaker),
+      cmocka_unit_test(test_backoff),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

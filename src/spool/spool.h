@@ -18,6 +18,12 @@
  * thousand jobs costs about as much as one for a single job.
  *
  * The interface is backend-neutral; backends live in sub-folders (sqlite/ today).
+ *
+ * A handle may be shared between threads: calls on it are serialized. Besides the errors each
+ * function lists, any call may return CT_EINVAL when its arguments break the contract (NULL
+ * where a pointer is required, a call into the spool from a ct_spool_dlq_list visitor), and
+ * any call that writes may return CT_ELOCKED when another process holds the write lock past
+ * busy_timeout_ms.
  */
 #ifndef CT_SPOOL_SPOOL_H
 #define CT_SPOOL_SPOOL_H
@@ -41,7 +47,8 @@ typedef enum {
 const char *ct_job_state_name(ct_job_state_t state);
 
 typedef struct {
-  const char *path;             /* spool file, created 0600 if missing */
+  const char *path;             /* spool file, created 0600 if missing ("scheme://..." names
+                                   are kept for other backends: CT_EINVAL for now) */
   bool owner;                   /* take the exclusive owner lock (the daemon) */
   bool readonly;                /* open for reading only (inspection commands) */
   int64_t receipt_retention_ms; /* how long receipts of delivered jobs are kept; 0 = 30 days */
@@ -50,8 +57,10 @@ typedef struct {
 
 /* Opens (creating and migrating as needed) the spool at opts->path.
  * Errors: CT_EBUSY (owner requested and another process owns it), CT_EPERM, CT_ENOENT
- * (readonly and missing), CT_ECORRUPT (not a spool, or damaged), CT_ESCHEMA (written by a
- * newer carteiro), CT_ENOSPC, CT_EIO, CT_ENOMEM. */
+ * (readonly and missing, or the directory is missing), CT_ECORRUPT (not a spool, or damaged),
+ * CT_ESCHEMA (written by a newer carteiro; or, when readonly, by an older one: open it
+ * read-write once to migrate), CT_EINVAL (owner and readonly together), CT_ELOCKED,
+ * CT_ENOSPC, CT_EIO, CT_ENOMEM. *out is set only on success. */
 int ct_spool_open(ct_spool_t **out, const ct_spool_options_t *opts);
 
 /* Closes the spool, releasing the owner lock. Leases still outstanding are simply forgotten:
@@ -62,8 +71,10 @@ void ct_spool_close(ct_spool_t *sp);
  * was stored, CT_EDUPLICATE when a job with its id already exists (in any state, including a
  * duplicate within the same batch). A job is due at max(not_before_ms, now_ms).
  * Returns 0 once committed; on error nothing of the batch is stored and results is untouched.
+ * (One exception: when the disk fails the commit's fsync, CT_EIO, the batch may surface after
+ * a restart. Enqueue it again; what was stored comes back CT_EDUPLICATE.)
  * Errors: CT_ENOSPC, CT_EIO, CT_EPERM (readonly), CT_ELOCKED (another writer held the lock
- * past busy_timeout_ms), CT_ENOMEM. */
+ * past busy_timeout_ms), CT_EINVAL (a job without id or tenant), CT_ENOMEM. */
 int ct_spool_enqueue(ct_spool_t *sp, ct_job_t *const *jobs, size_t n, int64_t now_ms,
                      int *results);
 
@@ -87,9 +98,10 @@ void ct_lease_free(ct_lease_t *lease);
 int ct_spool_take(ct_spool_t *sp, int64_t now_ms, size_t max, ct_lease_t *out, size_t *n);
 
 typedef enum {
-  CT_SETTLE_ACK,     /* delivered: keep `receipt` */
-  CT_SETTLE_RETRY,   /* back to READY, due at `due_ms`; `receipt` (optional) = parts done */
-  CT_SETTLE_DEAD,    /* to the DLQ with `reason` */
+  CT_SETTLE_ACK,     /* delivered: keep `receipt` (NULL: keep the progress as the receipt) */
+  CT_SETTLE_RETRY,   /* back to READY, due at `due_ms`; `receipt` (optional) = parts done
+                        (NULL: the earlier progress stays) */
+  CT_SETTLE_DEAD,    /* to the DLQ with `reason` (NULL or "": "unspecified"); progress kept */
   CT_SETTLE_RELEASE, /* back to READY unchanged (shutdown, window not open): no attempt */
 } ct_settle_kind_t;
 
@@ -104,12 +116,15 @@ typedef struct {
 } ct_settle_t;
 
 /* Records the outcomes of `n` leased jobs in one durable transaction and ends their leases.
- * An op whose seq is not leased gets result CT_ESTATE and changes nothing.
- * Returns 0 once committed; on error nothing is recorded and the leases are kept, so the
- * caller may try again. Owner only. Errors: CT_EPERM, CT_ENOSPC, CT_EIO, CT_ENOMEM. */
+ * An op whose seq is not leased (including a seq already settled earlier in the same batch)
+ * gets result CT_ESTATE and changes nothing.
+ * Returns 0 once committed; on error nothing is recorded, the results are untouched and the
+ * leases are kept, so the caller may try again. Owner only.
+ * Errors: CT_EPERM, CT_ELOCKED, CT_ENOSPC, CT_EIO, CT_EINVAL (unknown kind), CT_ENOMEM. */
 int ct_spool_settle(ct_spool_t *sp, ct_settle_t *ops, size_t n, int64_t now_ms);
 
-/* Selects dead letters (and, for ct_spool_job_get, any job). Zero/NULL fields match all. */
+/* Selects dead letters (and, for ct_spool_job_get, any job). Zero/NULL fields (and empty
+ * strings) match all. */
 typedef struct {
   const char *reason;
   const char *tenant;
@@ -133,7 +148,8 @@ typedef struct {
 } ct_dlq_entry_t;
 
 /* Calls `visit` for each matching dead letter, oldest first; the entry is valid during the
- * call only. A non-zero return from `visit` stops the walk and is returned.
+ * call only, and `visit` must not call the spool (such calls fail with CT_EINVAL). A non-zero
+ * return from `visit` stops the walk and is returned.
  * Errors: CT_EIO, CT_ENOMEM. */
 int ct_spool_dlq_list(ct_spool_t *sp, const ct_dlq_filter_t *f,
                       int (*visit)(const ct_dlq_entry_t *e, void *arg), void *arg);
@@ -153,14 +169,15 @@ typedef struct {
   ct_job_t *job;
   ct_attempt_t **attempts; /* oldest first */
   size_t n_attempts;
-  ct_receipt_t *receipt;  /* DELIVERED: the receipt; READY: progress, or NULL */
+  ct_receipt_t *receipt;  /* DELIVERED: the receipt; READY, DEAD: progress, or NULL */
   char *reason;           /* DEAD: the reason; else NULL */
   int64_t enqueued_ms;
   int64_t updated_ms;
   int64_t due_ms;
 } ct_job_info_t;
 
-/* Looks a job up by id. Errors: CT_ENOTFOUND, CT_ECORRUPT, CT_EIO, CT_ENOMEM. */
+/* Looks a job up by id; *out is set only on success. Free it with ct_job_info_free.
+ * Errors: CT_ENOTFOUND, CT_ECORRUPT, CT_EIO, CT_ENOMEM. */
 int ct_spool_job_get(ct_spool_t *sp, const char *id, ct_job_info_t *out);
 void ct_job_info_free(ct_job_info_t *info);
 
@@ -184,8 +201,9 @@ typedef struct {
 /* Errors: CT_EIO. */
 int ct_spool_stats(ct_spool_t *sp, int64_t now_ms, ct_spool_stats_t *out);
 
-/* Deletes receipts (DELIVERED jobs) older than the retention period. *count = number removed.
- * Errors as replay. */
+/* Deletes receipts (DELIVERED jobs, with their attempt history) delivered more than the
+ * retention period before now_ms. *count = number removed. Dead letters never expire; only
+ * purge removes them. Errors as replay. */
 int ct_spool_expire(ct_spool_t *sp, int64_t now_ms, size_t *count);
 
 #endif

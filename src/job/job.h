@@ -55,13 +55,19 @@ int ct_job_encode_pb(const ct_job_t *job, uint8_t **out, size_t *outlen);
 
 /* Decodes one JSON object (the JSON mapping documented in the README: proto field names,
  * enum short names, times as integers in ms or RFC 3339 strings, inline_pdf as base64).
+ * null means absent; an enum also accepts its number; deliveries may be written as bare
+ * channel arrays ([["whatsapp", "sms"]]); duplicate keys are refused. On success the job is
+ * built like protobuf-c's unpack builds one, so ct_job_free() releases it.
  * On CT_EDECODE, `err` names the field path and the problem, e.g.
  * "recipient.phone: expected a string" or "line is not a JSON object".
  * Unknown fields are rejected. Errors: CT_EDECODE, CT_ETOOBIG, CT_ENOMEM. */
 int ct_job_decode_json(const char *text, size_t len, ct_job_t **out, char *err, size_t errcap);
 
 /* The JSON mapping of `job`. With CT_JSON_MASK_PII, personal data is masked (common/mask.h)
- * and document bytes are replaced by their size. Returns a new reference or NULL (ENOMEM). */
+ * and document bytes are replaced by their size. Returns a new reference or NULL (ENOMEM).
+ * Fields holding their default are left out; times are integers. Bytes that are not UTF-8 in
+ * a string (protobuf-c does not check) become U+FFFD. For a job without unknown protobuf
+ * fields or repeated map keys, ct_job_decode_json() of the output encodes to the same bytes. */
 #define CT_JSON_MASK_PII 1u
 json_t *ct_job_to_json(const ct_job_t *job, unsigned flags);
 json_t *ct_attempt_to_json(const ct_attempt_t *attempt);

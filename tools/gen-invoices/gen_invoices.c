@@ -46,7 +46,8 @@ typedef struct {
 } rng_t;
 
 static uint64_t rng_next(rng_t *r) {
-  uint64_t z = (r->s += 0x9e3779b97f4a7c15u);
+  r->s += 0x9e3779b97f4a7c15u;
+  uint64_t z = r->s;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
   return z ^ (z >> 31);

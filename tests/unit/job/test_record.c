@@ -595,7 +595,11 @@ static void format_from_name(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  snprintf(dir, sizeof dir, "/tmp/test_record.XXXXXX");
+  /* mkdtemp() wants the template to end in six 'X'. */
+  snprintf(dir, sizeof dir, "/tmp/test_record.");
+  size_t n = strlen(dir);
+  memset(dir + n, 'X', 6);
+  dir[n + 6] = '\0';
   return mkdtemp(dir) != NULL ? 0 : -1;
 }
 

@@ -1,0 +1,717 @@
+/* Configuration: defaults, the JSON form (file and POST /config), and the command line.
+ *
+ * The JSON form is the real one; command-line options are shortcuts that go through the
+ * same setters, so a value is checked the same way wherever it comes from. Runtime changes
+ * (POST /config) are applied to a copy and swapped in only when the whole object is valid.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mock.h"
+
+static const char *const outcome_names[] = {
+#define MOCK__OUT_NAME(name, text) text,
+    MOCK_OUTCOME_MAP(MOCK__OUT_NAME)
+#undef MOCK__OUT_NAME
+};
+static const char *const prov_names[] = {"whatsapp", "twilio", "sendgrid"};
+static const char *const ep_names[] = {"whatsapp_messages", "whatsapp_media", "twilio_messages",
+                                       "sendgrid_mail"};
+/* the JSON key holding each provider's credentials */
+static const char *const cred_keys[] = {"tokens", "accounts", "keys"};
+
+const char *mock_outcome_name(mock_outcome_t o)
+{
+  return o < MOCK_OUT_COUNT ? outcome_names[o] : "?";
+}
+
+const char *mock_prov_name(mock_prov_t p)
+{
+  return p < MOCK_PROV_COUNT ? prov_names[p] : "?";
+}
+
+const char *mock_ep_name(mock_ep_t e)
+{
+  return e < MOCK_EP_COUNT ? ep_names[e] : "?";
+}
+
+int mock_prov_parse(const char *name, mock_prov_t *out)
+{
+  for (int i = 0; i < MOCK_PROV_COUNT; i++)
+    if (strcmp(name, prov_names[i]) == 0) {
+      *out = (mock_prov_t)i;
+      return 0;
+    }
+  return -1;
+}
+
+int mock_ep_parse(const char *name, mock_ep_t *out)
+{
+  for (int i = 0; i < MOCK_EP_COUNT; i++)
+    if (strcmp(name, ep_names[i]) == 0) {
+      *out = (mock_ep_t)i;
+      return 0;
+    }
+  return -1;
+}
+
+void mock_config_defaults(mock_config_t *c)
+{
+  memset(c, 0, sizeof(*c));
+  mock_copy(c->listen, sizeof(c->listen), "127.0.0.1", 9);
+  c->seed = 1;
+  c->records = 4096;
+  c->max_keys = (size_t)4 << 20;
+  /* above SendGrid's 30 MiB so that its 413 is ours, not h2o's */
+  c->max_body = (size_t)64 << 20;
+  for (int i = 0; i < MOCK_PROV_COUNT; i++) {
+    c->prov[i].server_error_status = 500;
+    c->prov[i].retry_after_s = 1;
+    c->prov[i].slow_ms = 5000;
+  }
+}
+
+static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(char *err, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, MOCK_ERRBUF, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* ---- setters shared by JSON and the command line ---- */
+
+static int add_cred(mock_prov_conf_t *pc, mock_prov_t p, const char *s, char *err)
+{
+  size_t n = strlen(s);
+  if (pc->ncreds == MOCK_MAX_CREDS)
+    return fail(err, "%s: at most %d credentials", prov_names[p], MOCK_MAX_CREDS);
+  if (n == 0 || n >= MOCK_CRED_LEN)
+    return fail(err, "%s: a credential must have 1..%d bytes", prov_names[p], MOCK_CRED_LEN - 1);
+  if (p == MOCK_PROV_TWILIO) {
+    const char *colon = strchr(s, ':');
+    if (colon == NULL || colon - s != 34 || strncmp(s, "AC", 2) != 0 || colon[1] == '\0')
+      return fail(err, "twilio: an account is AC + 32 hex digits, ':', and the auth token");
+  }
+  memcpy(pc->creds[pc->ncreds++], s, n + 1);
+  return 0;
+}
+
+static int add_rule(mock_prov_conf_t *pc, mock_prov_t p, const char *s, char *err)
+{
+  mock_rule_t r = {MOCK_RULE_EXACT, ""};
+  if (strncmp(s, "suffix:", 7) == 0) {
+    r.kind = MOCK_RULE_SUFFIX;
+    s += 7;
+  } else if (strncmp(s, "prefix:", 7) == 0) {
+    r.kind = MOCK_RULE_PREFIX;
+    s += 7;
+  } else if (strncmp(s, "exact:", 6) == 0) {
+    s += 6;
+  }
+  if (pc->nrules == MOCK_MAX_RULES)
+    return fail(err, "%s: at most %d reject rules", prov_names[p], MOCK_MAX_RULES);
+  size_t n = strlen(s);
+  if (n == 0 || n >= MOCK_RULE_LEN)
+    return fail(err, "%s: a reject rule needs 1..%d characters", prov_names[p],
+                MOCK_RULE_LEN - 1);
+  if (p == MOCK_PROV_SENDGRID) {
+    mock_email_norm(s, n, r.text, sizeof(r.text));
+  } else {
+    /* recipients are compared as digits, the way the endpoints normalize "to" */
+    if (s[0] == '+') {
+      s++;
+      n--;
+    }
+    if (n == 0 || strspn(s, "0123456789") != n)
+      return fail(err, "%s: reject rule \"%s\" must be digits", prov_names[p], s);
+    mock_copy(r.text, sizeof(r.text), s, n);
+  }
+  pc->rules[pc->nrules++] = r;
+  return 0;
+}
+
+static int parse_header_kind(const char *s, mock_header_kind_t *out)
+{
+  static const char *const names[] = {"none", "text", "document", "image", "video"};
+  for (int i = 0; i < 5; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *out = (mock_header_kind_t)i;
+      return 0;
+    }
+  return -1;
+}
+
+static const char *header_kind_name(mock_header_kind_t k)
+{
+  static const char *const names[] = {"none", "text", "document", "image", "video"};
+  return names[k];
+}
+
+static int add_template(mock_prov_conf_t *pc, const char *name, const char *lang,
+                        const char *header, long long body_params, char *err)
+{
+  if (pc->ntemplates == MOCK_MAX_TEMPLATES)
+    return fail(err, "whatsapp: at most %d templates", MOCK_MAX_TEMPLATES);
+  mock_template_t *t = &pc->templates[pc->ntemplates];
+  if (strlen(name) == 0 || strlen(name) >= sizeof(t->name) || strlen(lang) == 0 ||
+      strlen(lang) >= sizeof(t->language))
+    return fail(err, "whatsapp: template name or language missing or too long");
+  if (parse_header_kind(header, &t->header) != 0)
+    return fail(err, "whatsapp: template header must be none, text, document, image or video");
+  if (body_params < 0 || body_params > 100)
+    return fail(err, "whatsapp: template body_params must be 0..100");
+  mock_copy(t->name, sizeof(t->name), name, strlen(name));
+  mock_copy(t->language, sizeof(t->language), lang, strlen(lang));
+  t->body_params = (int)body_params;
+  pc->ntemplates++;
+  return 0;
+}
+
+static int set_latency(mock_prov_conf_t *pc, double p50, double p99, char *err)
+{
+  if (!(p50 >= 0 && p99 >= 0 && p50 <= 600000 && p99 <= 600000))
+    return fail(err, "latency must be 0..600000 ms");
+  if (p99 < p50)
+    return fail(err, "latency p99 (%g) is below p50 (%g)", p99, p50);
+  if (p99 > p50 && p50 == 0)
+    return fail(err, "a latency distribution needs p50 > 0");
+  pc->latency_p50_ms = p50;
+  pc->latency_p99_ms = p99;
+  return 0;
+}
+
+/* Sets fault `name` to `v`. */
+static int set_fault(mock_prov_conf_t *pc, mock_prov_t p, const char *name, double v, char *err)
+{
+  struct {
+    const char *name;
+    double *rate;
+  } rates[] = {{"drop", &pc->p_drop},
+               {"reset", &pc->p_reset},
+               {"server_error", &pc->p_server_error},
+               {"rate_limit", &pc->p_rate_limit},
+               {"pair_rate_limit", &pc->p_pair_rate_limit},
+               {"slow", &pc->p_slow}};
+  for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+    if (strcmp(name, rates[i].name) != 0)
+      continue;
+    if (!(v >= 0 && v <= 1))
+      return fail(err, "%s.%s: a rate is 0..1", prov_names[p], name);
+    if (i == 4 && p != MOCK_PROV_WHATSAPP && v > 0)
+      return fail(err, "pair_rate_limit is a WhatsApp limit (131056)");
+    *rates[i].rate = v;
+    return 0;
+  }
+  if (strcmp(name, "server_error_status") == 0) {
+    if (!(v >= 500 && v <= 599) || v != (int)v)
+      return fail(err, "%s.server_error_status must be 500..599", prov_names[p]);
+    pc->server_error_status = (int)v;
+  } else if (strcmp(name, "retry_after") == 0) {
+    if (!(v >= 0 && v <= 86400) || v != (unsigned)v)
+      return fail(err, "%s.retry_after must be 0..86400 seconds", prov_names[p]);
+    pc->retry_after_s = (unsigned)v;
+  } else if (strcmp(name, "slow_ms") == 0) {
+    if (!(v >= 0 && v <= 600000) || v != (unsigned)v)
+      return fail(err, "%s.slow_ms must be 0..600000", prov_names[p]);
+    pc->slow_ms = (unsigned)v;
+  } else {
+    return fail(err, "%s: unknown fault \"%s\" (drop, reset, server_error, server_error_status, "
+                     "rate_limit, pair_rate_limit, retry_after, slow, slow_ms)",
+                prov_names[p], name);
+  }
+  return 0;
+}
+
+static int check_rates(const mock_prov_conf_t *pc, mock_prov_t p, char *err)
+{
+  double sum = pc->p_drop + pc->p_reset + pc->p_server_error + pc->p_rate_limit +
+               pc->p_pair_rate_limit;
+  if (sum > 1.0 + 1e-9)
+    return fail(err, "%s: drop + reset + server_error + rate_limit + pair_rate_limit = %g > 1",
+                prov_names[p], sum);
+  return 0;
+}
+
+/* ---- JSON ---- */
+
+static int apply_prov(mock_prov_conf_t *pc, mock_prov_t p, json_t *obj, char *err)
+{
+  const char *k;
+  json_t *v;
+  if (!json_is_object(obj))
+    return fail(err, "%s: expected an object", prov_names[p]);
+  json_object_foreach(obj, k, v)
+  {
+    if (strcmp(k, cred_keys[p]) == 0) {
+      size_t i;
+      json_t *e;
+      if (!json_is_array(v))
+        return fail(err, "%s.%s: expected an array of strings", prov_names[p], k);
+      pc->ncreds = 0;
+      json_array_foreach(v, i, e)
+      {
+        if (!json_is_string(e))
+          return fail(err, "%s.%s: expected an array of strings", prov_names[p], k);
+        if (add_cred(pc, p, json_string_value(e), err) != 0)
+          return -1;
+      }
+    } else if (strcmp(k, "latency_ms") == 0) {
+      if (json_is_number(v)) {
+        double ms = json_number_value(v);
+        if (set_latency(pc, ms, ms, err) != 0)
+          return -1;
+      } else {
+        double p50 = -1, p99 = -1;
+        if (json_unpack(v, "{s:F, s:F !}", "p50", &p50, "p99", &p99) != 0)
+          return fail(err, "%s.latency_ms: a number, or {\"p50\": ms, \"p99\": ms}",
+                      prov_names[p]);
+        if (set_latency(pc, p50, p99, err) != 0)
+          return -1;
+      }
+    } else if (strcmp(k, "faults") == 0) {
+      const char *fk;
+      json_t *fv;
+      if (!json_is_object(v))
+        return fail(err, "%s.faults: expected an object", prov_names[p]);
+      json_object_foreach(v, fk, fv)
+      {
+        if (!json_is_number(fv))
+          return fail(err, "%s.faults.%s: expected a number", prov_names[p], fk);
+        if (set_fault(pc, p, fk, json_number_value(fv), err) != 0)
+          return -1;
+      }
+    } else if (strcmp(k, "reject") == 0) {
+      size_t i;
+      json_t *e;
+      if (!json_is_array(v))
+        return fail(err, "%s.reject: expected an array of strings", prov_names[p]);
+      pc->nrules = 0;
+      json_array_foreach(v, i, e)
+      {
+        if (!json_is_string(e))
+          return fail(err, "%s.reject: expected an array of strings", prov_names[p]);
+        if (add_rule(pc, p, json_string_value(e), err) != 0)
+          return -1;
+      }
+    } else if (strcmp(k, "revoked") == 0) {
+      if (!json_is_boolean(v))
+        return fail(err, "%s.revoked: expected true or false", prov_names[p]);
+      pc->revoked = json_is_true(v);
+    } else if (strcmp(k, "templates") == 0 && p == MOCK_PROV_WHATSAPP) {
+      size_t i;
+      json_t *e;
+      if (!json_is_array(v))
+        return fail(err, "whatsapp.templates: expected an array");
+      pc->ntemplates = 0;
+      json_array_foreach(v, i, e)
+      {
+        const char *name, *lang, *header = "none";
+        json_int_t n = 0;
+        if (json_unpack(e, "{s:s, s:s, s?:s, s?:I !}", "name", &name, "language", &lang,
+                        "header", &header, "body_params", &n) != 0)
+          return fail(err, "whatsapp.templates[%zu]: {\"name\", \"language\", \"header\", "
+                           "\"body_params\"}",
+                      i);
+        if (add_template(pc, name, lang, header, (long long)n, err) != 0)
+          return -1;
+      }
+    } else {
+      return fail(err, "%s: unknown key \"%s\"", prov_names[p], k);
+    }
+  }
+  return check_rates(pc, p, err);
+}
+
+static int set_path(char *dst, size_t cap, json_t *v, const char *key, char *err)
+{
+  if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap)
+    return fail(err, "%s: expected a non-empty string shorter than %zu bytes", key, cap);
+  mock_copy(dst, cap, json_string_value(v), json_string_length(v));
+  return 0;
+}
+
+static int set_count(json_t *v, const char *key, uint64_t lo, uint64_t hi, uint64_t *out,
+                     char *err)
+{
+  if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+      (uint64_t)json_integer_value(v) < lo || (uint64_t)json_integer_value(v) > hi)
+    return fail(err, "%s: expected an integer in %llu..%llu", key, (unsigned long long)lo,
+                (unsigned long long)hi);
+  *out = (uint64_t)json_integer_value(v);
+  return 0;
+}
+
+int mock_config_apply_json(mock_config_t *c, json_t *obj, bool runtime, char *err)
+{
+  const char *k;
+  json_t *v;
+  uint64_t n;
+  if (!json_is_object(obj))
+    return fail(err, "configuration must be a JSON object");
+  json_object_foreach(obj, k, v)
+  {
+    mock_prov_t p;
+    if (mock_prov_parse(k, &p) == 0) {
+      if (apply_prov(&c->prov[p], p, v, err) != 0)
+        return -1;
+      continue;
+    }
+    if (runtime)
+      return fail(err, "\"%s\" cannot change while the mock runs (only whatsapp, twilio, "
+                       "sendgrid sections can)",
+                  k);
+    if (strcmp(k, "listen") == 0) {
+      if (set_path(c->listen, sizeof(c->listen), v, k, err) != 0)
+        return -1;
+    } else if (strcmp(k, "port") == 0) {
+      if (set_count(v, k, 0, 65535, &n, err) != 0)
+        return -1;
+      c->port = (unsigned)n;
+    } else if (strcmp(k, "port_file") == 0) {
+      if (set_path(c->port_file, sizeof(c->port_file), v, k, err) != 0)
+        return -1;
+    } else if (strcmp(k, "cert") == 0) {
+      if (set_path(c->cert, sizeof(c->cert), v, k, err) != 0)
+        return -1;
+    } else if (strcmp(k, "key") == 0) {
+      if (set_path(c->key, sizeof(c->key), v, k, err) != 0)
+        return -1;
+    } else if (strcmp(k, "seed") == 0) {
+      if (set_count(v, k, 0, INT64_MAX, &n, err) != 0)
+        return -1;
+      c->seed = n;
+    } else if (strcmp(k, "records") == 0) {
+      if (set_count(v, k, 1, 100000, &n, err) != 0)
+        return -1;
+      c->records = (size_t)n;
+    } else if (strcmp(k, "max_keys") == 0) {
+      if (set_count(v, k, 1, (uint64_t)1 << 24, &n, err) != 0)
+        return -1;
+      c->max_keys = (size_t)n;
+    } else if (strcmp(k, "max_body") == 0) {
+      if (set_count(v, k, 1024, (uint64_t)1 << 30, &n, err) != 0)
+        return -1;
+      c->max_body = (size_t)n;
+    } else {
+      return fail(err, "unknown key \"%s\"", k);
+    }
+  }
+  return 0;
+}
+
+static json_t *prov_json(const mock_prov_conf_t *pc, mock_prov_t p)
+{
+  json_t *rules = json_array();
+  for (size_t i = 0; i < pc->nrules; i++) {
+    static const char *const kinds[] = {"exact:", "prefix:", "suffix:"};
+    char buf[MOCK_RULE_LEN + 8];
+    snprintf(buf, sizeof(buf), "%s%s", kinds[pc->rules[i].kind], pc->rules[i].text);
+    json_array_append_new(rules, json_string(buf));
+  }
+  json_t *j = json_pack(
+      "{s:i, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:i, s:f, s:f, s:i, s:f, s:i}, s:o, s:b}",
+      "credentials", (int)pc->ncreds, "latency_ms", "p50", pc->latency_p50_ms, "p99",
+      pc->latency_p99_ms, "faults", "drop", pc->p_drop, "reset", pc->p_reset, "server_error",
+      pc->p_server_error, "server_error_status", pc->server_error_status, "rate_limit",
+      pc->p_rate_limit, "pair_rate_limit", pc->p_pair_rate_limit, "retry_after",
+      (int)pc->retry_after_s, "slow", pc->p_slow, "slow_ms", (int)pc->slow_ms, "reject", rules,
+      "revoked", pc->revoked);
+  if (p == MOCK_PROV_WHATSAPP) {
+    json_t *t = json_array();
+    for (size_t i = 0; i < pc->ntemplates; i++)
+      json_array_append_new(
+          t, json_pack("{s:s, s:s, s:s, s:i}", "name", pc->templates[i].name, "language",
+                       pc->templates[i].language, "header",
+                       header_kind_name(pc->templates[i].header), "body_params",
+                       pc->templates[i].body_params));
+    json_object_set_new(j, "templates", t);
+  }
+  return j;
+}
+
+json_t *mock_config_to_json(const mock_config_t *c)
+{
+  json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I}", "listen", c->listen, "seed",
+                        (json_int_t)c->seed, "records", (json_int_t)c->records, "max_keys",
+                        (json_int_t)c->max_keys, "max_body", (json_int_t)c->max_body);
+  for (int i = 0; i < MOCK_PROV_COUNT; i++)
+    json_object_set_new(j, prov_names[i], prov_json(&c->prov[i], (mock_prov_t)i));
+  return j;
+}
+
+/* ---- command line ---- */
+
+static const char usage[] =
+    "usage: mock-provider --cert FILE --key FILE [options]\n"
+    "\n"
+    "Simulates the WhatsApp Cloud API, Twilio Messages and SendGrid mail/send over TLS\n"
+    "(HTTP/2 by ALPN, HTTP/1.1 fallback) for carteiro's tests, demo and benchmarks.\n"
+    "\n"
+    "  -c, --config FILE          JSON configuration (see README.md); options apply in order\n"
+    "  -l, --listen ADDR          address to listen on (default 127.0.0.1)\n"
+    "  -p, --port N               port; 0 picks a free one (default 0)\n"
+    "      --port-file FILE       write the port there once listening\n"
+    "      --cert FILE            server certificate chain (PEM)\n"
+    "      --key FILE             server private key (PEM)\n"
+    "      --seed N               seed of every injected fault and latency (default 1)\n"
+    "      --records N            request records kept for /received, about 1.4 KiB each\n"
+    "                             (default 4096, at most 100000)\n"
+    "      --max-keys N           message keys tracked for duplicates, 16 bytes each at\n"
+    "                             most 3/4 full (default 4194304, at most 16777216)\n"
+    "      --max-body BYTES       largest request body accepted (default 67108864)\n"
+    "      --whatsapp-token T     accept this bearer token (repeatable)\n"
+    "      --twilio-account SID:TOKEN  accept this account (repeatable)\n"
+    "      --sendgrid-key KEY     accept this API key (repeatable)\n"
+    "      --latency PROV=MS      fixed latency, or PROV=P50/P99 for a log-normal one\n"
+    "      --fault PROV.NAME=V    drop, reset, server_error, rate_limit, pair_rate_limit, slow\n"
+    "                             (rates 0..1), server_error_status, retry_after (s), slow_ms\n"
+    "      --reject PROV=RULE     permanent failure for a recipient: VALUE, prefix:V, suffix:V\n"
+    "      --revoked PROV         answer 401 to every request (revoked credentials)\n"
+    "      --template NAME:LANG:HEADER:N  approved WhatsApp template (HEADER none, text,\n"
+    "                             document, image, video; N body parameters)\n"
+    "  -q, --quiet                no log lines on stderr\n"
+    "  -h, --help                 this text\n"
+    "\n"
+    "PROV is whatsapp, twilio or sendgrid. Admin pages on the same listener: GET /stats,\n"
+    "POST /stats/reset, GET /received, GET|POST /config, GET /health.\n";
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+  char *end;
+  errno = 0;
+  if (s[0] == '-' || s[0] == '\0')
+    return -1;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno != 0 || *end != '\0' || end == s)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* Splits "PROV<sep>REST" and resolves PROV. Returns REST, or NULL. */
+static const char *prov_prefix(const char *arg, char sep, mock_prov_t *p)
+{
+  const char *at = strchr(arg, sep);
+  char name[16];
+  if (at == NULL || (size_t)(at - arg) >= sizeof(name))
+    return NULL;
+  mock_copy(name, sizeof(name), arg, (size_t)(at - arg));
+  if (mock_prov_parse(name, p) != 0)
+    return NULL;
+  return at + 1;
+}
+
+static int load_file(mock_config_t *c, const char *path, char *err)
+{
+  json_error_t je;
+  json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  if (j == NULL)
+    return fail(err, "%s:%d: %s", path, je.line, je.text);
+  int rc = mock_config_apply_json(c, j, false, err);
+  json_decref(j);
+  return rc;
+}
+
+enum {
+  OPT_PORT_FILE = 256,
+  OPT_CERT,
+  OPT_KEY,
+  OPT_SEED,
+  OPT_RECORDS,
+  OPT_MAX_KEYS,
+  OPT_MAX_BODY,
+  OPT_WA_TOKEN,
+  OPT_TWILIO,
+  OPT_SENDGRID,
+  OPT_LATENCY,
+  OPT_FAULT,
+  OPT_REJECT,
+  OPT_REVOKED,
+  OPT_TEMPLATE
+};
+
+static int apply_option(mock_config_t *c, int opt, const char *arg, char *err)
+{
+  uint64_t n;
+  mock_prov_t p;
+  const char *rest;
+  switch (opt) {
+  case 'c':
+    return load_file(c, arg, err);
+  case 'l':
+    if (strlen(arg) == 0 || strlen(arg) >= sizeof(c->listen))
+      return fail(err, "--listen: bad address");
+    mock_copy(c->listen, sizeof(c->listen), arg, strlen(arg));
+    return 0;
+  case 'p':
+    if (parse_u64(arg, 65535, &n) != 0)
+      return fail(err, "--port: expected 0..65535");
+    c->port = (unsigned)n;
+    return 0;
+  case 'q':
+    c->quiet = true;
+    return 0;
+  case OPT_PORT_FILE:
+  case OPT_CERT:
+  case OPT_KEY: {
+    char *dst = opt == OPT_PORT_FILE ? c->port_file : opt == OPT_CERT ? c->cert : c->key;
+    if (strlen(arg) == 0 || strlen(arg) >= MOCK_PATH_LEN)
+      return fail(err, "path too long or empty");
+    mock_copy(dst, MOCK_PATH_LEN, arg, strlen(arg));
+    return 0;
+  }
+  case OPT_SEED:
+    if (parse_u64(arg, UINT64_MAX, &c->seed) != 0)
+      return fail(err, "--seed: expected an unsigned integer");
+    return 0;
+  case OPT_RECORDS:
+    if (parse_u64(arg, 100000, &n) != 0 || n == 0)
+      return fail(err, "--records: expected 1..100000");
+    c->records = (size_t)n;
+    return 0;
+  case OPT_MAX_KEYS:
+    if (parse_u64(arg, (uint64_t)1 << 24, &n) != 0 || n == 0)
+      return fail(err, "--max-keys: expected 1..16777216");
+    c->max_keys = (size_t)n;
+    return 0;
+  case OPT_MAX_BODY:
+    if (parse_u64(arg, (uint64_t)1 << 30, &n) != 0 || n < 1024)
+      return fail(err, "--max-body: expected 1024..1073741824");
+    c->max_body = (size_t)n;
+    return 0;
+  case OPT_WA_TOKEN:
+    return add_cred(&c->prov[MOCK_PROV_WHATSAPP], MOCK_PROV_WHATSAPP, arg, err);
+  case OPT_TWILIO:
+    return add_cred(&c->prov[MOCK_PROV_TWILIO], MOCK_PROV_TWILIO, arg, err);
+  case OPT_SENDGRID:
+    return add_cred(&c->prov[MOCK_PROV_SENDGRID], MOCK_PROV_SENDGRID, arg, err);
+  case OPT_LATENCY: {
+    double p50, p99;
+    char buf[64];
+    rest = prov_prefix(arg, '=', &p);
+    if (rest == NULL || strlen(rest) >= sizeof(buf))
+      return fail(err, "--latency: expected PROV=MS or PROV=P50/P99");
+    mock_copy(buf, sizeof(buf), rest, strlen(rest));
+    char *slash = strchr(buf, '/');
+    if (slash != NULL)
+      *slash = '\0';
+    if (parse_double(buf, &p50) != 0 || (slash != NULL && parse_double(slash + 1, &p99) != 0))
+      return fail(err, "--latency: expected PROV=MS or PROV=P50/P99");
+    if (slash == NULL)
+      p99 = p50;
+    return set_latency(&c->prov[p], p50, p99, err);
+  }
+  case OPT_FAULT: {
+    char name[32];
+    double v;
+    rest = prov_prefix(arg, '.', &p);
+    const char *eq = rest != NULL ? strchr(rest, '=') : NULL;
+    if (eq == NULL || (size_t)(eq - rest) >= sizeof(name) || parse_double(eq + 1, &v) != 0)
+      return fail(err, "--fault: expected PROV.NAME=VALUE");
+    mock_copy(name, sizeof(name), rest, (size_t)(eq - rest));
+    if (set_fault(&c->prov[p], p, name, v, err) != 0)
+      return -1;
+    return check_rates(&c->prov[p], p, err);
+  }
+  case OPT_REJECT:
+    rest = prov_prefix(arg, '=', &p);
+    if (rest == NULL)
+      return fail(err, "--reject: expected PROV=RULE");
+    return add_rule(&c->prov[p], p, rest, err);
+  case OPT_REVOKED:
+    if (mock_prov_parse(arg, &p) != 0)
+      return fail(err, "--revoked: expected whatsapp, twilio or sendgrid");
+    c->prov[p].revoked = true;
+    return 0;
+  case OPT_TEMPLATE: {
+    char buf[MOCK_NAME_LEN + 64];
+    char *f[4];
+    int nf = 0;
+    if (strlen(arg) >= sizeof(buf))
+      return fail(err, "--template: too long");
+    mock_copy(buf, sizeof(buf), arg, strlen(arg));
+    f[nf++] = buf;
+    for (char *s = buf; *s != '\0' && nf < 4; s++)
+      if (*s == ':') {
+        *s = '\0';
+        f[nf++] = s + 1;
+      }
+    if (nf != 4 || parse_u64(f[3], 100, &n) != 0)
+      return fail(err, "--template: expected NAME:LANG:HEADER:N");
+    return add_template(&c->prov[MOCK_PROV_WHATSAPP], f[0], f[1], f[2], (long long)n, err);
+  }
+  }
+  return fail(err, "unknown option");
+}
+
+int mock_config_from_args(mock_config_t *c, int argc, char **argv)
+{
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"listen", required_argument, NULL, 'l'},
+      {"port", required_argument, NULL, 'p'},
+      {"port-file", required_argument, NULL, OPT_PORT_FILE},
+      {"cert", required_argument, NULL, OPT_CERT},
+      {"key", required_argument, NULL, OPT_KEY},
+      {"seed", required_argument, NULL, OPT_SEED},
+      {"records", required_argument, NULL, OPT_RECORDS},
+      {"max-keys", required_argument, NULL, OPT_MAX_KEYS},
+      {"max-body", required_argument, NULL, OPT_MAX_BODY},
+      {"whatsapp-token", required_argument, NULL, OPT_WA_TOKEN},
+      {"twilio-account", required_argument, NULL, OPT_TWILIO},
+      {"sendgrid-key", required_argument, NULL, OPT_SENDGRID},
+      {"latency", required_argument, NULL, OPT_LATENCY},
+      {"fault", required_argument, NULL, OPT_FAULT},
+      {"reject", required_argument, NULL, OPT_REJECT},
+      {"revoked", required_argument, NULL, OPT_REVOKED},
+      {"template", required_argument, NULL, OPT_TEMPLATE},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  char err[MOCK_ERRBUF];
+  for (;;) {
+    int opt = getopt_long(argc, argv, "c:l:p:qh", opts, NULL);
+    if (opt == -1)
+      break;
+    if (opt == 'h') {
+      fputs(usage, stdout);
+      return 1;
+    }
+    if (opt == '?') {
+      fputs(usage, stderr);
+      return -1;
+    }
+    if (apply_option(c, opt, optarg, err) != 0) {
+      fprintf(stderr, "mock-provider: %s\n", err);
+      return -1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "mock-provider: unexpected argument \"%s\"\n", argv[optind]);
+    return -1;
+  }
+  if (c->cert[0] == '\0' || c->key[0] == '\0') {
+    fprintf(stderr, "mock-provider: --cert and --key are required (tools/gen-test-ca makes "
+                    "them)\n");
+    return -1;
+  }
+  return 0;
+}

@@ -872,7 +872,8 @@ static json_t *notification_json(enc_t *e, const ct_notification_t *nt) {
         e->failed = true;
         break;
       }
-      put(e, p, json_string_value(k), jstr(pe->value));
+      /* Template values are free text and often a name or an address: masked like them. */
+      put(e, p, json_string_value(k), e->mask ? jstr("***") : jstr(pe->value));
       json_decref(k);
     }
     put(e, o, "params", p);

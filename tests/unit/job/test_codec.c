@@ -536,6 +536,13 @@ static void to_json_masked(void **state) {
                    "\"cpf\":\"***\"}}");
   ct_job_free(job);
 
+  /* Template values are free text: masked, keys kept. */
+  job = decode_ok("{\"notification\":{\"template_name\":\"welcome\","
+                  "\"params\":{\"nome\":\"Ana Souza\"}}}");
+  assert_json_text(job, CT_JSON_MASK_PII,
+                   "{\"notification\":{\"template_name\":\"welcome\",\"params\":{\"nome\":\"***\"}}}");
+  ct_job_free(job);
+
   job = decode_ok("{\"invoice\":{\"document\":{\"path\":\"a/b.pdf\",\"password_policy\":\"none\"}}}");
   assert_json_text(job, CT_JSON_MASK_PII,
                    "{\"invoice\":{\"document\":{\"path\":\"a/b.pdf\",\"password_policy\":\"none\"}}}");

@@ -35,8 +35,10 @@ const char *ct_verdict_name(ct_verdict_kind_t kind);
 typedef struct {
   ct_verdict_kind_t kind;
   int64_t retry_after_ms;  /* what the provider asked for, -1 when it did not say */
-  char message_id[128];    /* ACCEPTED: wamid / SID / X-Message-Id */
-  char error_code[32];     /* provider's code ("131026", "21211") or transport's ("timeout") */
+  char message_id[128];    /* ACCEPTED: wamid / SID / X-Message-Id; "" otherwise */
+  char error_code[32];     /* provider's code ("131026", "21211"), transport's ("timeout"),
+                              "http_<status>" when an answer carried no code,
+                              "no_message_id" for a 2xx without one; "" when ACCEPTED */
   char message[160];       /* short description, free of personal data */
 } ct_verdict_t;
 
@@ -50,11 +52,17 @@ typedef struct {
   /* Builds the request for message `part` (0-based) of `job` on account `conf`, with texts
    * from `t`. Returns 0 and fills *out (freed with ct_http_request_free), or CT_EINVAL when
    * the job lacks what this channel needs (no phone, no e-mail; the message says so in
-   * `err`), or CT_ENOMEM. */
+   * `err`), or CT_ENOMEM. *out is written only on success. `err` never holds personal
+   * data: it names the field, not its value. */
   int (*build)(const ct_provider_conf_t *conf, const ct_templates_t *t, const ct_job_t *job,
                unsigned part, ct_http_request_t *out, char *err, size_t errcap);
 
-  /* Classifies a response (or a transport failure). Never fails. */
+  /* Classifies a response (or a transport failure). Never fails; every field of *out is
+   * written. ACCEPTED only with a message id (printable ASCII, at most 127 bytes): a 2xx
+   * without one is TRANSIENT. The provider's error code decides when it is known, else the
+   * HTTP status does (429 THROTTLED, 401/403 AUTH, 408 and 5xx TRANSIENT, other 4xx
+   * PERMANENT, anything else TRANSIENT). The message is a fixed description per code: the
+   * provider's own text is never copied, because it echoes recipients. */
   void (*classify)(const ct_http_response_t *resp, ct_verdict_t *out);
 } ct_provider_t;
 
@@ -67,20 +75,34 @@ const ct_provider_t *ct_provider_for(ct_channel_t channel);
 
 /* Renders a message template: {name} {number} {amount} {due_date} {barcode} {pix} are
  * replaced from `job` (amount as "R$ 1.234,56", due date as dd/mm/yyyy); an unknown
- * placeholder is left as it is. Returns a malloc'd string or NULL (ENOMEM). */
+ * placeholder is left as it is. A notification job's params are placeholders too ({key}),
+ * and win over the names above. Placeholders whose source the job lacks (no invoice) become
+ * "". Invalid UTF-8, in the template or in a value, comes out as U+FFFD, so the result is
+ * always valid UTF-8. Returns a malloc'd string or NULL (ENOMEM). */
 char *ct_render(const char *tmpl, const ct_job_t *job);
+
+/* ct_render for HTML templates: the values put in are HTML-escaped (& < > " '), the template
+ * text itself is not. Returns a malloc'd string or NULL (ENOMEM). */
+char *ct_render_html(const char *tmpl, const ct_job_t *job);
 
 /* "R$ 1.234,56" for 123456 cents; `out` at least 32 bytes. */
 char *ct_format_brl(int64_t cents, char *out, size_t cap);
 
 /* SMS length rules: whether `text` fits the GSM-7 default alphabet (with its extension
  * table), and how many segments it takes (GSM-7: 160 single / 153 per part; UCS-2: 70 / 67;
- * extension characters count double). */
+ * extension characters count double). The alphabet is 3GPP TS 23.038's: 'Ç' is in it, 'ç',
+ * 'ã', 'á', 'õ' are not. A character is never split across two parts (an escape and its
+ * extension character, a surrogate pair), so a long text may take more parts than units
+ * divided by 153 (or 67) and rounded up. Invalid UTF-8 counts as U+FFFD. The empty text takes 0 segments. */
 typedef struct {
   int gsm7;       /* 1 when every character is in GSM-7 */
   unsigned units; /* septets (GSM-7) or UTF-16 code units (UCS-2) */
   unsigned segments;
 } ct_sms_length_t;
 void ct_sms_length(const char *utf8, ct_sms_length_t *out);
+
+/* The most segments one SMS may take; a longer text is refused by the sms adapter's build
+ * (CT_EINVAL), since carriers reassemble long chains unreliably and each part is billed. */
+#define CT_SMS_MAX_SEGMENTS 4
 
 #endif

@@ -22,6 +22,8 @@ static const struct {
   ct_cli_fn fn;
   const char *summary;
 } commands[] = {
+    {"run", ct_cmd_run, "deliver the jobs in the spool (the daemon)"},
+    {"config", ct_cmd_config, "check a configuration file (config check FILE)"},
     {"enqueue", ct_cmd_enqueue, "validate job files and store the good jobs in the spool"},
     {"spool", ct_cmd_spool, "spool statistics (spool stats)"},
     {"job", ct_cmd_job, "everything known about one job (job show ID)"},

@@ -1,0 +1,91 @@
+#include "dispatch/accounts.h"
+
+#include "common/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void apply(ct_account_t *acc, const ct_provider_conf_t *p) {
+  ct_bucket_set(&acc->bucket, p->rate, p->burst);
+  ct_aimd_set_max(&acc->aimd, p->max_concurrency);
+  ct_breaker_set(&acc->breaker, p->breaker_failures, p->breaker_cooldown_ms * 1000);
+}
+
+int ct_accounts_init(ct_accounts_t *a, const ct_config_t *cfg) {
+  a->n = cfg->n_providers;
+  a->v = calloc(a->n ? a->n : 1, sizeof *a->v);
+  if (a->v == NULL)
+    return CT_ENOMEM;
+  for (size_t i = 0; i < a->n; i++) {
+    const ct_provider_conf_t *p = &cfg->providers[i];
+    ct_account_t *acc = &a->v[i];
+    snprintf(acc->name, sizeof acc->name, "%s", p->name);
+    acc->channel = p->channel;
+    acc->provider = ct_provider_for(p->channel);
+    ct_aimd_init(&acc->aimd, p->max_concurrency);
+    ct_breaker_init(&acc->breaker, p->breaker_failures, p->breaker_cooldown_ms * 1000);
+    apply(acc, p);
+  }
+  return 0;
+}
+
+void ct_accounts_destroy(ct_accounts_t *a) {
+  for (size_t i = 0; i < a->n; i++) {
+    ct_aimd_destroy(&a->v[i].aimd);
+    ct_breaker_destroy(&a->v[i].breaker);
+  }
+  free(a->v);
+  a->v = NULL;
+  a->n = 0;
+}
+
+int ct_accounts_reload(ct_accounts_t *a, const ct_config_t *cfg, char *err, size_t errcap) {
+  if (cfg->n_providers != a->n) {
+    snprintf(err, errcap, "the number of provider sections changed (%zu -> %zu); restart to "
+                          "add or remove providers", a->n, cfg->n_providers);
+    return CT_EINVAL;
+  }
+  for (size_t i = 0; i < a->n; i++) {
+    const ct_provider_conf_t *p = &cfg->providers[i];
+    if (strcmp(p->name, a->v[i].name) != 0 || p->channel != a->v[i].channel) {
+      snprintf(err, errcap, "provider %s was renamed, moved or changed kind; restart to do that",
+               a->v[i].name);
+      return CT_EINVAL;
+    }
+  }
+  for (size_t i = 0; i < a->n; i++) {
+    apply(&a->v[i], &cfg->providers[i]);
+    atomic_store(&a->v[i].paused, false);
+  }
+  return 0;
+}
+
+/* FNV-1a: stable across runs and machines, so a recipient keeps its sender after a restart. */
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+int ct_accounts_route(const ct_accounts_t *a, const ct_config_t *cfg, const char *tenant,
+                      ct_channel_t channel, const char *recipient_key) {
+  size_t candidates = 0;
+  for (size_t i = 0; i < a->n; i++)
+    if (a->v[i].channel == channel && ct_provider_serves(&cfg->providers[i], tenant))
+      candidates++;
+  if (candidates == 0)
+    return -1;
+  size_t pick = (size_t)(fnv1a(recipient_key) % candidates);
+  for (size_t i = 0; i < a->n; i++) {
+    if (a->v[i].channel == channel && ct_provider_serves(&cfg->providers[i], tenant)) {
+      if (pick == 0)
+        return (int)i;
+      pick--;
+    }
+  }
+  return -1;
+}

@@ -1,0 +1,49 @@
+/* Provider accounts as the delivery engine sees them: the state every worker thread shares
+ * (rate, concurrency, breaker, pause) and the routing of a job's channel to one account.
+ *
+ * Account i is the i-th [provider.NAME] section of the configuration the table was made from.
+ * A reload may change every value of a section but not the set of sections or their order;
+ * that takes a restart. */
+#ifndef CT_DISPATCH_ACCOUNTS_H
+#define CT_DISPATCH_ACCOUNTS_H
+
+#include "config/config.h"
+#include "dispatch/throttle.h"
+#include "provider/provider.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+typedef struct {
+  char name[CT_CONFIG_NAME];
+  ct_channel_t channel;
+  const ct_provider_t *provider;
+  ct_bucket_t bucket;
+  ct_aimd_t aimd;
+  ct_breaker_t breaker;
+  _Atomic bool paused;            /* credentials refused: waits for a reload */
+  /* counters for logs and metrics */
+  _Atomic uint64_t requests, accepted, transient, throttled, permanent, refused;
+} ct_account_t;
+
+typedef struct {
+  ct_account_t *v;
+  size_t n;
+} ct_accounts_t;
+
+/* Builds the table for `cfg`. Errors: CT_ENOMEM. */
+int ct_accounts_init(ct_accounts_t *a, const ct_config_t *cfg);
+void ct_accounts_destroy(ct_accounts_t *a);
+
+/* Applies the rates, burst, concurrency and breaker settings of a reloaded `cfg`, and lifts
+ * credential pauses (the reload is how an operator says the credentials were fixed).
+ * Returns 0, or CT_EINVAL (writing why to `err`) when the provider sections changed. */
+int ct_accounts_reload(ct_accounts_t *a, const ct_config_t *cfg, char *err, size_t errcap);
+
+/* The account that carries `channel` for `tenant`: among the accounts serving them, the one
+ * chosen by a stable hash of `recipient_key` (so one recipient's messages keep one sender and
+ * a tenant's load spreads over all its numbers). -1 when no account serves them. */
+int ct_accounts_route(const ct_accounts_t *a, const ct_config_t *cfg, const char *tenant,
+                      ct_channel_t channel, const char *recipient_key);
+
+#endif

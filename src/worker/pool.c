@@ -1,0 +1,463 @@
+#include "worker/pool.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/mailbox.h"
+#include "worker/progress.h"
+#include "worker/spooler.h"
+#include "worker/worker.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* When no job is due, look again this often (a replayed job is picked up within it). */
+#define IDLE_POLL_MS 200
+/* After a failed take, wait this long. */
+#define TAKE_RETRY_MS 1000
+/* Progress is logged this often. */
+#define REPORT_EVERY_MS 10000
+
+typedef struct {
+  uint64_t delivered, retried, dead, released;
+  uint64_t by_channel[4]; /* delivered jobs that used the channel */
+} counters_t;
+
+typedef struct {
+  uv_loop_t *loop;
+  const ct_pool_options_t *opts;
+  ct_config_t *cfg;
+  ct_config_t *retiring;     /* the snapshot workers are switching away from */
+  int reloads_pending;       /* workers that have not confirmed the switch */
+  bool reload_again;
+  ct_accounts_t accounts;
+  ct_spooler_t *spooler;
+  ct_worker_t **workers;
+  size_t n_workers;
+  size_t next_worker;
+  size_t workers_alive;
+  bool spooler_alive;
+
+  ct_mailbox_t inbox;
+  uv_signal_t sigterm, sigint, sighup;
+  uv_timer_t poll, grace, report;
+
+  ct_task_t *tasks;
+  size_t n_tasks;
+  ct_list_t free_tasks;
+  size_t n_free;
+  ct_take_req_t take;
+  bool take_out;
+
+  bool stopping;
+  bool aborted;
+  counters_t c;
+  int64_t started_ms;
+  int exit_rc;
+  ct_msg_t stop_msgs[2];     /* STOP for the spooler; ABORT template unused */
+  ct_msg_t *worker_msgs;     /* per worker: STOP, ABORT, RELOAD */
+} pool_t;
+
+static void begin_stop(pool_t *p, const char *why);
+
+static void recycle(pool_t *p, ct_task_t *t) {
+  ct_lease_free(&t->lease);
+  ct_progress_free(t->progress);
+  t->progress = NULL;
+  memset(&t->lease, 0, sizeof t->lease);
+  ct_list_insert_tail(&p->free_tasks, &t->msg.node);
+  p->n_free++;
+}
+
+static void maybe_take(pool_t *p) {
+  if (p->stopping || p->take_out || p->n_free == 0)
+    return;
+  size_t want = p->n_free < p->cfg->take_batch ? p->n_free : p->cfg->take_batch;
+  /* Wait for a worthwhile batch while plenty is in flight: one transaction for many jobs. */
+  size_t out = p->n_tasks - p->n_free;
+  if (out > 0 && want < p->cfg->take_batch / 4 && want < p->n_free)
+    return;
+  ct_list_init(&p->take.tasks);
+  for (size_t i = 0; i < want; i++) {
+    ct_list_t *n = ct_list_first(&p->free_tasks);
+    ct_list_remove(n);
+    ct_list_insert_tail(&p->take.tasks, n);
+  }
+  p->n_free -= want;
+  p->take.want = want;
+  p->take.filled = 0;
+  p->take.error = 0;
+  p->take.spool_empty = false;
+  p->take.msg.type = CT_MSG_TAKE;
+  p->take_out = true;
+  uv_timer_stop(&p->poll);
+  ct_spooler_post(p->spooler, &p->take.msg);
+}
+
+static void on_poll(uv_timer_t *timer) { maybe_take(timer->data); }
+
+static void on_taken(pool_t *p) {
+  p->take_out = false;
+  size_t i = 0;
+  while (!ct_list_empty(&p->take.tasks)) {
+    ct_list_t *n = ct_list_first(&p->take.tasks);
+    ct_list_remove(n);
+    ct_task_t *t = ct_container_of(n, ct_task_t, msg.node);
+    if (i++ >= p->take.filled) {
+      ct_list_insert_tail(&p->free_tasks, n);
+      p->n_free++;
+      continue;
+    }
+    t->progress = t->lease.progress;
+    t->lease.progress = NULL;
+    if (p->stopping) {
+      /* Taken just as we were told to stop: straight back, untouched. */
+      t->has_attempt = false;
+      t->end = CT_END_RELEASED;
+      t->settle = (ct_settle_t){.seq = t->lease.seq, .kind = CT_SETTLE_RETRY,
+                                .receipt = t->progress};
+      t->msg.type = CT_MSG_TASK;
+      ct_spooler_post(p->spooler, &t->msg);
+      continue;
+    }
+    t->msg.type = CT_MSG_TASK;
+    ct_worker_post(p->workers[p->next_worker], &t->msg);
+    p->next_worker = (p->next_worker + 1) % p->n_workers;
+  }
+  if (p->take.error != 0) {
+    ct_error("spool: taking jobs failed: %s; trying again in %d ms", ct_strerror(p->take.error),
+             TAKE_RETRY_MS);
+    uv_timer_start(&p->poll, on_poll, TAKE_RETRY_MS, 0);
+    return;
+  }
+  if (p->take.filled == 0) {
+    if (p->opts->drain && p->take.spool_empty && p->n_free == p->n_tasks) {
+      begin_stop(p, "spool drained");
+      return;
+    }
+    uv_timer_start(&p->poll, on_poll, IDLE_POLL_MS, 0);
+    return;
+  }
+  maybe_take(p);
+}
+
+static void count(pool_t *p, ct_task_t *t) {
+  switch (t->end) {
+  case CT_END_DELIVERED:
+    p->c.delivered++;
+    if (t->progress != NULL) {
+      bool seen[4] = {false};
+      for (size_t i = 0; i < t->progress->n_parts; i++) {
+        unsigned ch = (unsigned)t->progress->parts[i]->channel;
+        if (ch < 4 && !seen[ch]) {
+          seen[ch] = true;
+          p->c.by_channel[ch]++;
+        }
+      }
+    }
+    break;
+  case CT_END_RETRY:
+    p->c.retried++;
+    break;
+  case CT_END_DEAD:
+    p->c.dead++;
+    ct_info("job=%s dead reason=%s", t->lease.job->id, t->reason);
+    break;
+  case CT_END_RELEASED:
+    p->c.released++;
+    break;
+  }
+}
+
+static void finish_stop(pool_t *p) {
+  if (p->workers_alive > 0 || p->n_free != p->n_tasks || !p->spooler_alive)
+    return;
+  /* Every outcome is durable and every worker is gone: the spooler may go. */
+  p->stop_msgs[0].type = CT_MSG_STOP;
+  ct_spooler_post(p->spooler, &p->stop_msgs[0]);
+}
+
+static void close_all(pool_t *p) {
+  uv_close((uv_handle_t *)&p->sigterm, NULL);
+  uv_close((uv_handle_t *)&p->sigint, NULL);
+  uv_close((uv_handle_t *)&p->sighup, NULL);
+  uv_close((uv_handle_t *)&p->poll, NULL);
+  uv_close((uv_handle_t *)&p->grace, NULL);
+  uv_close((uv_handle_t *)&p->report, NULL);
+  ct_mailbox_close(&p->inbox, NULL);
+}
+
+static void finish_reload(pool_t *p);
+
+static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
+  pool_t *p = mb->data;
+  while (!ct_list_empty(batch)) {
+    ct_list_t *n = ct_list_first(batch);
+    ct_list_remove(n);
+    ct_msg_t *m = ct_container_of(n, ct_msg_t, node);
+    switch (m->type) {
+    case CT_MSG_TAKEN:
+      on_taken(p);
+      break;
+    case CT_MSG_SETTLED: {
+      ct_task_t *t = ct_container_of(m, ct_task_t, msg);
+      count(p, t);
+      recycle(p, t);
+      if (p->stopping)
+        finish_stop(p);
+      else
+        maybe_take(p);
+      break;
+    }
+    case CT_MSG_RELOADED:
+      if (--p->reloads_pending == 0)
+        finish_reload(p);
+      break;
+    case CT_MSG_EXITED:
+      if (m->from < 0) {
+        p->spooler_alive = false;
+        close_all(p);
+      } else {
+        p->workers_alive--;
+        finish_stop(p);
+      }
+      break;
+    default:
+      ct_warn("control: unexpected message %d", (int)m->type);
+      break;
+    }
+  }
+}
+
+static void on_grace(uv_timer_t *timer) {
+  pool_t *p = timer->data;
+  if (p->workers_alive == 0)
+    return;
+  ct_warn("shutdown grace period over: cancelling requests still in flight (their jobs will be "
+          "sent again)");
+  p->aborted = true;
+  for (size_t i = 0; i < p->n_workers; i++) {
+    ct_msg_t *m = &p->worker_msgs[i * 3 + 1];
+    m->type = CT_MSG_ABORT;
+    ct_worker_post(p->workers[i], m);
+  }
+}
+
+static void begin_stop(pool_t *p, const char *why) {
+  if (p->stopping)
+    return;
+  p->stopping = true;
+  ct_info("stopping (%s): finishing %zu deliveries in flight", why, p->n_tasks - p->n_free);
+  uv_timer_stop(&p->poll);
+  for (size_t i = 0; i < p->n_workers; i++) {
+    ct_msg_t *m = &p->worker_msgs[i * 3];
+    m->type = CT_MSG_STOP;
+    ct_worker_post(p->workers[i], m);
+  }
+  uv_timer_start(&p->grace, on_grace, (uint64_t)p->cfg->shutdown_grace_ms, 0);
+}
+
+static void log_config_errors(const char *path, const ct_config_error_t *errs, size_t n) {
+  for (size_t i = 0; i < n && i < CT_CONFIG_MAX_ERRORS; i++)
+    ct_error("config %s: %s: %s", path, errs[i].where, errs[i].what);
+  if (n > CT_CONFIG_MAX_ERRORS)
+    ct_error("config %s: and %zu more problems", path, n - CT_CONFIG_MAX_ERRORS);
+}
+
+static void start_reload(pool_t *p) {
+  if (p->reloads_pending > 0) {
+    p->reload_again = true;
+    return;
+  }
+  ct_config_t *next = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  int rc = ct_config_load(p->opts->config_path, &next, errs, &nerr);
+  if (rc != 0) {
+    log_config_errors(p->opts->config_path, errs, nerr);
+    ct_error("reload: %s; keeping the running configuration", ct_strerror(rc));
+    return;
+  }
+  char err[256];
+  if (ct_accounts_reload(&p->accounts, next, err, sizeof err) != 0) {
+    ct_error("reload: %s; keeping the running configuration", err);
+    ct_config_free(next);
+    return;
+  }
+  /* The spool path and the engine's sizes stay as started: changing them needs a restart. */
+  memcpy(next->spool, p->cfg->spool, sizeof next->spool);
+  next->workers = p->cfg->workers;
+  next->max_inflight = p->cfg->max_inflight;
+  ct_log_level_t lvl;
+  if (ct_log_level_parse(next->log_level, &lvl) == 0)
+    ct_log_set_level(lvl);
+  p->retiring = p->cfg;
+  p->cfg = next;
+  p->reloads_pending = (int)p->n_workers;
+  for (size_t i = 0; i < p->n_workers; i++) {
+    ct_msg_t *m = &p->worker_msgs[i * 3 + 2];
+    m->type = CT_MSG_RELOAD;
+    m->ptr = next;
+    ct_worker_post(p->workers[i], m);
+  }
+  ct_info("reload: configuration applied (credentials, rates, templates)");
+}
+
+static void finish_reload(pool_t *p) {
+  ct_config_free(p->retiring);
+  p->retiring = NULL;
+  if (p->reload_again) {
+    p->reload_again = false;
+    start_reload(p);
+  }
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  pool_t *p = h->data;
+  if (signum == SIGHUP)
+    start_reload(p);
+  else
+    begin_stop(p, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_report(uv_timer_t *timer) {
+  pool_t *p = timer->data;
+  double secs = (double)(ct_now_ms() - p->started_ms) / 1000.0;
+  ct_info("delivered=%llu retried=%llu dead=%llu in_flight=%zu rate=%.0f/s",
+          (unsigned long long)p->c.delivered, (unsigned long long)p->c.retried,
+          (unsigned long long)p->c.dead, p->n_tasks - p->n_free,
+          secs > 0 ? (double)p->c.delivered / secs : 0.0);
+}
+
+static void print_report(pool_t *p) {
+  if (p->opts->report == NULL)
+    return;
+  double secs = (double)(ct_now_ms() - p->started_ms) / 1000.0;
+  fprintf(p->opts->report,
+          "{\"delivered\":%llu,\"delivered_whatsapp\":%llu,\"delivered_sms\":%llu,"
+          "\"delivered_email\":%llu,\"retried\":%llu,\"dead\":%llu,\"released\":%llu,"
+          "\"seconds\":%.3f}\n",
+          (unsigned long long)p->c.delivered,
+          (unsigned long long)p->c.by_channel[CT_CHANNEL_WHATSAPP],
+          (unsigned long long)p->c.by_channel[CT_CHANNEL_SMS],
+          (unsigned long long)p->c.by_channel[CT_CHANNEL_EMAIL],
+          (unsigned long long)p->c.retried, (unsigned long long)p->c.dead,
+          (unsigned long long)p->c.released, secs);
+  fflush(p->opts->report);
+}
+
+static uint32_t worker_count(const ct_config_t *cfg) {
+  if (cfg->workers > 0)
+    return cfg->workers;
+  unsigned n = uv_available_parallelism();
+  return n > 0 ? n : 1;
+}
+
+int ct_pool_run(const ct_pool_options_t *opts) {
+  pool_t p = {.opts = opts, .loop = uv_default_loop(), .spooler_alive = true};
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  int rc = ct_config_load(opts->config_path, &p.cfg, errs, &nerr);
+  if (rc != 0) {
+    log_config_errors(opts->config_path, errs, nerr);
+    if (rc == CT_ENOENT)
+      ct_error("config %s: no such file", opts->config_path);
+    return rc;
+  }
+  if (opts->spool_path != NULL)
+    snprintf(p.cfg->spool, sizeof p.cfg->spool, "%s", opts->spool_path);
+  ct_log_level_t lvl;
+  if (ct_log_level_parse(p.cfg->log_level, &lvl) == 0)
+    ct_log_set_level(lvl);
+
+  rc = ct_accounts_init(&p.accounts, p.cfg);
+  if (rc != 0)
+    goto out_config;
+  p.n_tasks = p.cfg->max_inflight;
+  p.tasks = calloc(p.n_tasks, sizeof *p.tasks);
+  p.n_workers = worker_count(p.cfg);
+  p.workers = calloc(p.n_workers, sizeof *p.workers);
+  p.worker_msgs = calloc(p.n_workers * 3, sizeof *p.worker_msgs);
+  rc = CT_ENOMEM;
+  if (p.tasks == NULL || p.workers == NULL || p.worker_msgs == NULL)
+    goto out_alloc;
+  ct_list_init(&p.free_tasks);
+  for (size_t i = 0; i < p.n_tasks; i++)
+    ct_list_insert_tail(&p.free_tasks, &p.tasks[i].msg.node);
+  p.n_free = p.n_tasks;
+
+  rc = CT_EIO;
+  if (ct_mailbox_init(p.loop, &p.inbox, on_inbox, &p) != 0)
+    goto out_alloc;
+  ct_spool_options_t sopts = {.path = p.cfg->spool, .owner = true,
+                              .receipt_retention_ms = p.cfg->receipt_retention_ms};
+  rc = ct_spooler_start(&p.spooler, &sopts, &p.inbox);
+  if (rc != 0) {
+    ct_error("spool %s: %s", p.cfg->spool, ct_strerror(rc));
+    goto out_mailbox;
+  }
+  for (size_t i = 0; i < p.n_workers; i++) {
+    ct_worker_options_t wo = {.index = (int)i, .cfg = p.cfg, .accounts = &p.accounts,
+                              .spooler = p.spooler, .control = &p.inbox,
+                              .capacity = p.n_tasks};
+    rc = ct_worker_start(&p.workers[i], &wo);
+    if (rc != 0) {
+      ct_error("worker %zu could not start: %s", i, ct_strerror(rc));
+      break;
+    }
+    p.workers_alive++;
+  }
+  p.n_workers = p.workers_alive;
+
+  uv_signal_init(p.loop, &p.sigterm);
+  uv_signal_init(p.loop, &p.sigint);
+  uv_signal_init(p.loop, &p.sighup);
+  uv_timer_init(p.loop, &p.poll);
+  uv_timer_init(p.loop, &p.grace);
+  uv_timer_init(p.loop, &p.report);
+  p.sigterm.data = p.sigint.data = p.sighup.data = &p;
+  p.poll.data = p.grace.data = p.report.data = &p;
+  uv_signal_start(&p.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&p.sigint, on_signal, SIGINT);
+  uv_signal_start(&p.sighup, on_signal, SIGHUP);
+  uv_timer_start(&p.report, on_report, REPORT_EVERY_MS, REPORT_EVERY_MS);
+  p.started_ms = ct_now_ms();
+
+  if (rc != 0) {
+    begin_stop(&p, "start-up failed");
+    p.exit_rc = rc;
+  } else {
+    ct_info("carteiro running: spool=%s workers=%zu max_inflight=%zu providers=%zu",
+            p.cfg->spool, p.n_workers, p.n_tasks, p.accounts.n);
+    maybe_take(&p);
+  }
+  if (p.n_workers == 0)
+    finish_stop(&p);
+  uv_run(p.loop, UV_RUN_DEFAULT);
+
+  for (size_t i = 0; i < p.n_workers; i++)
+    ct_worker_join(p.workers[i]);
+  ct_spooler_join(p.spooler);
+  ct_mailbox_dispose(&p.inbox);
+  uv_loop_close(p.loop);
+  print_report(&p);
+  ct_info("stopped: delivered=%llu retried=%llu dead=%llu", (unsigned long long)p.c.delivered,
+          (unsigned long long)p.c.retried, (unsigned long long)p.c.dead);
+  rc = p.exit_rc;
+  goto out_alloc;
+
+out_mailbox:
+  ct_mailbox_close(&p.inbox, NULL);
+  uv_run(p.loop, UV_RUN_DEFAULT);
+  ct_mailbox_dispose(&p.inbox);
+out_alloc:
+  free(p.tasks);
+  free(p.workers);
+  free(p.worker_msgs);
+  ct_accounts_destroy(&p.accounts);
+out_config:
+  ct_config_free(p.retiring);
+  ct_config_free(p.cfg);
+  return rc;
+}

@@ -1,0 +1,96 @@
+#include "worker/progress.h"
+
+#include "common/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool ct_progress_has_part(const ct_receipt_t *r, ct_channel_t channel, unsigned part) {
+  return ct_progress_part_time(r, channel, part) != 0;
+}
+
+int64_t ct_progress_part_time(const ct_receipt_t *r, ct_channel_t channel, unsigned part) {
+  if (r == NULL)
+    return 0;
+  for (size_t i = 0; i < r->n_parts; i++)
+    if ((ct_channel_t)r->parts[i]->channel == channel && r->parts[i]->part == part)
+      return r->parts[i]->at_ms > 0 ? r->parts[i]->at_ms : 1;
+  return 0;
+}
+
+bool ct_progress_failed(const ct_receipt_t *r, ct_channel_t channel) {
+  if (r == NULL)
+    return false;
+  for (size_t i = 0; i < r->n_failed_channels; i++)
+    if ((ct_channel_t)r->failed_channels[i] == channel)
+      return true;
+  return false;
+}
+
+/* Makes an empty receipt for `job_id` whose strings are heap copies, as protobuf-c's
+ * free_unpacked expects. */
+static int ensure(ct_receipt_t **r, const char *job_id) {
+  if (*r != NULL)
+    return 0;
+  ct_receipt_t *n = malloc(sizeof *n);
+  if (n == NULL)
+    return CT_ENOMEM;
+  carteiro__v1__receipt__init(n);
+  n->job_id = strdup(job_id);
+  if (n->job_id == NULL) {
+    free(n);
+    return CT_ENOMEM;
+  }
+  *r = n;
+  return 0;
+}
+
+int ct_progress_add_part(ct_receipt_t **r, const char *job_id, ct_channel_t channel,
+                         unsigned part, const char *provider, const char *message_id,
+                         int64_t at_ms) {
+  int rc = ensure(r, job_id);
+  if (rc != 0)
+    return rc;
+  ct_receipt_part_t *p = malloc(sizeof *p);
+  ct_receipt_part_t **parts = realloc((*r)->parts, ((*r)->n_parts + 1) * sizeof *parts);
+  if (parts != NULL)
+    (*r)->parts = parts;
+  if (p == NULL || parts == NULL) {
+    free(p);
+    return CT_ENOMEM;
+  }
+  carteiro__v1__receipt_part__init(p);
+  p->provider = strdup(provider);
+  p->message_id = strdup(message_id);
+  if (p->provider == NULL || p->message_id == NULL) {
+    free(p->provider);
+    free(p->message_id);
+    free(p);
+    return CT_ENOMEM;
+  }
+  p->channel = (Carteiro__V1__Channel)channel;
+  p->part = part;
+  p->at_ms = at_ms;
+  (*r)->parts[(*r)->n_parts++] = p;
+  return 0;
+}
+
+int ct_progress_add_failed(ct_receipt_t **r, const char *job_id, ct_channel_t channel) {
+  if (ct_progress_failed(*r, channel))
+    return 0;
+  int rc = ensure(r, job_id);
+  if (rc != 0)
+    return rc;
+  Carteiro__V1__Channel *v = realloc((*r)->failed_channels,
+                                     ((*r)->n_failed_channels + 1) * sizeof *v);
+  if (v == NULL)
+    return CT_ENOMEM;
+  (*r)->failed_channels = v;
+  v[(*r)->n_failed_channels++] = (Carteiro__V1__Channel)channel;
+  return 0;
+}
+
+void ct_progress_free(ct_receipt_t *r) {
+  if (r != NULL)
+    carteiro__v1__receipt__free_unpacked(r, NULL);
+}

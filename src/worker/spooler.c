@@ -1,0 +1,228 @@
+#include "worker/spooler.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Receipts past their retention are deleted this often. */
+#define EXPIRE_EVERY_MS (60 * 1000)
+/* After a failed commit, wait this long before trying again. */
+#define RETRY_COMMIT_MS 1000
+
+struct ct_spooler {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  ct_list_t queue;
+  ct_spool_t *spool;
+  ct_mailbox_t *control;
+  ct_msg_t exited;
+
+  /* Thread-side state. */
+  ct_list_t pending;     /* finished tasks whose outcomes are not yet durable */
+  ct_settle_t *ops;
+  size_t ops_cap;
+  ct_lease_t *leases;
+  size_t leases_cap;
+  bool stopping;
+  int64_t next_expire_ms;
+};
+
+void ct_spooler_post(ct_spooler_t *s, ct_msg_t *msg) {
+  pthread_mutex_lock(&s->mu);
+  ct_list_insert_tail(&s->queue, &msg->node);
+  pthread_cond_signal(&s->cond);
+  pthread_mutex_unlock(&s->mu);
+}
+
+void ct_spooler_post_all(ct_spooler_t *s, ct_list_t *msgs) {
+  pthread_mutex_lock(&s->mu);
+  ct_list_splice_tail(&s->queue, msgs);
+  pthread_cond_signal(&s->cond);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Records every pending outcome in one transaction. Returns 0 or the spool's error; on error
+ * the tasks stay pending. */
+static int settle_pending(ct_spooler_t *s) {
+  size_t n = 0;
+  for (ct_list_t *p = s->pending.next; p != &s->pending; p = p->next)
+    n++;
+  if (n == 0)
+    return 0;
+  if (n > s->ops_cap) {
+    ct_settle_t *ops = realloc(s->ops, n * sizeof *ops);
+    if (ops == NULL)
+      return CT_ENOMEM;
+    s->ops = ops;
+    s->ops_cap = n;
+  }
+  size_t i = 0;
+  for (ct_list_t *p = s->pending.next; p != &s->pending; p = p->next) {
+    ct_task_t *t = ct_container_of(p, ct_task_t, msg.node);
+    s->ops[i++] = t->settle;
+  }
+  int rc = ct_spool_settle(s->spool, s->ops, n, ct_now_ms());
+  if (rc != 0)
+    return rc;
+  i = 0;
+  while (!ct_list_empty(&s->pending)) {
+    ct_list_t *p = ct_list_first(&s->pending);
+    ct_list_remove(p);
+    ct_task_t *t = ct_container_of(p, ct_task_t, msg.node);
+    t->settle.result = s->ops[i++].result;
+    if (t->settle.result != 0)
+      ct_warn("spool: settling job=%s: %s", t->lease.job->id, ct_strerror(t->settle.result));
+    t->msg.type = CT_MSG_SETTLED;
+    ct_mailbox_post(s->control, &t->msg.node);
+  }
+  return 0;
+}
+
+static void answer_take(ct_spooler_t *s, ct_take_req_t *req) {
+  if (req->want > s->leases_cap) {
+    ct_lease_t *l = realloc(s->leases, req->want * sizeof *l);
+    if (l == NULL) {
+      req->error = CT_ENOMEM;
+      goto reply;
+    }
+    s->leases = l;
+    s->leases_cap = req->want;
+  }
+  int64_t now = ct_now_ms();
+  size_t got = 0;
+  req->error = s->stopping ? 0 : ct_spool_take(s->spool, now, req->want, s->leases, &got);
+  req->filled = got;
+  size_t i = 0;
+  for (ct_list_t *p = req->tasks.next; p != &req->tasks && i < got; p = p->next, i++) {
+    ct_task_t *t = ct_container_of(p, ct_task_t, msg.node);
+    t->lease = s->leases[i];
+  }
+  if (got == 0 && req->error == 0) {
+    ct_spool_stats_t st;
+    if (ct_spool_stats(s->spool, now, &st) == 0) {
+      req->spool_empty = st.ready == st.inflight;
+      req->next_due_ms = st.ready > st.inflight ? st.oldest_due_ms : 0;
+    }
+  }
+reply:
+  req->msg.type = CT_MSG_TAKEN;
+  ct_mailbox_post(s->control, &req->msg.node);
+}
+
+static void maybe_expire(ct_spooler_t *s) {
+  int64_t now = ct_now_ms();
+  if (now < s->next_expire_ms)
+    return;
+  s->next_expire_ms = now + EXPIRE_EVERY_MS;
+  size_t n = 0;
+  int rc = ct_spool_expire(s->spool, now, &n);
+  if (rc != 0)
+    ct_warn("spool: expiring old receipts: %s", ct_strerror(rc));
+  else if (n > 0)
+    ct_info("spool: expired %zu receipts past their retention", n);
+}
+
+static void *run(void *arg) {
+  ct_spooler_t *s = arg;
+  ct_list_t batch;
+  ct_list_init(&batch);
+  int failures = 0;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    while (ct_list_empty(&s->queue) && (ct_list_empty(&s->pending) || failures == 0) &&
+           !(s->stopping && ct_list_empty(&s->pending))) {
+      pthread_cond_wait(&s->cond, &s->mu);
+    }
+    ct_list_splice_tail(&batch, &s->queue);
+    pthread_mutex_unlock(&s->mu);
+
+    /* Outcomes first: they free capacity, and a take right after sees their retries. */
+    ct_list_t takes;
+    ct_list_init(&takes);
+    while (!ct_list_empty(&batch)) {
+      ct_list_t *p = ct_list_first(&batch);
+      ct_list_remove(p);
+      ct_msg_t *m = ct_container_of(p, ct_msg_t, node);
+      if (m->type == CT_MSG_TASK)
+        ct_list_insert_tail(&s->pending, p);
+      else if (m->type == CT_MSG_TAKE)
+        ct_list_insert_tail(&takes, p);
+      else if (m->type == CT_MSG_STOP)
+        s->stopping = true;
+    }
+    int rc = settle_pending(s);
+    if (rc != 0) {
+      if (failures++ % 30 == 0)
+        ct_error("spool: recording outcomes failed (%s); will retry every second, nothing is "
+                 "lost", ct_strerror(rc));
+      struct timespec ts = {.tv_sec = RETRY_COMMIT_MS / 1000,
+                            .tv_nsec = (RETRY_COMMIT_MS % 1000) * 1000000L};
+      nanosleep(&ts, NULL);
+    } else {
+      if (failures > 0)
+        ct_info("spool: recording outcomes works again");
+      failures = 0;
+    }
+    while (!ct_list_empty(&takes)) {
+      ct_list_t *p = ct_list_first(&takes);
+      ct_list_remove(p);
+      answer_take(s, ct_container_of(p, ct_take_req_t, msg.node));
+    }
+    if (failures == 0)
+      maybe_expire(s);
+    pthread_mutex_lock(&s->mu);
+    bool done = s->stopping && ct_list_empty(&s->queue) && ct_list_empty(&s->pending);
+    pthread_mutex_unlock(&s->mu);
+    if (done)
+      break;
+  }
+  s->exited.type = CT_MSG_EXITED;
+  s->exited.from = -1;
+  ct_mailbox_post(s->control, &s->exited.node);
+  return NULL;
+}
+
+int ct_spooler_start(ct_spooler_t **out, const ct_spool_options_t *opts, ct_mailbox_t *control) {
+  ct_spooler_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return CT_ENOMEM;
+  int rc = ct_spool_open(&s->spool, opts);
+  if (rc != 0)
+    goto fail_open;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cond, NULL);
+  ct_list_init(&s->queue);
+  ct_list_init(&s->pending);
+  s->control = control;
+  s->next_expire_ms = ct_now_ms() + EXPIRE_EVERY_MS;
+  if (pthread_create(&s->thread, NULL, run, s) != 0) {
+    rc = CT_ENOMEM;
+    goto fail_thread;
+  }
+  *out = s;
+  return 0;
+
+fail_thread:
+  pthread_cond_destroy(&s->cond);
+  pthread_mutex_destroy(&s->mu);
+  ct_spool_close(s->spool);
+fail_open:
+  free(s);
+  return rc;
+}
+
+void ct_spooler_join(ct_spooler_t *s) {
+  pthread_join(s->thread, NULL);
+  ct_spool_close(s->spool);
+  pthread_cond_destroy(&s->cond);
+  pthread_mutex_destroy(&s->mu);
+  free(s->ops);
+  free(s->leases);
+  free(s);
+}

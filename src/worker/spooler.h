@@ -1,0 +1,30 @@
+/* The spooler: the one thread that talks to the spool while the daemon runs.
+ *
+ * SQLite blocks (a commit waits for fsync), so it never runs on an event loop. The spooler
+ * waits on a queue; each time it wakes it takes everything queued, records all the finished
+ * tasks' outcomes in one transaction (group commit: one fsync for however many finished
+ * meanwhile), answers take requests, and posts the results to the control loop's mailbox.
+ * A failed commit (disk full, I/O error) loses nothing: the outcomes stay queued and are
+ * retried every second, and their leases stay held. */
+#ifndef CT_WORKER_SPOOLER_H
+#define CT_WORKER_SPOOLER_H
+
+#include "common/mailbox.h"
+#include "worker/task.h"
+
+typedef struct ct_spooler ct_spooler_t;
+
+/* Opens the spool at `path` as its owner (on the calling thread, so that CT_EBUSY and other
+ * open errors are reported at once) and starts the thread. Results go to `control`.
+ * Errors: those of ct_spool_open, CT_ENOMEM. */
+int ct_spooler_start(ct_spooler_t **out, const ct_spool_options_t *opts, ct_mailbox_t *control);
+
+/* Queues a message (CT_MSG_TAKE, CT_MSG_TASK or CT_MSG_STOP) from any thread. */
+void ct_spooler_post(ct_spooler_t *s, ct_msg_t *msg);
+void ct_spooler_post_all(ct_spooler_t *s, ct_list_t *msgs);
+
+/* Waits for the thread (which exits after CT_MSG_STOP once everything queued is durable),
+ * closes the spool and frees `s`. */
+void ct_spooler_join(ct_spooler_t *s);
+
+#endif

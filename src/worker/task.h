@@ -1,0 +1,84 @@
+/* A task: one leased job on its way through the engine, and the messages the engine's threads
+ * pass each other. Tasks come from a fixed pool sized to max_inflight, so the engine's memory
+ * is the same whether a thousand or millions of jobs wait in the spool.
+ *
+ *   control ──TAKE(empty tasks)──▶ spooler ──TAKEN(leased tasks)──▶ control
+ *   control ──tasks──▶ worker ──(deliver)──▶ spooler ──settle, SETTLED──▶ control (recycle)
+ */
+#ifndef CT_WORKER_TASK_H
+#define CT_WORKER_TASK_H
+
+#include "common/list.h"
+#include "spool/spool.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+  CT_MSG_TAKE,    /* control -> spooler: lease jobs into the tasks of a take request */
+  CT_MSG_TAKEN,   /* spooler -> control: the take request, filled */
+  CT_MSG_TASK,    /* control -> worker: deliver this task; worker -> spooler: settle it */
+  CT_MSG_SETTLED, /* spooler -> control: the task's outcome is durable; recycle it */
+  CT_MSG_STOP,    /* control -> worker/spooler: finish what is in hand, take nothing new */
+  CT_MSG_ABORT,   /* control -> worker: the grace period is over, cancel requests in flight */
+  CT_MSG_RELOAD,  /* control -> worker: switch to the configuration in `ptr` */
+  CT_MSG_RELOADED,/* worker -> control: done switching; the old configuration is not in use */
+  CT_MSG_EXITED,  /* worker/spooler -> control: the thread has finished */
+} ct_msg_type_t;
+
+typedef struct {
+  ct_list_t node;
+  ct_msg_type_t type;
+  void *ptr;
+  int from; /* worker index, -1 for the spooler */
+} ct_msg_t;
+
+/* How a delivery of the task ended, for the control thread's counters. */
+typedef enum {
+  CT_END_DELIVERED,
+  CT_END_RETRY,
+  CT_END_DEAD,
+  CT_END_RELEASED, /* put back without an attempt: shutdown, pause, pacing */
+} ct_end_t;
+
+typedef struct ct_task {
+  ct_msg_t msg;
+  ct_lease_t lease;
+  ct_receipt_t *progress; /* parts accepted and channels failed so far; owned, may be NULL */
+
+  /* The outcome, filled by the worker for the spooler. */
+  ct_settle_t settle;
+  ct_end_t end;
+  bool has_attempt;
+  ct_attempt_t attempt;
+  char provider[80];
+  char error_code[32];
+  char message[160];
+  char reason[48];
+
+  /* Worker-side state. */
+  struct ct_worker *owner;
+  int account;            /* index into the accounts table, -1 none */
+  ct_channel_t channel;   /* channel being worked on */
+  unsigned part;          /* part being sent */
+  bool holds_slot;        /* an account concurrency slot is held */
+  bool has_token;         /* a rate token is reserved for the next send */
+  int64_t wake_us;        /* when a waiting task resumes */
+  size_t heap_pos;        /* position in the worker's timer heap */
+  ct_list_t wait;         /* on an account's slot wait list */
+  int64_t sent_us;
+  ct_channel_t end_channel; /* channel of the last request, for counters */
+} ct_task_t;
+
+/* The take request the control thread sends the spooler. */
+typedef struct {
+  ct_msg_t msg;
+  ct_list_t tasks;   /* in: empty tasks to fill; out: filled ones first, `filled` of them */
+  size_t want;
+  size_t filled;
+  int error;         /* CT_E* from the take, 0 otherwise */
+  bool spool_empty;  /* nothing READY at all, now or later (only looked at when filled == 0) */
+  int64_t next_due_ms; /* earliest due time of a READY job not yet due, 0 when unknown */
+} ct_take_req_t;
+
+#endif

@@ -1,0 +1,675 @@
+/* The worker: delivery of one task, step by step, on one event loop.
+ *
+ * A task's job has one or more deliveries; each delivery is a list of channels tried in order
+ * (the first, then its fallbacks), and each channel sends one or more parts (a WhatsApp invoice
+ * is the document template, then the barcode line alone). step() finds the next part to send
+ * from the task's progress, and walks it through the gates in this order:
+ *
+ *   deadline ── account usable? (paused, breaker) ── recipient gap ── concurrency slot
+ *   ── rate token ── build request ── transport ── classify ── next step or outcome
+ *
+ * A gate that cannot pass now either parks the task on this loop (a rate token due within
+ * moments, a slot soon free) or ends the attempt with an outcome that puts the job back in the
+ * spool with a due time (a paused account, an open breaker, a long recipient gap). Parking is
+ * bounded by the tasks this worker holds, and those by the control loop's in-flight cap.
+ *
+ * The outcome of a task (ct_settle_t) goes to the spooler, which makes it durable; only then
+ * does the control loop reuse the task.
+ */
+#include "worker/worker.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "transport/transport.h"
+#include "worker/progress.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A wait for a rate token or a short recipient gap up to this long stays on the loop; longer
+ * waits go back to the spool so they hold no slot. */
+#define PARK_MAX_US (1000 * 1000)
+/* How often tasks waiting for a concurrency slot look again (slots freed by other workers). */
+#define SLOT_POLL_MS 5
+/* A paused account (credentials refused) is looked at again after this long. */
+#define PAUSE_RECHECK_MS 2000
+/* 429s from one moment cut an account's concurrency once. */
+#define AIMD_CUT_WINDOW_US (100 * 1000)
+
+struct ct_worker {
+  int index;
+  pthread_t thread;
+  uv_loop_t loop;
+  ct_mailbox_t inbox;
+  ct_transport_t *transport;
+  const ct_config_t *cfg;
+  ct_accounts_t *accounts;
+  ct_spooler_t *spooler;
+  ct_mailbox_t *control;
+
+  uv_timer_t timer;        /* fires for the earliest parked task */
+  uv_timer_t slot_poll;    /* re-checks slot waiters while there are any */
+  ct_task_t **heap;        /* parked tasks, min-heap on wake_us */
+  size_t heap_n, heap_cap;
+  ct_list_t *waiters;      /* per account: tasks waiting for a concurrency slot */
+  size_t n_waiting;
+
+  size_t active;           /* tasks in hand */
+  bool stopping;
+  bool closing;
+  uint64_t rng;
+  ct_msg_t exited;
+  ct_msg_t reloaded;
+};
+
+static void step(ct_worker_t *w, ct_task_t *t);
+
+/* Timer heap */
+
+static void heap_swap(ct_worker_t *w, size_t a, size_t b) {
+  ct_task_t *x = w->heap[a];
+  w->heap[a] = w->heap[b];
+  w->heap[b] = x;
+  w->heap[a]->heap_pos = a;
+  w->heap[b]->heap_pos = b;
+}
+
+static void heap_push(ct_worker_t *w, ct_task_t *t) {
+  size_t i = w->heap_n++;
+  w->heap[i] = t;
+  t->heap_pos = i;
+  while (i > 0 && w->heap[(i - 1) / 2]->wake_us > w->heap[i]->wake_us) {
+    heap_swap(w, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static ct_task_t *heap_pop(ct_worker_t *w) {
+  ct_task_t *top = w->heap[0];
+  w->heap_n--;
+  if (w->heap_n > 0) {
+    w->heap[0] = w->heap[w->heap_n];
+    w->heap[0]->heap_pos = 0;
+    size_t i = 0;
+    for (;;) {
+      size_t l = 2 * i + 1, r = l + 1, m = i;
+      if (l < w->heap_n && w->heap[l]->wake_us < w->heap[m]->wake_us)
+        m = l;
+      if (r < w->heap_n && w->heap[r]->wake_us < w->heap[m]->wake_us)
+        m = r;
+      if (m == i)
+        break;
+      heap_swap(w, i, m);
+      i = m;
+    }
+  }
+  return top;
+}
+
+static void on_timer(uv_timer_t *timer);
+
+static void arm_timer(ct_worker_t *w) {
+  if (w->heap_n == 0) {
+    uv_timer_stop(&w->timer);
+    return;
+  }
+  int64_t delay_us = w->heap[0]->wake_us - ct_mono_us();
+  uint64_t ms = delay_us <= 0 ? 0 : (uint64_t)((delay_us + 999) / 1000);
+  uv_timer_start(&w->timer, on_timer, ms, 0);
+}
+
+static void park(ct_worker_t *w, ct_task_t *t, int64_t wake_us) {
+  t->wake_us = wake_us;
+  heap_push(w, t);
+  if (t->heap_pos == 0)
+    arm_timer(w);
+}
+
+static void on_timer(uv_timer_t *timer) {
+  ct_worker_t *w = timer->data;
+  int64_t now = ct_mono_us();
+  while (w->heap_n > 0 && w->heap[0]->wake_us <= now)
+    step(w, heap_pop(w));
+  arm_timer(w);
+}
+
+/* Outcomes */
+
+static void shutdown_if_idle(ct_worker_t *w);
+
+static void release_slot(ct_worker_t *w, ct_task_t *t, ct_aimd_signal_t s) {
+  if (!t->holds_slot)
+    return;
+  t->holds_slot = false;
+  ct_aimd_release(&w->accounts->v[t->account].aimd, s, ct_mono_us(), AIMD_CUT_WINDOW_US);
+  /* Hand the freed capacity to the next task waiting on this account here. */
+  ct_list_t *q = &w->waiters[t->account];
+  if (!ct_list_empty(q)) {
+    ct_task_t *next = ct_container_of(ct_list_first(q), ct_task_t, wait);
+    ct_list_remove(&next->wait);
+    w->n_waiting--;
+    step(w, next);
+  }
+}
+
+/* Hands the task to the spooler with its outcome. */
+static void finish(ct_worker_t *w, ct_task_t *t, ct_settle_kind_t kind, ct_end_t end,
+                   int64_t due_ms, const char *reason) {
+  release_slot(w, t, CT_AIMD_NEUTRAL);
+  t->end = end;
+  if (reason != NULL)
+    snprintf(t->reason, sizeof t->reason, "%s", reason);
+  if (kind == CT_SETTLE_ACK && t->progress != NULL)
+    t->progress->delivered_at_ms = ct_now_ms();
+  t->settle = (ct_settle_t){
+      .seq = t->lease.seq,
+      .kind = kind,
+      .attempt = t->has_attempt ? &t->attempt : NULL,
+      .receipt = t->progress,
+      .due_ms = due_ms,
+      .reason = reason != NULL ? t->reason : NULL,
+  };
+  t->msg.type = CT_MSG_TASK;
+  t->msg.from = w->index;
+  w->active--;
+  ct_spooler_post(w->spooler, &t->msg);
+  shutdown_if_idle(w);
+}
+
+/* Puts the job back, due at `due_ms`, keeping its progress and recording no attempt. */
+static void put_back(ct_worker_t *w, ct_task_t *t, int64_t due_ms) {
+  t->has_attempt = false;
+  finish(w, t, CT_SETTLE_RETRY, CT_END_RELEASED, due_ms, NULL);
+}
+
+static void record_attempt(ct_task_t *t, const ct_account_t *acc, Carteiro__V1__Outcome outcome,
+                           int http_status, const char *code, const char *message,
+                           uint32_t latency_ms) {
+  t->has_attempt = true;
+  carteiro__v1__attempt__init(&t->attempt);
+  snprintf(t->provider, sizeof t->provider, "%s", acc != NULL ? acc->name : "");
+  snprintf(t->error_code, sizeof t->error_code, "%s", code);
+  snprintf(t->message, sizeof t->message, "%s", message);
+  t->attempt.at_ms = ct_now_ms();
+  t->attempt.channel = (Carteiro__V1__Channel)t->channel;
+  t->attempt.provider = t->provider;
+  t->attempt.outcome = outcome;
+  t->attempt.http_status = http_status;
+  t->attempt.error_code = t->error_code;
+  t->attempt.message = t->message;
+  t->attempt.latency_ms = latency_ms;
+}
+
+/* After a failure worth retrying: back to the spool after a backoff, or to the DLQ when the
+ * attempts or the deadline are used up. */
+static void retry_later(ct_worker_t *w, ct_task_t *t, int64_t retry_after_ms, int64_t floor_ms) {
+  const ct_job_t *job = t->lease.job;
+  uint32_t attempts = t->lease.attempts + 1;
+  if (attempts >= w->cfg->max_attempts) {
+    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "max_attempts");
+    return;
+  }
+  int64_t delay = ct_backoff_ms(attempts, w->cfg->backoff_base_ms, w->cfg->backoff_cap_ms,
+                                retry_after_ms, &w->rng);
+  if (delay < floor_ms)
+    delay = floor_ms;
+  int64_t due = ct_now_ms() + delay;
+  if (job->not_after_ms != 0 && due > job->not_after_ms) {
+    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
+    return;
+  }
+  finish(w, t, CT_SETTLE_RETRY, CT_END_RETRY, due, NULL);
+}
+
+/* Step */
+
+typedef enum { NEXT_SEND, NEXT_DONE, NEXT_EXHAUSTED } next_t;
+
+/* Finds the next part to send: the first delivery not yet complete, its first channel not
+ * failed for good, and that channel's first part not yet accepted. */
+static next_t next_part(const ct_task_t *t, ct_channel_t *channel, unsigned *part) {
+  const ct_job_t *job = t->lease.job;
+  for (size_t d = 0; d < job->n_deliveries; d++) {
+    const ct_delivery_t *dl = job->deliveries[d];
+    bool complete = false;
+    for (size_t c = 0; c < dl->n_channels && !complete; c++) {
+      const ct_provider_t *p = ct_provider_for((ct_channel_t)dl->channels[c]);
+      if (p == NULL)
+        continue;
+      unsigned parts = p->parts(job), done = 0;
+      while (done < parts && ct_progress_has_part(t->progress, p->channel, done))
+        done++;
+      complete = done == parts;
+    }
+    if (complete)
+      continue;
+    for (size_t c = 0; c < dl->n_channels; c++) {
+      ct_channel_t ch = (ct_channel_t)dl->channels[c];
+      const ct_provider_t *p = ct_provider_for(ch);
+      if (p == NULL || ct_progress_failed(t->progress, ch))
+        continue;
+      unsigned parts = p->parts(job), k = 0;
+      while (k < parts && ct_progress_has_part(t->progress, ch, k))
+        k++;
+      *channel = ch;
+      *part = k;
+      return NEXT_SEND;
+    }
+    return NEXT_EXHAUSTED;
+  }
+  return NEXT_DONE;
+}
+
+static const char *recipient_key(const ct_job_t *job, ct_channel_t ch) {
+  const ct_recipient_t *r = job->recipient;
+  if (r == NULL)
+    return job->id;
+  return ch == CT_CHANNEL_EMAIL ? r->email : r->phone;
+}
+
+/* The channel can never work for this job: remember that, record why, and let the job come
+ * back at once for its next channel (or go to the DLQ when it has none). */
+static void channel_failed(ct_worker_t *w, ct_task_t *t) {
+  if (ct_progress_add_failed(&t->progress, t->lease.job->id, t->channel) != 0) {
+    retry_later(w, t, -1, 0);
+    return;
+  }
+  ct_channel_t ch;
+  unsigned part;
+  if (next_part(t, &ch, &part) == NEXT_EXHAUSTED)
+    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "permanent_failure");
+  else
+    finish(w, t, CT_SETTLE_RETRY, CT_END_RETRY, 0, NULL);
+}
+
+static void on_response(void *arg, const ct_http_response_t *resp);
+static void on_slot_poll(uv_timer_t *timer);
+
+static void send_part(ct_worker_t *w, ct_task_t *t) {
+  ct_account_t *acc = &w->accounts->v[t->account];
+  const ct_provider_conf_t *conf = &w->cfg->providers[t->account];
+  const ct_job_t *job = t->lease.job;
+  const ct_templates_t *tm =
+      ct_config_templates(w->cfg, job->recipient != NULL ? job->recipient->locale : "pt-BR");
+  ct_http_request_t req = {0};
+  char err[160] = "";
+  t->has_token = false;
+  int rc = acc->provider->build(conf, tm, job, t->part, &req, err, sizeof err);
+  if (rc != 0) {
+    ct_http_request_free(&req);
+    if (rc == CT_EINVAL) {
+      record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT, 0, "unsendable", err, 0);
+      release_slot(w, t, CT_AIMD_NEUTRAL);
+      channel_failed(w, t);
+    } else {
+      record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, 0, "nomem",
+                     ct_strerror(rc), 0);
+      retry_later(w, t, -1, 0);
+    }
+    return;
+  }
+  t->sent_us = ct_mono_us();
+  t->end_channel = t->channel;
+  atomic_fetch_add(&acc->requests, 1);
+  rc = ct_transport_send(w->transport, &req, on_response, t);
+  if (rc != 0) {
+    ct_http_request_free(&req);
+    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, 0, "transport",
+                   ct_strerror(rc), 0);
+    retry_later(w, t, -1, 0);
+  }
+}
+
+static void step(ct_worker_t *w, ct_task_t *t) {
+  const ct_job_t *job = t->lease.job;
+  int64_t now_ms = ct_now_ms(), now_us = ct_mono_us();
+  if (w->stopping) {
+    put_back(w, t, 0);
+    return;
+  }
+  if (job->not_after_ms != 0 && now_ms > job->not_after_ms) {
+    t->has_attempt = false;
+    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
+    return;
+  }
+  if (job->not_before_ms > now_ms) { /* replayed early: wait for the window */
+    put_back(w, t, job->not_before_ms);
+    return;
+  }
+  ct_channel_t ch;
+  unsigned part;
+  next_t nx = next_part(t, &ch, &part);
+  if (nx == NEXT_DONE) {
+    t->has_attempt = false;
+    finish(w, t, CT_SETTLE_ACK, CT_END_DELIVERED, 0, NULL);
+    return;
+  }
+  if (nx == NEXT_EXHAUSTED) {
+    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "permanent_failure");
+    return;
+  }
+  if (ch != t->channel || part != t->part) {
+    t->has_token = false; /* a token is for one send of one account */
+  }
+  t->channel = ch;
+  t->part = part;
+  int a = ct_accounts_route(w->accounts, w->cfg, job->tenant, ch, recipient_key(job, ch));
+  if (a < 0) {
+    t->account = -1;
+    record_attempt(t, NULL, CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT, 0, "no_account",
+                   "no provider account serves this tenant on this channel", 0);
+    channel_failed(w, t);
+    return;
+  }
+  t->account = a;
+  ct_account_t *acc = &w->accounts->v[a];
+
+  if (atomic_load(&acc->paused)) {
+    put_back(w, t, now_ms + PAUSE_RECHECK_MS);
+    return;
+  }
+  if (part > 0) {
+    int64_t prev = ct_progress_part_time(t->progress, ch, part - 1);
+    int64_t gap_end = prev + w->cfg->providers[a].recipient_gap_ms;
+    if (prev > 1 && gap_end > now_ms) {
+      if ((gap_end - now_ms) * 1000 <= PARK_MAX_US)
+        park(w, t, now_us + (gap_end - now_ms) * 1000);
+      else
+        put_back(w, t, gap_end);
+      return;
+    }
+  }
+  if (!t->holds_slot) {
+    int64_t retry_at;
+    if (!ct_breaker_allow(&acc->breaker, now_us, &retry_at)) {
+      put_back(w, t, now_ms + (retry_at - now_us) / 1000 + 1);
+      return;
+    }
+    if (!ct_aimd_acquire(&acc->aimd)) {
+      /* The breaker let us through; if this was the half-open probe it goes when a slot
+       * frees, which is soon: every slot is held by a request in flight. */
+      ct_list_insert_tail(&w->waiters[a], &t->wait);
+      w->n_waiting++;
+      if (!uv_is_active((uv_handle_t *)&w->slot_poll))
+        uv_timer_start(&w->slot_poll, on_slot_poll, SLOT_POLL_MS, SLOT_POLL_MS);
+      return;
+    }
+    t->holds_slot = true;
+  }
+  if (!t->has_token) {
+    int64_t at = ct_bucket_reserve(&acc->bucket, now_us);
+    t->has_token = true;
+    if (at > now_us) {
+      park(w, t, at);
+      return;
+    }
+  }
+  send_part(w, t);
+}
+
+static void on_response(void *arg, const ct_http_response_t *resp) {
+  ct_task_t *t = arg;
+  ct_worker_t *w = t->owner;
+  ct_account_t *acc = &w->accounts->v[t->account];
+  ct_verdict_t v;
+  acc->provider->classify(resp, &v);
+  int64_t now_us = ct_mono_us();
+  uint32_t latency = resp->latency_ms;
+
+  if (resp->failure != CT_HTTP_OK && w->closing) {
+    /* Aborted by shutdown: the provider may or may not have it; the job comes back. */
+    release_slot(w, t, CT_AIMD_NEUTRAL);
+    put_back(w, t, 0);
+    return;
+  }
+  switch (v.kind) {
+  case CT_VERDICT_ACCEPTED:
+    atomic_fetch_add(&acc->accepted, 1);
+    ct_breaker_record(&acc->breaker, true, now_us);
+    if (ct_progress_add_part(&t->progress, t->lease.job->id, t->channel, t->part, acc->name,
+                             v.message_id, ct_now_ms()) != 0) {
+      release_slot(w, t, CT_AIMD_OK);
+      record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, "nomem",
+                     "out of memory recording the receipt", latency);
+      retry_later(w, t, -1, 0);
+      return;
+    }
+    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_ACCEPTED, resp->status, "",
+                   "accepted", latency);
+    release_slot(w, t, CT_AIMD_OK);
+    step(w, t);
+    return;
+  case CT_VERDICT_PERMANENT:
+    atomic_fetch_add(&acc->permanent, 1);
+    ct_breaker_record(&acc->breaker, true, now_us);
+    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT, resp->status, v.error_code,
+                   v.message, latency);
+    release_slot(w, t, CT_AIMD_NEUTRAL);
+    channel_failed(w, t);
+    return;
+  case CT_VERDICT_THROTTLED:
+    /* The account slows down through its concurrency cap (halved); this job waits what the
+     * provider asked. Holding the whole account for every 429's Retry-After would let a few
+     * throttled requests stall thousands that would have gone through. */
+    atomic_fetch_add(&acc->throttled, 1);
+    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, v.error_code,
+                   v.message, latency);
+    release_slot(w, t, CT_AIMD_THROTTLED);
+    retry_later(w, t, v.retry_after_ms, 0);
+    return;
+  case CT_VERDICT_RECIPIENT_BUSY:
+    atomic_fetch_add(&acc->throttled, 1);
+    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, v.error_code,
+                   v.message, latency);
+    release_slot(w, t, CT_AIMD_NEUTRAL);
+    retry_later(w, t, v.retry_after_ms, w->cfg->providers[t->account].recipient_gap_ms);
+    return;
+  case CT_VERDICT_AUTH:
+    atomic_fetch_add(&acc->refused, 1);
+    if (!atomic_exchange(&acc->paused, true))
+      ct_error("provider %s refused our credentials (HTTP %d, code %s): account paused; its "
+               "jobs wait. Fix the secret and send SIGHUP.",
+               acc->name, resp->status, v.error_code);
+    release_slot(w, t, CT_AIMD_NEUTRAL);
+    put_back(w, t, ct_now_ms() + PAUSE_RECHECK_MS);
+    return;
+  case CT_VERDICT_TRANSIENT:
+  default:
+    atomic_fetch_add(&acc->transient, 1);
+    ct_breaker_record(&acc->breaker, false, now_us);
+    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, v.error_code,
+                   v.message, latency);
+    release_slot(w, t, CT_AIMD_NEUTRAL);
+    retry_later(w, t, v.retry_after_ms, 0);
+    return;
+  }
+}
+
+/* Slots freed by other workers do not wake our waiters; this poll does, while any wait. */
+static void on_slot_poll(uv_timer_t *timer) {
+  ct_worker_t *w = timer->data;
+  for (size_t a = 0; a < w->accounts->n && w->n_waiting > 0; a++) {
+    ct_list_t *q = &w->waiters[a];
+    while (!ct_list_empty(q) && ct_aimd_acquire(&w->accounts->v[a].aimd)) {
+      ct_task_t *t = ct_container_of(ct_list_first(q), ct_task_t, wait);
+      ct_list_remove(&t->wait);
+      w->n_waiting--;
+      t->holds_slot = true;
+      step(w, t);
+    }
+  }
+  if (w->n_waiting == 0)
+    uv_timer_stop(&w->slot_poll);
+}
+
+/* Stopping: every task not waiting on the network goes back to the spool now. */
+static void put_back_waiting(ct_worker_t *w) {
+  while (w->heap_n > 0)
+    put_back(w, heap_pop(w), 0);
+  uv_timer_stop(&w->timer);
+  for (size_t a = 0; a < w->accounts->n; a++) {
+    while (!ct_list_empty(&w->waiters[a])) {
+      ct_task_t *t = ct_container_of(ct_list_first(&w->waiters[a]), ct_task_t, wait);
+      ct_list_remove(&t->wait);
+      w->n_waiting--;
+      put_back(w, t, 0);
+    }
+  }
+  uv_timer_stop(&w->slot_poll);
+}
+
+static void on_transport_closed(void *arg) {
+  ct_worker_t *w = arg;
+  w->transport = NULL;
+  uv_close((uv_handle_t *)&w->timer, NULL);
+  uv_close((uv_handle_t *)&w->slot_poll, NULL);
+  /* The inbox stays open until ct_worker_join, so the control loop may still post to it. */
+  uv_stop(&w->loop);
+}
+
+static void shutdown_if_idle(ct_worker_t *w) {
+  if (!w->stopping || w->closing || w->active > 0)
+    return;
+  w->closing = true;
+  ct_transport_close(w->transport, on_transport_closed, w);
+}
+
+static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
+  ct_worker_t *w = mb->data;
+  while (!ct_list_empty(batch)) {
+    ct_list_t *p = ct_list_first(batch);
+    ct_list_remove(p);
+    ct_msg_t *m = ct_container_of(p, ct_msg_t, node);
+    switch (m->type) {
+    case CT_MSG_TASK: {
+      ct_task_t *t = ct_container_of(m, ct_task_t, msg);
+      t->owner = w;
+      t->account = -1;
+      t->channel = CT_CHANNEL_NONE;
+      t->part = 0;
+      t->holds_slot = t->has_token = t->has_attempt = false;
+      ct_list_init(&t->wait);
+      w->active++;
+      step(w, t);
+      break;
+    }
+    case CT_MSG_STOP:
+      w->stopping = true;
+      put_back_waiting(w);
+      shutdown_if_idle(w);
+      break;
+    case CT_MSG_ABORT:
+      /* The grace period is over: cancel what is still in flight. Each cancelled request's
+       * callback puts its job back; the last one lets the worker close. */
+      w->stopping = true;
+      if (!w->closing && w->transport != NULL) {
+        w->closing = true;
+        ct_transport_close(w->transport, on_transport_closed, w);
+      }
+      break;
+    case CT_MSG_RELOAD:
+      w->cfg = m->ptr;
+      w->reloaded.type = CT_MSG_RELOADED;
+      w->reloaded.from = w->index;
+      ct_mailbox_post(w->control, &w->reloaded.node);
+      break;
+    default:
+      ct_warn("worker %d: unexpected message %d", w->index, (int)m->type);
+      break;
+    }
+  }
+}
+
+static void *run(void *arg) {
+  ct_worker_t *w = arg;
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  w->exited.type = CT_MSG_EXITED;
+  w->exited.from = w->index;
+  ct_mailbox_post(w->control, &w->exited.node);
+  return NULL;
+}
+
+int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
+  ct_worker_t *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return CT_ENOMEM;
+  int rc = CT_ENOMEM;
+  w->index = opts->index;
+  w->cfg = opts->cfg;
+  w->accounts = opts->accounts;
+  w->spooler = opts->spooler;
+  w->control = opts->control;
+  w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)ct_mono_us() << 8) ^ (uint64_t)opts->index;
+  w->heap_cap = opts->capacity;
+  w->heap = calloc(w->heap_cap ? w->heap_cap : 1, sizeof *w->heap);
+  w->waiters = calloc(w->accounts->n ? w->accounts->n : 1, sizeof *w->waiters);
+  if (w->heap == NULL || w->waiters == NULL)
+    goto fail_alloc;
+  for (size_t a = 0; a < w->accounts->n; a++)
+    ct_list_init(&w->waiters[a]);
+  rc = CT_EIO;
+  if (uv_loop_init(&w->loop) != 0)
+    goto fail_alloc;
+  ct_transport_options_t topts = {
+      .ca_file = opts->cfg->ca_file[0] ? opts->cfg->ca_file : NULL,
+      .connect_timeout_ms = opts->cfg->connect_timeout_ms,
+      .request_timeout_ms = opts->cfg->request_timeout_ms,
+      .max_host_connections = 1,
+      .max_streams = 1,
+      .max_total_connections = 0,
+  };
+  for (size_t i = 0; i < opts->cfg->n_providers; i++) {
+    const ct_provider_conf_t *p = &opts->cfg->providers[i];
+    if (p->max_connections > topts.max_host_connections)
+      topts.max_host_connections = p->max_connections;
+    if (p->max_streams > topts.max_streams)
+      topts.max_streams = p->max_streams;
+  }
+  rc = ct_transport_new(&w->loop, &topts, &w->transport);
+  if (rc != 0)
+    goto fail_loop;
+  rc = CT_EIO;
+  if (ct_mailbox_init(&w->loop, &w->inbox, on_inbox, w) != 0)
+    goto fail_transport;
+  uv_timer_init(&w->loop, &w->timer);
+  uv_timer_init(&w->loop, &w->slot_poll);
+  w->timer.data = w;
+  w->slot_poll.data = w;
+  if (pthread_create(&w->thread, NULL, run, w) != 0)
+    goto fail_handles;
+  *out = w;
+  return 0;
+
+fail_handles:
+  /* Nothing ran yet: close the handles and let the loop finish them here. */
+  uv_close((uv_handle_t *)&w->timer, NULL);
+  uv_close((uv_handle_t *)&w->slot_poll, NULL);
+  ct_mailbox_close(&w->inbox, NULL);
+fail_transport:
+  ct_transport_close(w->transport, NULL, NULL);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+fail_loop:
+  uv_loop_close(&w->loop);
+fail_alloc:
+  free(w->heap);
+  free(w->waiters);
+  free(w);
+  return rc;
+}
+
+void ct_worker_post(ct_worker_t *w, ct_msg_t *msg) { ct_mailbox_post(&w->inbox, &msg->node); }
+
+void ct_worker_join(ct_worker_t *w) {
+  pthread_join(w->thread, NULL);
+  ct_mailbox_close(&w->inbox, NULL);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  ct_mailbox_dispose(&w->inbox);
+  if (uv_loop_close(&w->loop) != 0)
+    ct_warn("worker %d: loop closed with handles still open", w->index);
+  free(w->heap);
+  free(w->waiters);
+  free(w);
+}

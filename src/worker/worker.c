@@ -5,8 +5,9 @@
  * is the document template, then the barcode line alone). step() finds the next part to send
  * from the task's progress, and walks it through the gates in this order:
  *
- *   deadline ── account usable? (paused, breaker) ── recipient gap ── concurrency slot
- *   ── rate token ── build request ── transport ── classify ── next step or outcome
+ *   deadline, window, quiet hours ── account usable? (paused, breaker) ── recipient gap
+ *   ── concurrency slot ── rate token ── build request ── transport ── classify ── next step
+ *   or outcome
  *
  * A gate that cannot pass now either parks the task on this loop (a rate token due within
  * moments, a slot soon free) or ends the attempt with an outcome that puts the job back in the
@@ -21,6 +22,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/tz.h"
 #include "transport/transport.h"
 #include "worker/progress.h"
 
@@ -60,6 +62,7 @@ struct ct_worker {
   size_t active;           /* tasks in hand */
   bool stopping;
   bool closing;
+  bool warned_zone;
   uint64_t rng;
   ct_msg_t exited;
   ct_msg_t reloaded;
@@ -139,20 +142,17 @@ static void on_timer(uv_timer_t *timer) {
 /* Outcomes */
 
 static void shutdown_if_idle(ct_worker_t *w);
+static void on_slot_poll(uv_timer_t *timer);
 
 static void release_slot(ct_worker_t *w, ct_task_t *t, ct_aimd_signal_t s) {
   if (!t->holds_slot)
     return;
   t->holds_slot = false;
   ct_aimd_release(&w->accounts->v[t->account].aimd, s, ct_mono_us(), AIMD_CUT_WINDOW_US);
-  /* Hand the freed capacity to the next task waiting on this account here. */
-  ct_list_t *q = &w->waiters[t->account];
-  if (!ct_list_empty(q)) {
-    ct_task_t *next = ct_container_of(ct_list_first(q), ct_task_t, wait);
-    ct_list_remove(&next->wait);
-    w->n_waiting--;
-    step(w, next);
-  }
+  /* Waiters get the freed slot on the next loop turn, not from inside this call: stepping
+   * them here would nest one task's outcome inside another's. */
+  if (!ct_list_empty(&w->waiters[t->account]))
+    uv_timer_start(&w->slot_poll, on_slot_poll, 0, SLOT_POLL_MS);
 }
 
 /* Hands the task to the spooler with its outcome. */
@@ -286,7 +286,32 @@ static void channel_failed(ct_worker_t *w, ct_task_t *t) {
 }
 
 static void on_response(void *arg, const ct_http_response_t *resp);
-static void on_slot_poll(uv_timer_t *timer);
+
+/* When the tenant's quiet hours, in the recipient's time zone (else the tenant's, else Sao
+ * Paulo's), cover `now_ms`: the time they end. 0 when sending is allowed now. */
+static int64_t quiet_hours_end(ct_worker_t *w, const ct_job_t *job, int64_t now_ms) {
+  const ct_tenant_conf_t *tc = ct_config_tenant(w->cfg, job->tenant);
+  if (tc == NULL || tc->quiet_start_min < 0)
+    return 0;
+  const char *zones[3] = {job->recipient != NULL ? job->recipient->time_zone : NULL,
+                          tc->time_zone, "America/Sao_Paulo"};
+  for (size_t i = 0; i < 3; i++) {
+    if (zones[i] == NULL || zones[i][0] == '\0')
+      continue;
+    int err = 0;
+    int64_t until = ct_tz_quiet_until(zones[i], tc->quiet_start_min, tc->quiet_end_min,
+                                      now_ms, &err);
+    if (err == 0)
+      return until;
+    /* An unknown zone in a job falls back to the tenant's; say so once per worker. */
+    if (!w->warned_zone) {
+      w->warned_zone = true;
+      ct_warn("worker %d: time zone '%s' of tenant %s: %s; using the next default",
+              w->index, zones[i], job->tenant, ct_strerror(err));
+    }
+  }
+  return 0;
+}
 
 static void send_part(ct_worker_t *w, ct_task_t *t) {
   ct_account_t *acc = &w->accounts->v[t->account];
@@ -337,6 +362,16 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   }
   if (job->not_before_ms > now_ms) { /* replayed early: wait for the window */
     put_back(w, t, job->not_before_ms);
+    return;
+  }
+  int64_t quiet_until = quiet_hours_end(w, job, now_ms);
+  if (quiet_until > 0) {
+    if (job->not_after_ms != 0 && quiet_until > job->not_after_ms) {
+      t->has_attempt = false;
+      finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
+    } else {
+      put_back(w, t, quiet_until);
+    }
     return;
   }
   ct_channel_t ch;

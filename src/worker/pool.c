@@ -89,6 +89,7 @@ static void maybe_take(pool_t *p) {
   p->take.filled = 0;
   p->take.error = 0;
   p->take.spool_empty = false;
+  p->take.want_empty = p->opts->drain;
   p->take.msg.type = CT_MSG_TAKE;
   p->take_out = true;
   uv_timer_stop(&p->poll);

@@ -103,12 +103,11 @@ static void answer_take(ct_spooler_t *s, ct_take_req_t *req) {
     ct_task_t *t = ct_container_of(p, ct_task_t, msg.node);
     t->lease = s->leases[i];
   }
-  if (got == 0 && req->error == 0) {
+  /* Counting READY jobs scans an index; only a draining run needs to know. */
+  if (got == 0 && req->error == 0 && req->want_empty) {
     ct_spool_stats_t st;
-    if (ct_spool_stats(s->spool, now, &st) == 0) {
+    if (ct_spool_stats(s->spool, now, &st) == 0)
       req->spool_empty = st.ready == st.inflight;
-      req->next_due_ms = st.ready > st.inflight ? st.oldest_due_ms : 0;
-    }
   }
 reply:
   req->msg.type = CT_MSG_TAKEN;

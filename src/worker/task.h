@@ -77,8 +77,8 @@ typedef struct {
   size_t want;
   size_t filled;
   int error;         /* CT_E* from the take, 0 otherwise */
-  bool spool_empty;  /* nothing READY at all, now or later (only looked at when filled == 0) */
-  int64_t next_due_ms; /* earliest due time of a READY job not yet due, 0 when unknown */
+  bool want_empty;   /* in: when nothing is due, find out whether anything is READY at all */
+  bool spool_empty;  /* out: nothing READY, now or later (set only when asked and filled == 0) */
 } ct_take_req_t;
 
 #endif

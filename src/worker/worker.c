@@ -378,7 +378,8 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   unsigned part;
   next_t nx = next_part(t, &ch, &part);
   if (nx == NEXT_DONE) {
-    t->has_attempt = false;
+    /* The history keeps the request that completed the job (has_attempt is set only when
+     * this lease's last request was accepted: any failure ends a lease). */
     finish(w, t, CT_SETTLE_ACK, CT_END_DELIVERED, 0, NULL);
     return;
   }

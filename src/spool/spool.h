@@ -94,7 +94,9 @@ void ct_lease_free(ct_lease_t *lease);
 /* Leases up to `max` jobs that are READY, due at or before now_ms and not already leased:
  * higher priority first, then earliest due, then enqueue order. *n is set to the number
  * written to out[0..]. Owner only (CT_EPERM otherwise). Reads only; no fsync.
- * Errors: CT_EPERM, CT_ECORRUPT (a stored job does not decode), CT_EIO, CT_ENOMEM. */
+ * A stored job that no longer decodes is not leased: it is moved to the DLQ with reason
+ * "undecodable" (more than 64 of them in one take: CT_ECORRUPT).
+ * Errors: CT_EPERM, CT_ECORRUPT, CT_EIO, CT_ENOMEM. */
 int ct_spool_take(ct_spool_t *sp, int64_t now_ms, size_t max, ct_lease_t *out, size_t *n);
 
 typedef enum {

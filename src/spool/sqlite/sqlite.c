@@ -475,10 +475,41 @@ static int lease_from_row(sqlite3_stmt *st, ct_lease_t *lease) {
   return 0;
 }
 
+/* Jobs that no longer decode (a damaged page, a row written by hand) would otherwise stop
+ * every take at the same row: take moves them to the DLQ instead, where `dlq list` shows their
+ * id and an operator can purge them. */
+#define MAX_QUARANTINE 64
+
+static void quarantine(ct__spool_backend_t *be, const int64_t *seqs, size_t n, int64_t now_ms) {
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(be->db,
+                               "UPDATE job SET state = 3, reason = 'undecodable', updated_ms = ?2"
+                               " WHERE seq = ?1 AND state = 0",
+                               -1, &st, NULL);
+  if (src != SQLITE_OK || begin(be, true) != 0) {
+    sqlite3_finalize(st);
+    return;
+  }
+  for (size_t i = 0; i < n && src == SQLITE_OK; i++) {
+    sqlite3_bind_int64(st, 1, seqs[i]);
+    sqlite3_bind_int64(st, 2, now_ms);
+    src = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  if (src == SQLITE_OK && commit(be) == 0)
+    ct_error("spool: %zu stored jobs do not decode; moved to the DLQ with reason undecodable",
+             n);
+  else
+    rollback(be);
+}
+
 static int sqlite_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease_t *out,
                        size_t *n) {
   sqlite3_stmt *next = be->st[S_NEXT_LEVEL], *level = be->st[S_TAKE_LEVEL];
   size_t got = 0;
+  int64_t bad[MAX_QUARANTINE];
+  size_t n_bad = 0;
   int rc = begin(be, false);
   if (rc != 0)
     return rc;
@@ -503,6 +534,11 @@ static int sqlite_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_l
       if (src != SQLITE_ROW)
         break;
       rc = lease_from_row(level, &out[got]);
+      if (rc == CT_ECORRUPT && n_bad < MAX_QUARANTINE) {
+        bad[n_bad++] = sqlite3_column_int64(level, 0);
+        rc = 0;
+        continue;
+      }
       if (rc == 0) {
         rc = ct__leases_add(&be->leases, out[got].seq);
         if (rc != 0)
@@ -527,6 +563,8 @@ static int sqlite_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_l
     }
     return rc;
   }
+  if (n_bad > 0)
+    quarantine(be, bad, n_bad, now_ms);
   *n = got;
   return 0;
 }

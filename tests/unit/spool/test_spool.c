@@ -1228,6 +1228,30 @@ static void test_job_get_missing(void **state) {
   ct_spool_close(sp);
 }
 
+static void test_undecodable_job_goes_to_dlq(void **state) {
+  fixture_t *fx = *state;
+  ct_spool_t *sp = open_spool(fx, true);
+  static const char *const ids[] = {"u1", "u2", "u3"};
+  enqueue_ids(sp, T0, 3, ids, NULL);
+  /* Damage one stored job the way a bad page or a hand edit would. */
+  raw_exec(fx, "UPDATE job SET body = x'ffffffff' WHERE id = 'u2'");
+  ct_lease_t l[8];
+  size_t n = take(sp, T0, 8, l);
+  assert_int_equal(n, 2);
+  assert_string_equal(l[0].job->id, "u1");
+  assert_string_equal(l[1].job->id, "u3");
+  free_leases(l, n);
+  ct_spool_stats_t st = stats(sp, T0);
+  assert_int_equal(st.dead, 1);
+  assert_int_equal(st.n_dlq, 1);
+  assert_string_equal(st.dlq[0].reason, "undecodable");
+  assert_int_equal(raw_int(fx, "SELECT state FROM job WHERE id = 'u2'"), 3);
+  /* The next take is not blocked by it. */
+  assert_int_equal(take(sp, T0, 8, l), 0);
+  ct_spool_close(sp);
+  assert_integrity_ok(fx);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1260,6 +1284,7 @@ int main(void) {
       T(test_file_size_limit),
       T(test_write_faults),
       T(test_job_get_missing),
+      T(test_undecodable_job_goes_to_dlq),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,10 @@ static void finish(ct_worker_t *w, ct_task_t *t, ct_settle_kind_t kind, ct_end_t
       .due_ms = due_ms,
       .reason = reason != NULL ? t->reason : NULL,
   };
+  static const char *const to[] = {[CT_SETTLE_ACK] = "delivered", [CT_SETTLE_RETRY] = "ready",
+                                   [CT_SETTLE_DEAD] = "dead", [CT_SETTLE_RELEASE] = "ready"};
+  ct_debug("job=%s inflight -> %s%s%s due=%lld", t->lease.job->id, to[kind],
+           reason != NULL ? " reason=" : "", reason != NULL ? reason : "", (long long)due_ms);
   t->msg.type = CT_MSG_TASK;
   t->msg.from = w->index;
   w->active--;

@@ -130,3 +130,76 @@ run_drain() {
   fi
 }
 report() { jq -r "$1" "$T/report.json"; }
+
+# ---- delivery_fallback / delivery_auth / delivery_window helpers -------------------------------
+# carteiro in the background (not --drain), jobs' records, and bounded waits.
+
+# start_ct [RUN OPTIONS...]: starts `carteiro run` in the background on $T/carteiro.ini; its
+# PID is $ct_pid (stop_all kills it if the test dies), its stdout $T/run.out, its log
+# $T/run.log.
+start_ct() {
+  "$ct" run --config "$T/carteiro.ini" "$@" >"$T/run.out" 2>"$T/run.log" &
+  ct_pid=$!
+}
+
+# wait_ct SECONDS: waits at most SECONDS for $ct_pid to exit by itself (--drain); sets
+# $ct_status like stop_ct, killing it on timeout.
+wait_ct() {
+  local limit=$(( $(date +%s) + $1 ))
+  while kill -0 "$ct_pid" 2>/dev/null && [ "$(date +%s)" -lt "$limit" ]; do sleep 0.05; done
+  stop_ct 0
+}
+
+# stop_ct [GRACE_S]: SIGTERM to $ct_pid, then waits at most GRACE_S seconds (default 15) for it
+# to exit; sets $ct_status to its exit status ("timeout" if it did not exit, and then it is
+# killed). Not to be called in a subshell: only this shell can wait for its child.
+stop_ct() {
+  local limit=$(( $(date +%s) + ${1:-15} ))
+  ct_status=0
+  kill -0 "$ct_pid" 2>/dev/null && kill -TERM "$ct_pid" 2>/dev/null
+  while kill -0 "$ct_pid" 2>/dev/null && [ "$(date +%s)" -lt "$limit" ]; do sleep 0.05; done
+  if kill -0 "$ct_pid" 2>/dev/null; then
+    kill -KILL "$ct_pid" 2>/dev/null || true
+    wait "$ct_pid" 2>/dev/null || true
+    ct_status=timeout
+  else
+    wait "$ct_pid" || ct_status=$?
+  fi
+  ct_pid=""
+}
+
+# wait_until SECONDS COMMAND...: runs COMMAND every 100 ms until it succeeds or SECONDS pass;
+# returns COMMAND's last status.
+wait_until() {
+  local limit=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+  shift
+  while ! "$@"; do
+    [ $(( $(date +%s%N) / 1000000 )) -ge "$limit" ] && return 1
+    sleep 0.1
+  done
+}
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+spool_stat() { "$ct" spool stats --json | jq -r "$1"; }
+
+# job_field ID JQ: a field of `carteiro job show --json ID`.
+job_field() { "$ct" job show --json "$1" | jq -r "$2"; }
+
+# attempt_trail ID: the job's attempts as "channel:outcome:error_code" joined by commas.
+attempt_trail() {
+  job_field "$1" '[.attempts[] | "\(.channel):\(.outcome):\(.error_code)"] | join(",")'
+}
+
+# receipt_parts ID: the job's receipt parts as "channel/provider" joined by commas.
+receipt_parts() {
+  job_field "$1" '[(.receipt.parts // [])[] | "\(.channel)/\(.provider)"] | join(",")'
+}
+
+# received_recipients ENDPOINT OUTCOME: sorted recipients of the mock's records with that
+# outcome, one a line (records are few in these tests: one page of the ring).
+received_recipients() {
+  mock_get "/received?endpoint=$1&limit=4096" |
+    jq -r --arg o "$2" '.records[] | select(.outcome == $o) | .recipient' | sort
+}
+# ---- end of delivery_fallback / delivery_auth / delivery_window helpers ------------------------

@@ -2,6 +2,12 @@
 # 10,000 invoice jobs against providers that fail 5 % of requests with 5xx, 2 % with 429 +
 # Retry-After, and reset streams now and then: every job is delivered, none dead-lettered, the
 # mock saw every message, and no message twice.
+#
+# Then the same with connections dropped now and then. A dropped connection can take with it
+# replies the provider already sent: the client never sees them and must send again (the
+# providers offer no idempotency key). So there, every job is still delivered and none is
+# dead, and the duplicates are bounded by what the drops can swallow: the streams in flight
+# on each dropped connection (at most max_streams, 100 by default).
 # usage: delivery_faults.sh CARTEIRO GEN_INVOICES MOCK_PROVIDER GEN_TEST_CA [COUNT]
 . "$(dirname "$0")/lib.sh"
 ct=$1 gen=$2 mock=$3 gen_ca=$4 count=${5:-10000}
@@ -33,5 +39,31 @@ expect_eq "duplicates at the mock" 0 "$(mock_stat .total.duplicates)"
 expect_eq "5xx were injected" true "$(mock_stat '.endpoints.whatsapp_messages.outcomes.server_error > 0')"
 expect_eq "429s were injected" true "$(mock_stat '.endpoints.twilio_messages.outcomes.rate_limited > 0')"
 expect_eq "retries happened" true "$(report '.retried > 0')"
+
+# Phase 2: connection drops.
+stop_mock
+rm -f "$T"/spool.db*
+drops=()
+for p in whatsapp twilio sendgrid; do
+  drops+=(--fault "$p.server_error=0.02" --fault "$p.drop=0.001")
+done
+start_mock "${drops[@]}"
+write_config
+count2=$((count / 2))
+"$gen" --count "$count2" --seed 12 --profile mixed --start-id 500000 --format jsonl --out "$T/jobs2.jsonl"
+"$ct" enqueue --quiet "$T/jobs2.jsonl"
+read -r want_wa want_sms want_email < <(messages_expected "$T/jobs2.jsonl")
+run_drain 600
+expect_eq "delivered despite drops" "$count2" "$(report .delivered)"
+expect_eq "none dead despite drops" 0 "$(report .dead)"
+expect_eq "whatsapp messages seen (drops)" "$want_wa" "$(mock_stat .endpoints.whatsapp_messages.unique_keys)"
+expect_eq "sms messages seen (drops)" "$want_sms" "$(mock_stat .endpoints.twilio_messages.unique_keys)"
+expect_eq "email messages seen (drops)" "$want_email" "$(mock_stat .endpoints.sendgrid_mail.unique_keys)"
+dropped=$(mock_stat '[.endpoints[].outcomes.dropped] | add')
+dups=$(mock_stat .total.duplicates)
+echo "phase 2: $dropped connections dropped, $dups messages sent twice"
+expect_eq "connections were dropped" true "$([ "$dropped" -gt 0 ] && echo true || echo false)"
+expect_eq "duplicates within what the drops can swallow ($dups <= $dropped x 100)" true \
+  "$([ "$dups" -le $((dropped * 100)) ] && echo true || echo false)"
 
 finish

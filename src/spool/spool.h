@@ -83,7 +83,8 @@ typedef struct {
   int64_t seq;            /* the spool's handle for this job; pass it back to ct_spool_settle */
   ct_job_t *job;          /* decoded job, owned by the lease */
   ct_receipt_t *progress; /* parts already accepted by earlier attempts, or NULL */
-  uint32_t attempts;      /* attempts recorded so far (since enqueue or the last replay) */
+  uint32_t attempts;      /* failed attempts (transient or permanent outcomes) so far, since
+                             enqueue or the last replay: what max_attempts is measured on */
   int64_t due_ms;
   int64_t enqueued_ms;
 } ct_lease_t;
@@ -156,8 +157,10 @@ typedef struct {
 int ct_spool_dlq_list(ct_spool_t *sp, const ct_dlq_filter_t *f,
                       int (*visit)(const ct_dlq_entry_t *e, void *arg), void *arg);
 
-/* Moves matching dead letters back to READY, due now, with their attempt count reset (the
- * history is kept). *count = number moved. Works while a daemon owns the spool: the owner's
+/* Moves matching dead letters back to READY, due now, with their attempt count reset and the
+ * channels they failed on for good forgotten (replaying says "the cause is fixed"); the
+ * history and the parts already delivered are kept, so nothing is sent twice. *count =
+ * number moved. Works while a daemon owns the spool: the owner's
  * next take sees them. Errors: CT_EPERM (readonly), CT_ENOSPC, CT_EIO, CT_ELOCKED. */
 int ct_spool_replay(ct_spool_t *sp, const ct_dlq_filter_t *f, int64_t now_ms, size_t *count);
 

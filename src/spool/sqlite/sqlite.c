@@ -138,7 +138,7 @@ static const char *const stmt_sql[N_STMTS] = {
                       " SELECT seq, history, ?2 FROM job WHERE seq = ?1 AND state = 0",
     [S_SETTLE] = "UPDATE job SET state = ?2, due_ms = coalesce(?3, due_ms), updated_ms = ?4,"
                  " receipt = coalesce(?5, receipt), reason = ?6, attempts = attempts + ?7,"
-                 " history = history + ?7, last_channel = coalesce(?8, last_channel),"
+                 " history = history + ?10, last_channel = coalesce(?8, last_channel),"
                  " last_provider = coalesce(?9, last_provider)"
                  " WHERE seq = ?1 AND state = 0",
     [S_GET_JOB] = "SELECT seq, state, body, receipt, reason, enqueued_ms, updated_ms, due_ms"
@@ -615,6 +615,9 @@ static int settle_one(ct__spool_backend_t *be, const ct_settle_t *op, int64_t no
   case CT_SETTLE_DEAD:
     sqlite3_bind_int(st, 2, DISK_DEAD);
     bind_text(st, 6, op->reason != NULL && op->reason[0] != '\0' ? op->reason : "unspecified");
+    /* What was delivered before the job died stays on record (and is not re-sent after a
+     * replay). */
+    receipt = op->receipt;
     break;
   case CT_SETTLE_RELEASE:
     sqlite3_bind_int(st, 2, DISK_READY);
@@ -628,7 +631,12 @@ static int settle_one(ct__spool_backend_t *be, const ct_settle_t *op, int64_t no
       return rc;
     bind_blob(st, 5, be->receipt_buf.data, len);
   }
-  sqlite3_bind_int(st, 7, a != NULL ? 1 : 0);
+  /* Only failures count toward max_attempts: an accepted part, or a request the engine did
+   * not get to send (a paused account), is history but not a try that failed. */
+  bool counts = a != NULL && (a->outcome == CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT ||
+                              a->outcome == CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT);
+  sqlite3_bind_int(st, 7, counts ? 1 : 0);
+  sqlite3_bind_int(st, 10, a != NULL ? 1 : 0);
   if (a != NULL) {
     sqlite3_bind_int(st, 8, a->channel);
     bind_text(st, 9, a->provider != NULL ? a->provider : "");
@@ -830,9 +838,61 @@ static int run_dead_write(ct__spool_backend_t *be, const sql_t *s, const ct_dlq_
   return rc;
 }
 
+/* A replay is an operator saying "the cause is fixed": the channels a job failed on for good
+ * are forgotten (they are tried again), while the parts already accepted stay accepted (they
+ * are not sent twice). Runs inside the replay transaction, on the rows it is about to move. */
+static int forget_failed_channels(ct__spool_backend_t *be, const ct_dlq_filter_t *f,
+                                  int64_t now_ms) {
+  sql_t s = {.len = 0};
+  sql_add_dead_select(&s, "seq, receipt", f);
+  sqlite3_stmt *sel, *upd = NULL;
+  int rc = prepare_dead(be, &s, f, now_ms, &sel);
+  if (rc != 0)
+    return rc;
+  int src = sqlite3_prepare_v2(be->db, "UPDATE job SET receipt = ?2 WHERE seq = ?1", -1, &upd,
+                               NULL);
+  if (src != SQLITE_OK) {
+    sqlite3_finalize(sel);
+    return fail(be, "replay", src);
+  }
+  for (;;) {
+    src = sqlite3_step(sel);
+    if (src != SQLITE_ROW)
+      break;
+    if (sqlite3_column_type(sel, 1) == SQLITE_NULL)
+      continue;
+    ct_receipt_t *r = NULL;
+    rc = ct__spool_unpack_receipt(sqlite3_column_blob(sel, 1),
+                                  (size_t)sqlite3_column_bytes(sel, 1), &r);
+    if (rc != 0)
+      break;
+    if (r->n_failed_channels > 0) {
+      r->n_failed_channels = 0; /* the array itself is freed with the message */
+      size_t len;
+      rc = ct__spool_pack_receipt(&be->receipt_buf, r, &len);
+      if (rc == 0) {
+        sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
+        bind_blob(upd, 2, be->receipt_buf.data, len);
+        int u = sqlite3_step(upd);
+        sqlite3_reset(upd);
+        if (u != SQLITE_DONE)
+          rc = fail(be, "replay", u);
+      }
+    }
+    carteiro__v1__receipt__free_unpacked(r, NULL);
+    if (rc != 0)
+      break;
+  }
+  if (rc == 0 && src != SQLITE_DONE)
+    rc = fail(be, "replay", src);
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  return rc;
+}
+
 static int sqlite_replay(ct__spool_backend_t *be, const ct_dlq_filter_t *f, int64_t now_ms,
                          size_t *count) {
-  /* Due now, attempts counted afresh; history, progress and priority stay. */
+  /* Due now, attempts counted afresh; history, accepted parts and priority stay. */
   sql_t s = {.len = 0};
   sql_add(&s, "UPDATE job SET state = 0, due_ms = :now, updated_ms = :now, attempts = 0,"
               " reason = NULL WHERE seq IN (");
@@ -842,7 +902,9 @@ static int sqlite_replay(ct__spool_backend_t *be, const ct_dlq_filter_t *f, int6
   int rc = begin(be, true);
   if (rc != 0)
     return rc;
-  rc = run_dead_write(be, &s, f, now_ms, &moved);
+  rc = forget_failed_channels(be, f, now_ms);
+  if (rc == 0)
+    rc = run_dead_write(be, &s, f, now_ms, &moved);
   if (rc == 0)
     rc = commit(be);
   else

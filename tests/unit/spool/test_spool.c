@@ -1252,6 +1252,82 @@ static void test_undecodable_job_goes_to_dlq(void **state) {
   assert_integrity_ok(fx);
 }
 
+static void test_only_failures_count(void **state) {
+  fixture_t *fx = *state;
+  ct_spool_t *sp = open_spool(fx, true);
+  enqueue_one(sp, T0, "c1", "tim", 0, 0);
+  /* An accepted part, a skipped request, then a failure: three in the history, one try. */
+  const int outcomes[] = {ACCEPTED, CARTEIRO__V1__OUTCOME__OUTCOME_SKIPPED, TRANSIENT};
+  for (size_t i = 0; i < 3; i++) {
+    ct_lease_t l[1];
+    assert_int_equal(take(sp, T0 + (int64_t)i, 1, l), 1);
+    ct_attempt_t a = attempt_of(CT_CHANNEL_WHATSAPP, "wa", outcomes[i], T0 + (int64_t)i);
+    settle1(sp, T0 + (int64_t)i,
+            (ct_settle_t){.seq = l[0].seq, .kind = CT_SETTLE_RETRY, .attempt = &a,
+                          .due_ms = T0 + (int64_t)i + 1},
+            0);
+    ct_lease_free(&l[0]);
+  }
+  ct_lease_t l[1];
+  assert_int_equal(take(sp, T0 + 10, 1, l), 1);
+  assert_int_equal(l[0].attempts, 1);
+  ct_lease_free(&l[0]);
+  ct_job_info_t info;
+  assert_int_equal(ct_spool_job_get(sp, "c1", &info), 0);
+  assert_int_equal(info.n_attempts, 3);
+  assert_int_equal(info.attempts[0]->outcome, ACCEPTED);
+  assert_int_equal(info.attempts[2]->outcome, TRANSIENT);
+  ct_job_info_free(&info);
+  ct_spool_close(sp);
+}
+
+static void test_dead_keeps_receipt_and_replay_forgets_failed_channels(void **state) {
+  fixture_t *fx = *state;
+  ct_spool_t *sp = open_spool(fx, true);
+  enqueue_one(sp, T0, "r1", "banco", 0, 0);
+  ct_lease_t l[1];
+  assert_int_equal(take(sp, T0, 1, l), 1);
+  /* The SMS went out, the e-mail bounced for good: dead, with both facts in the receipt. */
+  ct_receipt_part_t part = CARTEIRO__V1__RECEIPT_PART__INIT;
+  part.channel = CARTEIRO__V1__CHANNEL__CHANNEL_SMS;
+  part.provider = "sms";
+  part.message_id = "SM1";
+  part.at_ms = T0;
+  ct_receipt_part_t *parts[] = {&part};
+  Carteiro__V1__Channel failed[] = {CARTEIRO__V1__CHANNEL__CHANNEL_EMAIL};
+  ct_receipt_t r = CARTEIRO__V1__RECEIPT__INIT;
+  r.job_id = "r1";
+  r.n_parts = 1;
+  r.parts = parts;
+  r.n_failed_channels = 1;
+  r.failed_channels = failed;
+  ct_attempt_t a = attempt_of(CT_CHANNEL_EMAIL, "email", PERMANENT, T0);
+  settle1(sp, T0,
+          (ct_settle_t){.seq = l[0].seq, .kind = CT_SETTLE_DEAD, .attempt = &a, .receipt = &r,
+                        .reason = "permanent_failure"},
+          0);
+  ct_lease_free(&l[0]);
+  ct_job_info_t info;
+  assert_int_equal(ct_spool_job_get(sp, "r1", &info), 0);
+  assert_int_equal(info.state, CT_STATE_DEAD);
+  assert_non_null(info.receipt);
+  assert_int_equal(info.receipt->n_parts, 1);
+  assert_string_equal(info.receipt->parts[0]->message_id, "SM1");
+  assert_int_equal(info.receipt->n_failed_channels, 1);
+  ct_job_info_free(&info);
+
+  size_t count = 0;
+  assert_int_equal(ct_spool_replay(sp, &(ct_dlq_filter_t){0}, T0 + 5, &count), 0);
+  assert_int_equal(count, 1);
+  assert_int_equal(take(sp, T0 + 5, 1, l), 1);
+  assert_non_null(l[0].progress);
+  assert_int_equal(l[0].progress->n_parts, 1);          /* not sent twice */
+  assert_int_equal(l[0].progress->n_failed_channels, 0); /* tried again */
+  assert_int_equal(l[0].attempts, 0);
+  ct_lease_free(&l[0]);
+  ct_spool_close(sp);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1285,6 +1361,8 @@ int main(void) {
       T(test_write_faults),
       T(test_job_get_missing),
       T(test_undecodable_job_goes_to_dlq),
+      T(test_only_failures_count),
+      T(test_dead_keeps_receipt_and_replay_forgets_failed_channels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

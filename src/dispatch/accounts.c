@@ -54,11 +54,14 @@ int ct_accounts_reload(ct_accounts_t *a, const ct_config_t *cfg, char *err, size
       return CT_EINVAL;
     }
   }
-  for (size_t i = 0; i < a->n; i++) {
+  for (size_t i = 0; i < a->n; i++)
     apply(&a->v[i], &cfg->providers[i]);
-    atomic_store(&a->v[i].paused, false);
-  }
   return 0;
+}
+
+void ct_accounts_resume(ct_accounts_t *a) {
+  for (size_t i = 0; i < a->n; i++)
+    atomic_store(&a->v[i].paused, false);
 }
 
 /* FNV-1a: stable across runs and machines, so a recipient keeps its sender after a restart. */

@@ -35,10 +35,14 @@ typedef struct {
 int ct_accounts_init(ct_accounts_t *a, const ct_config_t *cfg);
 void ct_accounts_destroy(ct_accounts_t *a);
 
-/* Applies the rates, burst, concurrency and breaker settings of a reloaded `cfg`, and lifts
- * credential pauses (the reload is how an operator says the credentials were fixed).
+/* Applies the rates, burst, concurrency and breaker settings of a reloaded `cfg`.
  * Returns 0, or CT_EINVAL (writing why to `err`) when the provider sections changed. */
 int ct_accounts_reload(ct_accounts_t *a, const ct_config_t *cfg, char *err, size_t errcap);
+
+/* Lifts every credential pause: a reload is how an operator says the credentials were fixed.
+ * Call once every worker uses the new configuration, so no request with the old secret can
+ * pause an account again. */
+void ct_accounts_resume(ct_accounts_t *a);
 
 /* The account that carries `channel` for `tenant`: among the accounts serving them, the one
  * chosen by a stable hash of `recipient_key` (so one recipient's messages keep one sender and

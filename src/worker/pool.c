@@ -308,6 +308,7 @@ static void start_reload(pool_t *p) {
 static void finish_reload(pool_t *p) {
   ct_config_free(p->retiring);
   p->retiring = NULL;
+  ct_accounts_resume(&p->accounts);
   if (p->reload_again) {
     p->reload_again = false;
     start_reload(p);

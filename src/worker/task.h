@@ -67,6 +67,7 @@ typedef struct ct_task {
   size_t heap_pos;        /* position in the worker's timer heap */
   ct_list_t wait;         /* on an account's slot wait list */
   int64_t sent_us;
+  const void *sent_cfg;   /* the configuration snapshot the request was built from */
   ct_channel_t end_channel; /* channel of the last request, for counters */
 } ct_task_t;
 

@@ -183,9 +183,10 @@ static void finish(ct_worker_t *w, ct_task_t *t, ct_settle_kind_t kind, ct_end_t
   shutdown_if_idle(w);
 }
 
-/* Puts the job back, due at `due_ms`, keeping its progress and recording no attempt. */
+/* Puts the job back, due at `due_ms`, keeping its progress. The only attempt it may carry is
+ * an accepted part (any failure ends a lease before this), which the spool keeps in the
+ * history without counting it as a try. */
 static void put_back(ct_worker_t *w, ct_task_t *t, int64_t due_ms) {
-  t->has_attempt = false;
   finish(w, t, CT_SETTLE_RETRY, CT_END_RELEASED, due_ms, NULL);
 }
 
@@ -232,10 +233,14 @@ static void retry_later(ct_worker_t *w, ct_task_t *t, int64_t retry_after_ms, in
 
 typedef enum { NEXT_SEND, NEXT_DONE, NEXT_EXHAUSTED } next_t;
 
-/* Finds the next part to send: the first delivery not yet complete, its first channel not
- * failed for good, and that channel's first part not yet accepted. */
+/* Finds the next part to send: the first delivery not yet complete that still has a channel
+ * not failed for good, that channel, and its first part not yet accepted. A delivery with no
+ * channel left does not stop the others (the bank case's SMS goes out even when its e-mail
+ * bounced); only when nothing is left to send anywhere does the job end, DONE if every
+ * delivery completed, EXHAUSTED if some could not. */
 static next_t next_part(const ct_task_t *t, ct_channel_t *channel, unsigned *part) {
   const ct_job_t *job = t->lease.job;
+  bool exhausted = false;
   for (size_t d = 0; d < job->n_deliveries; d++) {
     const ct_delivery_t *dl = job->deliveries[d];
     bool complete = false;
@@ -262,9 +267,9 @@ static next_t next_part(const ct_task_t *t, ct_channel_t *channel, unsigned *par
       *part = k;
       return NEXT_SEND;
     }
-    return NEXT_EXHAUSTED;
+    exhausted = true;
   }
-  return NEXT_DONE;
+  return exhausted ? NEXT_EXHAUSTED : NEXT_DONE;
 }
 
 static const char *recipient_key(const ct_job_t *job, ct_channel_t ch) {
@@ -341,6 +346,7 @@ static void send_part(ct_worker_t *w, ct_task_t *t) {
     return;
   }
   t->sent_us = ct_mono_us();
+  t->sent_cfg = w->cfg;
   t->end_channel = t->channel;
   atomic_fetch_add(&acc->requests, 1);
   rc = ct_transport_send(w->transport, &req, on_response, t);
@@ -360,7 +366,6 @@ static void step(ct_worker_t *w, ct_task_t *t) {
     return;
   }
   if (job->not_after_ms != 0 && now_ms > job->not_after_ms) {
-    t->has_attempt = false;
     finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
     return;
   }
@@ -371,7 +376,6 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   int64_t quiet_until = quiet_hours_end(w, job, now_ms);
   if (quiet_until > 0) {
     if (job->not_after_ms != 0 && quiet_until > job->not_after_ms) {
-      t->has_attempt = false;
       finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
     } else {
       put_back(w, t, quiet_until);
@@ -509,10 +513,15 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
     return;
   case CT_VERDICT_AUTH:
     atomic_fetch_add(&acc->refused, 1);
-    if (!atomic_exchange(&acc->paused, true))
+    /* A request built from a configuration this worker has since replaced carried the old
+     * secret: its refusal says nothing about the new one, so it pauses nothing. */
+    if (t->sent_cfg == w->cfg && !atomic_exchange(&acc->paused, true))
       ct_error("provider %s refused our credentials (HTTP %d, code %s): account paused; its "
                "jobs wait. Fix the secret and send SIGHUP.",
                acc->name, resp->status, v.error_code);
+    /* Our fault, not the job's: recorded, not counted as a try, never a dead letter. */
+    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_SKIPPED, resp->status, v.error_code,
+                   "credentials refused; account paused", latency);
     release_slot(w, t, CT_AIMD_NEUTRAL);
     put_back(w, t, ct_now_ms() + PAUSE_RECHECK_MS);
     return;

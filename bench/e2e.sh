@@ -5,12 +5,14 @@
 # the result can be stated as a fraction of what this machine's HTTP/2 stack can do.
 #
 # usage: bench/e2e.sh [--build DIR] [--jobs N] [--latency MS] [--inflight N] [--workers N]
-#                     [--channel sms|email|whatsapp]
+#                     [--connections N] [--streams N] [--channel sms|email|whatsapp]
+# --connections is per worker and host; the mock allows 100 streams per HTTP/2 connection, so
+# keeping 2,000 requests in flight takes 2,000 / 100 / workers connections per worker.
 # Prints one JSON line with every figure. Not a test: it asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build=build/release jobs=50000 latency=0 inflight=2000 workers=2 channel=sms
+build=build/release jobs=50000 latency=0 inflight=2000 workers=2 channel=sms connections=2 streams=100
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -19,7 +21,9 @@ while [ $# -gt 0 ]; do
     --inflight) inflight=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --channel) channel=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --connections) connections=$2; shift 2 ;;
+    --streams) streams=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "e2e.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
@@ -62,8 +66,8 @@ base_url = $base/v19.0
 account = 1234567890
 secret_file = $T/wa
 max_concurrency = $inflight
-max_connections = 1
-max_streams = 1000
+max_connections = $connections
+max_streams = $streams
 recipient_gap = 0s
 [provider.sms]
 kind = sms
@@ -72,16 +76,16 @@ account = $SID
 sender = +5511300000000
 secret_file = $T/tw
 max_concurrency = $inflight
-max_connections = 1
-max_streams = 1000
+max_connections = $connections
+max_streams = $streams
 [provider.email]
 kind = email
 base_url = $base
 sender = faturas@example.com
 secret_file = $T/sg
 max_concurrency = $inflight
-max_connections = 1
-max_streams = 1000
+max_connections = $connections
+max_streams = $streams
 INI
 
 "$bin/gen-invoices" --count "$jobs" --seed 5 --channels "$channel" --format pbs --zstd \
@@ -117,10 +121,11 @@ h2rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' "$T/h2load.out")
 
 awk -v d="$delivered" -v s="$seconds" -v u="$user" -v y="$sys" -v r="$maxrss_kb" \
     -v h="${h2rps:-0}" -v l="$latency" -v i="$inflight" -v w="$workers" -v c="$channel" \
-    -v n="$jobs" -v dup="$dups" 'BEGIN {
+    -v n="$jobs" -v dup="$dups" -v cn="$connections" -v st="$streams" 'BEGIN {
   rate = s > 0 ? d / s : 0
   printf "{\"channel\":\"%s\",\"jobs\":%d,\"delivered\":%d,\"latency_ms\":%d,\"workers\":%d,", c, n, d, l, w
-  printf "\"max_inflight\":%d,\"seconds\":%.3f,\"deliveries_per_s\":%.0f,", i, s, rate
+  printf "\"max_inflight\":%d,\"connections\":%d,\"streams\":%d,", i, cn, st
+  printf "\"seconds\":%.3f,\"deliveries_per_s\":%.0f,", s, rate
   printf "\"cpu_us_per_delivery\":%.1f,\"peak_rss_mib\":%.1f,", (d > 0 ? (u + y) * 1e6 / d : 0), r / 1024
   printf "\"h2load_rps\":%.0f,\"fraction_of_h2load\":%.3f,\"duplicates\":%d}\n", h, (h > 0 ? rate / h : 0), dup
 }'

@@ -193,34 +193,6 @@ size_t ct__utf8_next(const unsigned char *s, size_t n, uint32_t *cp) {
   return len;
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *ct__base64(const void *data, size_t n) {
-  const unsigned char *d = data;
-  if (n > (SIZE_MAX - 1) / 4 * 3 - 2)
-    return NULL;
-  char *out = malloc((n + 2) / 3 * 4 + 1);
-  if (out == NULL)
-    return NULL;
-  size_t o = 0;
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    uint32_t w = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
-    out[o++] = b64[w >> 18];
-    out[o++] = b64[(w >> 12) & 63];
-    out[o++] = b64[(w >> 6) & 63];
-    out[o++] = b64[w & 63];
-  }
-  if (n - i > 0) {
-    uint32_t w = (uint32_t)d[i] << 16 | (n - i == 2 ? (uint32_t)d[i + 1] << 8 : 0);
-    out[o++] = b64[w >> 18];
-    out[o++] = b64[(w >> 12) & 63];
-    out[o++] = n - i == 2 ? b64[(w >> 6) & 63] : '=';
-    out[o++] = '=';
-  }
-  out[o] = '\0';
-  return out;
-}
 
 json_t *ct__json_text(const char *s) {
   ct__buf_t b = {0};

@@ -54,10 +54,6 @@ void ct__buf_free(ct__buf_t *b);
  * byte is taken and *cp is U+FFFD. */
 size_t ct__utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
-/* Standard base64 with padding (RFC 4648 section 4) of data[0..n), NUL-terminated and
- * malloc'd, or NULL (ENOMEM). src/job/json.c has its own encoder, static to the job codec;
- * this one serves HTTP Basic authentication and, later, document uploads. */
-char *ct__base64(const void *data, size_t n);
 
 /* A JSON string of `s` with invalid UTF-8 repaired (jansson refuses invalid UTF-8, and a
  * customer's misencoded name must not stop the invoice). NULL only on ENOMEM. */

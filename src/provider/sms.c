@@ -10,6 +10,8 @@
  */
 #include "provider/provider_int.h"
 
+#include "common/base64.h"
+
 #include "common/error.h"
 
 #include <stdlib.h>
@@ -26,7 +28,7 @@ static bool basic_auth(const ct_provider_conf_t *conf, ct__buf_t *out) {
   ct__buf_puts(&pair, conf->account);
   ct__buf_putc(&pair, ':');
   ct__buf_puts(&pair, conf->secret);
-  char *b64 = pair.failed ? NULL : ct__base64(pair.data, pair.len);
+  char *b64 = pair.failed ? NULL : ct_base64_encode((const uint8_t *)pair.data, pair.len);
   ct__buf_free(&pair);
   if (b64 == NULL)
     return false;

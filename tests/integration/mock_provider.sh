@@ -2,7 +2,8 @@
 # mock-provider end to end, over TLS with a CA made for this run: each provider's success and
 # error shapes, HTTP/2 by ALPN and the HTTP/1.1 fallback, injected faults (429 + Retry-After,
 # drop, stream reset, revoked credentials), permanent recipient rules, media upload hashes,
-# exact /stats counts with duplicates, deterministic faults, and a clean stop on SIGTERM.
+# exact /stats counts with duplicates, deterministic faults, the files kept for tests (media
+# by id, SendGrid attachments by message id, eviction), and a clean stop on SIGTERM.
 # usage: mock_provider.sh MOCK_PROVIDER GEN_TEST_CA
 . "$(dirname "$0")/lib.sh"
 mock=$1 gen_ca=$2
@@ -219,12 +220,139 @@ expect_eq "media id digits" true "$(body '.id | test("^[0-9]+$")')"
 curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=whatsapp_media" >"$T/recv.json"
 expect_eq "media sha256" "$(sha256sum "$T/fatura.pdf" | cut -d' ' -f1)" "$(jq -r '.records[-1].sha256' "$T/recv.json")"
 
-# 12. SIGTERM stops it cleanly.
+# 12. Kept media: the upload comes back by its id through the Cloud API's "retrieve media
+# URL" and that URL, byte for byte; a template naming it records the document's hash.
+printf '%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%%%EOF\n' >"$T/kept.pdf"
+kept_sha=$(sha256sum "$T/kept.pdf" | cut -d' ' -f1)
+kept_size=$(wc -c <"$T/kept.pdf")
+req -H "Authorization: Bearer $WA_TOKEN" -F messaging_product=whatsapp -F type=application/pdf \
+  -F "file=@$T/kept.pdf;type=application/pdf;filename=fatura-42.pdf" "$base/v19.0/1234567890/media"
+expect_eq "kept upload status" 200 "$code"
+media_id=$(body .id)
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id"
+expect_eq "media url status" 200 "$code"
+expect_eq "media url sha256" "$kept_sha" "$(body .sha256)"
+expect_eq "media url file_size" "$kept_size" "$(body .file_size)"
+expect_eq "media url mime_type" application/pdf "$(body .mime_type)"
+expect_eq "media url id" "$media_id" "$(body .id)"
+expect_eq "media url product" whatsapp "$(body .messaging_product)"
+expect_eq "media url" "$base/media-download/$media_id" "$(body .url)"
+media_url=$(body .url)
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id?phone_number_id=1234567890"
+expect_eq "media url, own phone_number_id" 200 "$code"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id?phone_number_id=5550001"
+expect_eq "media url, other phone_number_id" "400 100" "$code $(body .error.code)"
+req "$base/v19.0/$media_id"
+expect_eq "media url without token" "401 190" "$code $(body .error.code)"
+req -H "Authorization: Bearer $WA_TOKEN" "$media_url"
+expect_eq "download status" 200 "$code"
+expect_eq "download content-type" application/pdf "$(header content-type)"
+expect_eq "download bytes" same "$(cmp -s "$T/kept.pdf" "$T/body" && echo same || echo differ)"
+req "$media_url"
+expect_eq "download without token" 401 "$code"
+# an id of this instance's shape whose counter was never reached: never issued
+unknown_id=${media_id:0:7}9999999999
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$unknown_id"
+expect_eq "unknown media url" "404 100 GraphMethodException" "$code $(body .error.code) $(body .error.type)"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/$unknown_id"
+expect_eq "unknown media download" "404 100" "$code $(body .error.code)"
+req -X DELETE -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/$media_id"
+expect_eq "media download takes GET only" "405 GET" "$code $(header allow)"
+
+wa_doc_template() { # wa_doc_template TO MEDIA_ID
+  jq -cn --arg to "$1" --arg id "$2" '{messaging_product: "whatsapp", to: $to, type: "template",
+    template: {name: "fatura_pdf", language: {code: "pt_BR"}, components: [
+      {type: "header", parameters: [{type: "document", document: {id: $id, filename: "fatura-42.pdf"}}]},
+      {type: "body", parameters: [{type: "text", text: "R$ 42,00"}, {type: "text", text: "10/12/2026"}]}]}}'
+}
+req -H "Authorization: Bearer $WA_TOKEN" -d "$(wa_doc_template +5511955554444 "$media_id")" "$wa_url"
+expect_eq "template naming the upload" 200 "$code"
+curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=whatsapp_messages&to=5511955554444" >"$T/recv.json"
+expect_eq "record document_id" "$media_id" "$(jq -r '.records[-1].document_id' "$T/recv.json")"
+expect_eq "record document_sha256" "$kept_sha" "$(jq -r '.records[-1].document_sha256' "$T/recv.json")"
+expect_eq "record document_filename" fatura-42.pdf "$(jq -r '.records[-1].document_filename' "$T/recv.json")"
+expect_eq "record sha256 of the document" "$kept_sha" "$(jq -r '.records[-1].sha256' "$T/recv.json")"
+req -H "Authorization: Bearer $WA_TOKEN" -d "$(wa_doc_template +5511955554444 "$unknown_id")" "$wa_url"
+expect_eq "template naming an unknown id" "400 131053" "$code $(body .error.code)"
+expect_eq "unknown id message" "(#131053) Media upload error" "$(body .error.message)"
+req -H "Authorization: Bearer $WA_TOKEN" -d "$(jq -cn --arg id "$unknown_id" '{messaging_product: "whatsapp",
+  to: "5511955554444", type: "document", document: {id: $id}}')" "$wa_url"
+expect_eq "document message naming an unknown id" "400 131053" "$code $(body .error.code)"
+
+# 13. SendGrid attachments are decoded and hashed, and the bytes come back by message id.
+sg_attached() { # sg_attached FILE
+  jq -cn --arg c "$(base64 -w0 "$1")" '{personalizations: [{to: [{email: "joana@example.com"}]}],
+    from: {email: "faturas@example.com"}, subject: "Fatura 42 em anexo",
+    content: [{type: "text/plain", value: "Segue a fatura"}],
+    attachments: [{content: $c, filename: "fatura-42.pdf", type: "application/pdf", disposition: "attachment"}]}'
+}
+req -H "Authorization: Bearer $SG_KEY" -H 'Content-Type: application/json' -d "$(sg_attached "$T/kept.pdf")" "$sg_url"
+expect_eq "sendgrid with attachment" 202 "$code"
+sg_id=$(header x-message-id)
+curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=sendgrid_mail" >"$T/recv.json"
+expect_eq "sendgrid record message id" "$sg_id" "$(jq -r '.records[-1].message_id' "$T/recv.json")"
+expect_eq "sendgrid record sha256" "$kept_sha" "$(jq -r '.records[-1].sha256' "$T/recv.json")"
+expect_eq "sendgrid attachment summary sha256" "$kept_sha" "$(jq -r '.records[-1].detail.attachments[0].sha256' "$T/recv.json")"
+expect_eq "sendgrid attachment summary bytes" "$kept_size" "$(jq -r '.records[-1].detail.attachments[0].bytes' "$T/recv.json")"
+req "$base/attachments/$sg_id/0"
+expect_eq "attachment status" 200 "$code"
+expect_eq "attachment content-type" application/pdf "$(header content-type)"
+expect_eq "attachment bytes" same "$(cmp -s "$T/kept.pdf" "$T/body" && echo same || echo differ)"
+req "$base/attachments/$sg_id/1"
+expect_eq "no second attachment" 404 "$code"
+req -H "Authorization: Bearer $SG_KEY" -d "$(sg_attached "$T/kept.pdf" | jq -c '.attachments[0].content = "not base64!"')" "$sg_url"
+expect_eq "bad base64 still SendGrid's error" "400 attachments.0.content" "$code $(body '.errors[0].field')"
+curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/stats" >"$T/stats.json"
+expect_eq "store: two uploads and one attachment" "3 $((kept_size * 2 + $(wc -c <"$T/fatura.pdf")))" \
+  "$(jq -r '"\(.store.files) \(.store.bytes)"' "$T/stats.json")"
+
+# 14. SIGTERM stops it cleanly.
 kill -TERM "$mock_pid"
 stop_rc=0
 wait "$mock_pid" || stop_rc=$?
 expect_eq "exit status after SIGTERM" 0 "$stop_rc"
 expect_eq "port file removed" false "$([ -e "$T/port" ] && echo true || echo false)"
+mock_pid=""
+
+# 15. Eviction, on a second instance keeping two files: a third upload evicts the first, and
+# lowering keep_files at runtime evicts at once. An evicted id stays a valid media id.
+"$mock" --cert "$T/ca/server.crt" --key "$T/ca/server.key" --port 0 --port-file "$T/port2" \
+  --whatsapp-token "$WA_TOKEN" --keep-files 2 -q >"$T/mock2.out" 2>"$T/mock2.err" &
+mock_pid=$!
+for _ in $(seq 100); do
+  [ -s "$T/port2" ] && break
+  kill -0 "$mock_pid" 2>/dev/null || break
+  sleep 0.05
+done
+base=https://127.0.0.1:$(cat "$T/port2")
+wa_url=$base/v19.0/1234567890/messages
+ids=()
+for i in 1 2 3; do
+  printf '%%PDF-1.4\n%% fatura %s\n%%%%EOF\n' "$i" >"$T/evict$i.pdf"
+  req -H "Authorization: Bearer $WA_TOKEN" -F messaging_product=whatsapp -F type=application/pdf \
+    -F "file=@$T/evict$i.pdf;type=application/pdf" "$base/v19.0/1234567890/media"
+  ids+=("$(body .id)")
+done
+req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/${ids[0]}"
+expect_eq "first upload evicted" "404 100" "$code $(body .error.code)"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/${ids[1]}"
+expect_eq "second upload kept" 200 "$code"
+expect_eq "second upload bytes" same "$(cmp -s "$T/evict2.pdf" "$T/body" && echo same || echo differ)"
+admin_post /config '{"keep_files": 1}'
+req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/${ids[1]}"
+expect_eq "second upload evicted by keep_files 1" 404 "$code"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/${ids[2]}"
+expect_eq "third upload kept" 200 "$code"
+expect_eq "store after eviction" "1 2 3" "$(stat_of '"\(.store.files) \(.store.evicted) \(.store.stored)"')"
+req -H "Authorization: Bearer $WA_TOKEN" -d "$(wa_doc_template +5511955554444 "${ids[0]}")" "$wa_url"
+expect_eq "template naming an evicted id" 200 "$code"
+curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=whatsapp_messages" >"$T/recv.json"
+expect_eq "evicted id recorded, its hash unknown" "${ids[0]} null" \
+  "$(jq -r '.records[-1] | "\(.document_id) \(.document_sha256)"' "$T/recv.json")"
+kill -TERM "$mock_pid"
+stop_rc=0
+wait "$mock_pid" || stop_rc=$?
+expect_eq "second instance exit status after SIGTERM" 0 "$stop_rc"
 mock_pid=""
 
 finish

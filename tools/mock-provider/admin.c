@@ -7,6 +7,7 @@
  *   GET  /received      recent request records: ?endpoint=&to=&since=&limit=
  *   GET  /config        the effective configuration, credentials reduced to a count
  *   POST /config        change provider sections at runtime (faults, latency, revoked, ...)
+ *   GET  /attachments/MSGID/N   the bytes of attachment N of the SendGrid message MSGID
  *
  * Admin requests are not counted in /stats and get no latency or faults.
  */
@@ -39,6 +40,8 @@ static void stats_page(mock_t *m, h2o_req_t *req)
   json_object_set_new(j, "uptime_ms", json_integer(mock_wall_ms() - m->started_ms));
   json_object_set_new(j, "pending_replies", json_integer((json_int_t)m->pending));
   json_object_set_new(j, "seed", json_integer((json_int_t)m->conf.seed));
+  json_object_set_new(j, "store",
+                      mock_store_to_json(m->store, m->conf.keep_files, m->conf.keep_bytes));
   mock_send_json(req, 200, "OK", j);
 }
 
@@ -136,7 +139,41 @@ static void config_post(mock_t *m, h2o_req_t *req)
   }
   m->conf = *next;
   free(next);
+  mock_store_trim(m->store, m->conf.keep_files, m->conf.keep_bytes);
   mock_send_json(req, 200, "OK", mock_config_to_json(&m->conf));
+}
+
+/* GET /attachments/<X-Message-Id>/<index>: what SendGrid would have mailed, decoded. The
+ * path after the prefix is the store's key. */
+static void attachment_page(mock_t *m, h2o_req_t *req, h2o_iovec_t rest)
+{
+  char key[MOCK_FILE_KEY_LEN];
+  const char *slash = memchr(rest.base, '/', rest.len);
+  size_t id_len = slash != NULL ? (size_t)(slash - rest.base) : rest.len;
+  size_t index_len = slash != NULL ? rest.len - id_len - 1 : 0;
+  bool index_ok = index_len > 0 && index_len <= 6;
+  for (size_t i = 0; index_ok && i < index_len; i++)
+    index_ok = slash[1 + i] >= '0' && slash[1 + i] <= '9';
+  if (id_len == 0 || !index_ok || rest.len >= sizeof(key)) {
+    mock_send_json(req, 404, "Not Found",
+                   json_pack("{s:s}", "error", "expected /attachments/<X-Message-Id>/<index>"));
+    return;
+  }
+  mock_copy(key, sizeof(key), rest.base, rest.len);
+  const mock_file_t *f = mock_store_get(m->store, key);
+  if (f == NULL) {
+    mock_send_json(req, 404, "Not Found",
+                   json_pack("{s:s, s:s}", "error",
+                             "no such attachment is kept (never received, or evicted: see "
+                             "keep_files and keep_bytes)",
+                             "attachment", key));
+    return;
+  }
+  /* a copy in the request's pool: the next message may evict the file while h2o still writes */
+  char *copy = h2o_mem_alloc_pool(&req->pool, f->len > 0 ? f->len : 1);
+  memcpy(copy, f->data, f->len);
+  mock_send(req, 200, "OK", h2o_strdup(&req->pool, f->info.type, SIZE_MAX).base,
+            h2o_iovec_init(copy, f->len));
 }
 
 bool mock_admin(mock_t *m, h2o_req_t *req)
@@ -164,6 +201,11 @@ bool mock_admin(mock_t *m, h2o_req_t *req)
       method_not_allowed(req, "GET");
     else
       received_page(m, req);
+  } else if (p.len > 13 && memcmp(p.base, "/attachments/", 13) == 0) {
+    if (!is_method(req, "GET"))
+      method_not_allowed(req, "GET");
+    else
+      attachment_page(m, req, h2o_iovec_init(p.base + 13, p.len - 13));
   } else if (h2o_memis(p.base, p.len, H2O_STRLIT("/config"))) {
     if (is_method(req, "GET"))
       mock_send_json(req, 200, "OK", mock_config_to_json(&m->conf));

@@ -68,6 +68,8 @@ void mock_config_defaults(mock_config_t *c)
   c->max_keys = (size_t)4 << 20;
   /* above SendGrid's 30 MiB so that its 413 is ours, not h2o's */
   c->max_body = (size_t)64 << 20;
+  c->keep_files = 256;
+  c->keep_bytes = (uint64_t)64 << 20;
   for (int i = 0; i < MOCK_PROV_COUNT; i++) {
     c->prov[i].server_error_status = 500;
     c->prov[i].retry_after_s = 1;
@@ -363,9 +365,22 @@ int mock_config_apply_json(mock_config_t *c, json_t *obj, bool runtime, char *er
         return -1;
       continue;
     }
+    /* the store's limits may change at any time: lowering them only evicts files */
+    if (strcmp(k, "keep_files") == 0) {
+      if (set_count(v, k, 0, MOCK_MAX_KEEP_FILES, &n, err) != 0)
+        return -1;
+      c->keep_files = (size_t)n;
+      continue;
+    }
+    if (strcmp(k, "keep_bytes") == 0) {
+      if (set_count(v, k, 0, (uint64_t)1 << 36, &n, err) != 0)
+        return -1;
+      c->keep_bytes = n;
+      continue;
+    }
     if (runtime)
       return fail(err, "\"%s\" cannot change while the mock runs (only whatsapp, twilio, "
-                       "sendgrid sections can)",
+                       "sendgrid, keep_files and keep_bytes can)",
                   k);
     if (strcmp(k, "listen") == 0) {
       if (set_path(c->listen, sizeof(c->listen), v, k, err) != 0)
@@ -438,9 +453,11 @@ static json_t *prov_json(const mock_prov_conf_t *pc, mock_prov_t p)
 
 json_t *mock_config_to_json(const mock_config_t *c)
 {
-  json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I}", "listen", c->listen, "seed",
+  json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "listen", c->listen, "seed",
                         (json_int_t)c->seed, "records", (json_int_t)c->records, "max_keys",
-                        (json_int_t)c->max_keys, "max_body", (json_int_t)c->max_body);
+                        (json_int_t)c->max_keys, "max_body", (json_int_t)c->max_body,
+                        "keep_files", (json_int_t)c->keep_files, "keep_bytes",
+                        (json_int_t)c->keep_bytes);
   for (int i = 0; i < MOCK_PROV_COUNT; i++)
     json_object_set_new(j, prov_names[i], prov_json(&c->prov[i], (mock_prov_t)i));
   return j;
@@ -461,11 +478,14 @@ static const char usage[] =
     "      --cert FILE            server certificate chain (PEM)\n"
     "      --key FILE             server private key (PEM)\n"
     "      --seed N               seed of every injected fault and latency (default 1)\n"
-    "      --records N            request records kept for /received, about 1.4 KiB each\n"
+    "      --records N            request records kept for /received, about 1.6 KiB each\n"
     "                             (default 4096, at most 100000)\n"
     "      --max-keys N           message keys tracked for duplicates, 16 bytes each at\n"
     "                             most 3/4 full (default 4194304, at most 16777216)\n"
     "      --max-body BYTES       largest request body accepted (default 67108864)\n"
+    "      --keep-files N         media uploads and e-mail attachments kept for download,\n"
+    "                             oldest evicted first (default 256, at most 100000)\n"
+    "      --keep-bytes BYTES     bytes of those files kept in all (default 67108864)\n"
     "      --whatsapp-token T     accept this bearer token (repeatable)\n"
     "      --twilio-account SID:TOKEN  accept this account (repeatable)\n"
     "      --sendgrid-key KEY     accept this API key (repeatable)\n"
@@ -480,7 +500,8 @@ static const char usage[] =
     "  -h, --help                 this text\n"
     "\n"
     "PROV is whatsapp, twilio or sendgrid. Admin pages on the same listener: GET /stats,\n"
-    "POST /stats/reset, GET /received, GET|POST /config, GET /health.\n";
+    "POST /stats/reset, GET /received, GET|POST /config, GET /health,\n"
+    "GET /attachments/MSGID/N. Kept media: GET /VERSION/MEDIA_ID, GET /media-download/ID.\n";
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -538,6 +559,8 @@ enum {
   OPT_RECORDS,
   OPT_MAX_KEYS,
   OPT_MAX_BODY,
+  OPT_KEEP_FILES,
+  OPT_KEEP_BYTES,
   OPT_WA_TOKEN,
   OPT_TWILIO,
   OPT_SENDGRID,
@@ -596,6 +619,16 @@ static int apply_option(mock_config_t *c, int opt, const char *arg, char *err)
     if (parse_u64(arg, (uint64_t)1 << 30, &n) != 0 || n < 1024)
       return fail(err, "--max-body: expected 1024..1073741824");
     c->max_body = (size_t)n;
+    return 0;
+  case OPT_KEEP_FILES:
+    if (parse_u64(arg, MOCK_MAX_KEEP_FILES, &n) != 0)
+      return fail(err, "--keep-files: expected 0..%d", MOCK_MAX_KEEP_FILES);
+    c->keep_files = (size_t)n;
+    return 0;
+  case OPT_KEEP_BYTES:
+    if (parse_u64(arg, (uint64_t)1 << 36, &n) != 0)
+      return fail(err, "--keep-bytes: expected 0..68719476736");
+    c->keep_bytes = n;
     return 0;
   case OPT_WA_TOKEN:
     return add_cred(&c->prov[MOCK_PROV_WHATSAPP], MOCK_PROV_WHATSAPP, arg, err);
@@ -675,6 +708,8 @@ int mock_config_from_args(mock_config_t *c, int argc, char **argv)
       {"records", required_argument, NULL, OPT_RECORDS},
       {"max-keys", required_argument, NULL, OPT_MAX_KEYS},
       {"max-body", required_argument, NULL, OPT_MAX_BODY},
+      {"keep-files", required_argument, NULL, OPT_KEEP_FILES},
+      {"keep-bytes", required_argument, NULL, OPT_KEEP_BYTES},
       {"whatsapp-token", required_argument, NULL, OPT_WA_TOKEN},
       {"twilio-account", required_argument, NULL, OPT_TWILIO},
       {"sendgrid-key", required_argument, NULL, OPT_SENDGRID},

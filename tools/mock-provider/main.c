@@ -49,7 +49,14 @@ int main(int argc, char **argv)
     fprintf(stderr, "mock-provider: out of memory for %zu records\n", mock.conf.records);
     return 70;
   }
+  mock.store = mock_store_new();
+  if (mock.store == NULL) {
+    fprintf(stderr, "mock-provider: out of memory for the file store\n");
+    mock_stats_free(mock.stats);
+    return 70;
+  }
   if (mock_server_start(&mock) != 0) {
+    mock_store_free(mock.store);
     mock_stats_free(mock.stats);
     return 1;
   }
@@ -59,6 +66,8 @@ int main(int argc, char **argv)
   mock_server_dispose(&mock);
   if (!mock.conf.quiet)
     fprintf(stderr, "mock-provider: stopped (%zu replies were still waiting)\n", mock.pending);
+  mock_store_free(mock.store);
+  mock.store = NULL;
   mock_stats_free(mock.stats);
   mock.stats = NULL;
   return 0;

@@ -8,7 +8,8 @@
  *   whatsapp.c  twilio.c  sendgrid.c   credentials, validation, provider-shaped replies
  *   fault.c     recipient rules, latency and injected faults, all pure functions of the seed
  *   stats.c     counters, message keys (duplicates), per-second peaks, the record ring
- *   admin.c     /stats, /stats/reset, /received, /config, /health
+ *   store.c     the files received (media uploads, e-mail attachments), oldest evicted first
+ *   admin.c     /stats, /stats/reset, /received, /config, /health, /attachments
  *   config.c    command line + JSON file -> mock_config_t; runtime changes by POST /config
  *   wire.c      byte-level helpers: forms, multipart, base64, phones, e-mails, ids, JSON replies
  *
@@ -18,7 +19,8 @@
  * the record are written when the reply leaves (or the client gives up), never before.
  *
  * Everything is bounded: fixed-size config arrays, a capped message-key table, a ring of the
- * last N records, a capped account table per endpoint, h2o's request-body limit.
+ * last N records, a capped account table per endpoint, h2o's request-body limit, and a file
+ * store capped in files and bytes.
  */
 #ifndef CT_MOCK_H
 #define CT_MOCK_H
@@ -44,6 +46,11 @@
 #define MOCK_DETAIL_LEN 1024
 #define MOCK_MAX_ACCOUNTS 256
 #define MOCK_ERRBUF 256
+#define MOCK_MEDIA_ID_LEN 24     /* "1" + 6 + 10 digits, and the NUL */
+#define MOCK_FILENAME_LEN 256    /* a kept file's name; records keep the first 128 bytes */
+#define MOCK_TYPE_LEN 128        /* a kept file's MIME type */
+#define MOCK_FILE_KEY_LEN 96     /* media id, or "<X-Message-Id>/<index>" */
+#define MOCK_MAX_KEEP_FILES 100000
 
 /* Providers own configuration (credentials, latency, faults); endpoints own counters. */
 typedef enum { MOCK_PROV_WHATSAPP, MOCK_PROV_TWILIO, MOCK_PROV_SENDGRID, MOCK_PROV_COUNT } mock_prov_t;
@@ -140,16 +147,19 @@ typedef struct {
   size_t records;
   size_t max_keys;
   size_t max_body;
+  size_t keep_files;   /* the file store's limits; the only process-wide keys POST /config */
+  uint64_t keep_bytes; /* may change, since lowering them only evicts */
   bool quiet;
   mock_prov_conf_t prov[MOCK_PROV_COUNT];
 } mock_config_t;
 
 /* Fills `c` with the defaults (127.0.0.1, port 0, seed 1, 4096 records, 4 Mi keys, 64 MiB
- * bodies, no credentials, no latency, no faults). */
+ * bodies, 256 files and 64 MiB kept, no credentials, no latency, no faults). */
 void mock_config_defaults(mock_config_t *c);
 
 /* Applies a JSON object to `c`. `runtime` refuses the process-wide keys (listen, port, cert,
- * ...) that cannot change once the server runs. Arrays replace what was there. Returns 0, or
+ * ...) that cannot change once the server runs; keep_files and keep_bytes can (the caller
+ * then trims the store). Arrays replace what was there. Returns 0, or
  * -1 with a message in err (MOCK_ERRBUF bytes); `c` may then be partly changed, so callers
  * apply to a copy. */
 int mock_config_apply_json(mock_config_t *c, json_t *obj, bool runtime, char *err);
@@ -201,10 +211,12 @@ bool mock_rule_match(const mock_prov_conf_t *pc, const char *recipient);
 /* ---- the process ---------------------------------------------------------------------- */
 
 typedef struct mock_stats mock_stats_t;
+typedef struct mock_store mock_store_t;
 
 typedef struct mock {
   mock_config_t conf;
   mock_stats_t *stats;
+  mock_store_t *store;
   uv_loop_t *loop;
   h2o_globalconf_t h2o_conf;
   h2o_context_t h2o_ctx;
@@ -219,6 +231,7 @@ typedef struct mock {
   unsigned port;
   uint64_t instance;  /* random per process: ids stay unique across restarts */
   uint64_t id_counter;
+  uint64_t media_counter; /* media ids have their own, so that an id names its upload */
   uint64_t request_seq;
   size_t pending;     /* replies waiting on a latency timer */
   int64_t started_ms;
@@ -258,8 +271,13 @@ typedef struct mock_call {
   char account[MOCK_ACCOUNT_LEN];
   char recipient[MOCK_RECIPIENT_LEN];
   char msg_id[MOCK_MSGID_LEN];
-  char sha256[65];
+  char sha256[65]; /* of the file the request carried or named; "" when none or unknown */
   char detail[MOCK_DETAIL_LEN];
+  /* a WhatsApp message's document: the media id it names, that upload's SHA-256 (while the
+   * store still has it) and the file name the recipient sees */
+  char doc_id[MOCK_MEDIA_ID_LEN];
+  char doc_sha256[65];
+  char doc_filename[128];
   uint64_t key;
   bool has_key;
   bool rejected; /* a recipient matched a permanent-failure rule */
@@ -300,6 +318,12 @@ int mock_route(mock_t *m, h2o_req_t *req);
 /* admin.c: answers the admin pages; false when the path is none of them. */
 bool mock_admin(mock_t *m, h2o_req_t *req);
 
+/* whatsapp.c: the Cloud API's "retrieve media URL" (GET /{version}/{media_id}) and the
+ * download of that URL (GET /media-download/{media_id}), both behind the bearer token, both
+ * answered at once: no latency, no faults, not counted in /stats. */
+void mock_whatsapp_media_url(mock_t *m, h2o_req_t *req, h2o_iovec_t media_id);
+void mock_whatsapp_media_download(mock_t *m, h2o_req_t *req, h2o_iovec_t media_id);
+
 /* server.c */
 /* Sets up TLS, the h2o context and the listener; prints "listening on https://ADDR:PORT" and
  * writes the port file. Returns 0, or -1 after printing why. */
@@ -314,6 +338,9 @@ void mock_call_finish(mock_call_t *call);
 /* Adds response header `name` (lower case, static storage) with a copy of `value`; at most
  * four per call, later ones are dropped. */
 void mock_call_header(mock_call_t *call, const char *name, const char *value);
+/* Sends the reply the call holds now: no latency, no stats, no record. For the pages that
+ * share an endpoint's credentials check but are no provider request of their own. */
+void mock_call_send_now(mock_call_t *call);
 /* Sends a complete reply for an admin page (no latency, no stats). */
 void mock_send(h2o_req_t *req, int status, const char *reason, const char *content_type,
                h2o_iovec_t body);
@@ -341,6 +368,9 @@ typedef struct {
   char msg_id[MOCK_MSGID_LEN];
   char sha256[65];
   char detail[MOCK_DETAIL_LEN];
+  char doc_id[MOCK_MEDIA_ID_LEN];
+  char doc_sha256[65];
+  char doc_filename[128];
 } mock_record_t;
 
 /* Allocates the counters, the key table (grows up to max_keys) and a ring of `records`.
@@ -368,6 +398,41 @@ json_t *mock_stats_to_json(const mock_stats_t *s, int64_t now_ms);
  * when ep < 0) and recipient (or any when NULL). New reference. */
 json_t *mock_stats_records(const mock_stats_t *s, uint64_t since, size_t limit, int ep,
                            const char *recipient);
+
+/* ---- the files received (store.c) ------------------------------------------------------- */
+
+typedef struct {
+  char key[MOCK_FILE_KEY_LEN];
+  char account[MOCK_ACCOUNT_LEN]; /* WhatsApp: the phone_number_id it was uploaded on */
+  char type[MOCK_TYPE_LEN];       /* served as the Content-Type */
+  char filename[MOCK_FILENAME_LEN];
+  char sha256[65];
+} mock_file_info_t;
+
+typedef struct mock_file {
+  struct mock_file *older, *newer; /* the FIFO, oldest first */
+  struct mock_file *hnext;         /* the lookup chain */
+  uint64_t hash;
+  mock_file_info_t info;
+  size_t len;
+  unsigned char data[];
+} mock_file_t;
+
+/* An empty store, or NULL when out of memory. */
+mock_store_t *mock_store_new(void);
+void mock_store_free(mock_store_t *s);
+/* Keeps a copy of data[0..len) under info->key, first evicting the oldest files until at most
+ * max_files files and max_bytes bytes remain with this one; a file under the same key is
+ * replaced. Returns 0, or -1 (the file is not kept, nothing else changes) when max_files is
+ * 0, len exceeds max_bytes, or memory runs out. */
+int mock_store_put(mock_store_t *s, const mock_file_info_t *info, const void *data, size_t len,
+                   size_t max_files, uint64_t max_bytes);
+/* The file under `key`, or NULL. Valid until the next put or trim. */
+const mock_file_t *mock_store_get(const mock_store_t *s, const char *key);
+/* Evicts the oldest files until at most max_files files and max_bytes bytes remain. */
+void mock_store_trim(mock_store_t *s, size_t max_files, uint64_t max_bytes);
+/* Counts for /stats. New reference. */
+json_t *mock_store_to_json(const mock_store_t *s, size_t max_files, uint64_t max_bytes);
 
 /* ---- wire helpers (wire.c) ------------------------------------------------------------- */
 
@@ -417,9 +482,14 @@ size_t mock_utf8_len(const char *s, size_t n);
 
 /* Bounded copy that always terminates (truncates). */
 void mock_copy(char *dst, size_t cap, const char *src, size_t n);
+/* The same for UTF-8 text: a truncation never splits a character, so valid UTF-8 stays valid. */
+void mock_copy_utf8(char *dst, size_t cap, const char *src, size_t n);
 /* A new identifier: 16 bytes of (instance, counter) in the shape each provider uses. */
 typedef enum { MOCK_ID_WAMID, MOCK_ID_TWILIO_SM, MOCK_ID_SENDGRID, MOCK_ID_MEDIA, MOCK_ID_TRACE } mock_id_kind_t;
 void mock_new_id(mock_t *m, mock_id_kind_t kind, char *out, size_t cap);
+/* True when s[0..n) is a media id this process issued (whether or not its file is still kept):
+ * media ids carry the instance and their own counter, so no table is needed. */
+bool mock_media_id_issued(const mock_t *m, const char *s, size_t n);
 
 /* The value of request header `name` (lower case), or an iovec with base NULL. */
 h2o_iovec_t mock_header(h2o_req_t *req, const h2o_token_t *token);

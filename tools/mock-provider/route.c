@@ -10,6 +10,10 @@
  *   5. permanent recipient rules (131026, 21610, invalid address);
  *   6. acceptance (2xx with a new message id).
  * The reply then waits for its latency on a timer (server.c).
+ *
+ * The GET pages that give a test the media back (GET /{version}/{media_id} and its
+ * /media-download/ URL) check WhatsApp's token but skip the rest: they answer at once and
+ * are not counted, like the admin pages.
  */
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +65,37 @@ static bool graph_version(h2o_iovec_t s)
     digits++;
   }
   return digits > 0 && i == s.len;
+}
+
+static bool all_digits(h2o_iovec_t s)
+{
+  for (size_t i = 0; i < s.len; i++)
+    if (s.base[i] < '0' || s.base[i] > '9')
+      return false;
+  return s.len > 0;
+}
+
+/* GET /{version}/{media_id} and GET /media-download/{media_id}; false for other paths. */
+static bool media_page(mock_t *m, h2o_req_t *req)
+{
+  h2o_iovec_t seg[3];
+  int n = split_path(req->path_normalized, seg, 3);
+  bool url = n == 2 && graph_version(seg[0]) && all_digits(seg[1]);
+  bool download = n == 2 && seg_is(seg[0], "media-download");
+  if (!url && !download)
+    return false;
+  if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+    mock_stats_other(m->stats);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
+    mock_send_json(req, 405, "Method Not Allowed",
+                   json_pack("{s:s}", "error", "this path takes GET only"));
+    return true;
+  }
+  if (url)
+    mock_whatsapp_media_url(m, req, seg[1]);
+  else
+    mock_whatsapp_media_download(m, req, seg[1]);
+  return true;
 }
 
 static const mock_endpoint_t *match(h2o_iovec_t path, h2o_iovec_t *account)
@@ -167,7 +202,7 @@ unkeyed:
 
 int mock_route(mock_t *m, h2o_req_t *req)
 {
-  if (mock_admin(m, req))
+  if (mock_admin(m, req) || media_page(m, req))
     return 0;
 
   h2o_iovec_t account;

@@ -9,19 +9,36 @@
  *
  * Message key: for every personalization, its "to" addresses (lower case) and its subject
  * (the personalization's own, else the message's).
+ *
+ * Attachments are decoded and hashed as they are validated: their SHA-256 and size go to the
+ * record's summary (and the first one's hash to the record's sha256), and a message answered
+ * 202 leaves its attachments in the file store under "<X-Message-Id>/<index>".
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "mock.h"
 
 #define SENDGRID_MAX_BODY ((size_t)30 << 20)
 #define MAX_ERRORS 16
 
+/* One decoded attachment, in the request's pool until sg_accept() hands it to the store. */
+typedef struct {
+  const unsigned char *data;
+  size_t len;
+  const char *type;     /* the Content-Type served back: its type, or octet-stream */
+  const char *filename; /* as sent, or empty */
+  char sha256[65];
+} sg_attachment_t;
+
 typedef struct {
   char rejected_field[64];
+  sg_attachment_t *atts;
+  size_t natts;
 } sg_priv_t;
 
 typedef struct {
@@ -227,7 +244,33 @@ static void check_content(errs_t *e, json_t *root, bool has_template, json_t *de
   }
 }
 
-static void check_attachments(errs_t *e, json_t *root, json_t *detail)
+/* The attachment's type when it can be sent back as a Content-Type header as it is. */
+static const char *served_type(const char *type)
+{
+  size_t n = type != NULL ? strlen(type) : 0;
+  bool ok = n > 2 && n < MOCK_TYPE_LEN && strchr(type, '/') != NULL;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = type[i] >= 0x20 && type[i] < 0x7f;
+  return ok ? type : "application/octet-stream";
+}
+
+/* Decodes a valid base64 attachment into the pool and hashes it. False when it cannot. */
+static bool decode_attachment(h2o_mem_pool_t *pool, const char *content, size_t bytes,
+                              sg_attachment_t *out)
+{
+  unsigned char *data = h2o_mem_alloc_pool(pool, bytes > 0 ? bytes : 1);
+  ssize_t n = mock_base64_decode(content, strlen(content), data, bytes);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  if (n < 0 || EVP_Digest(data, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1)
+    return false;
+  h2o_hex_encode(out->sha256, md, 32);
+  out->data = data;
+  out->len = (size_t)n;
+  return true;
+}
+
+static void check_attachments(mock_call_t *call, errs_t *e, json_t *root, json_t *detail)
 {
   json_t *atts = json_object_get(root, "attachments");
   if (atts == NULL)
@@ -238,6 +281,9 @@ static void check_attachments(errs_t *e, json_t *root, json_t *detail)
   }
   json_t *summary = json_array();
   json_object_set_new(detail, "attachments", summary);
+  sg_priv_t *priv = call->priv;
+  h2o_mem_pool_t *pool = &call->req->pool;
+  priv->atts = h2o_mem_alloc_pool(pool, sizeof(*priv->atts) * (json_array_size(atts) + 1));
   size_t i;
   json_t *a;
   json_array_foreach(atts, i, a)
@@ -248,11 +294,14 @@ static void check_attachments(errs_t *e, json_t *root, json_t *detail)
     const char *type = json_string_value(json_object_get(a, "type"));
     const char *disposition = json_string_value(json_object_get(a, "disposition"));
     size_t bytes = 0;
+    bool decodable = false;
     snprintf(field, sizeof(field), "attachments.%zu.content", i);
     if (content == NULL || content[0] == '\0')
       add_error(e, field, "The attachment content is required.");
     else if (!mock_base64_valid(content, strlen(content), &bytes))
       add_error(e, field, "The attachment content must be base64 encoded.");
+    else
+      decodable = true;
     snprintf(field, sizeof(field), "attachments.%zu.filename", i);
     if (filename == NULL || filename[0] == '\0')
       add_error(e, field, "The attachment filename parameter is required.");
@@ -269,6 +318,17 @@ static void check_attachments(errs_t *e, json_t *root, json_t *detail)
     }
     json_t *s = json_pack("{s:s?, s:s?, s:I}", "filename", filename, "type", type, "bytes",
                           (json_int_t)bytes);
+    /* only valid content is decoded; an invalid one fails the request anyway */
+    sg_attachment_t *att = &priv->atts[priv->natts];
+    if (decodable && decode_attachment(pool, content, bytes, att)) {
+      att->type = h2o_strdup(pool, served_type(type), SIZE_MAX).base;
+      att->filename = h2o_strdup(pool, filename != NULL ? filename : "", SIZE_MAX).base;
+      if (priv->natts == 0)
+        memcpy(call->sha256, att->sha256, sizeof(call->sha256));
+      priv->natts++;
+      if (s != NULL)
+        json_object_set_new(s, "sha256", json_string(att->sha256));
+    }
     if (s != NULL)
       json_array_append_new(summary, s);
   }
@@ -334,7 +394,7 @@ static bool sg_validate(mock_call_t *call)
               "defined.");
 
   check_content(&e, root, has_template, detail);
-  check_attachments(&e, root, detail);
+  check_attachments(call, &e, root, detail);
 
   bool ok = json_array_size(e.errors) == 0;
   if (!ok) {
@@ -383,8 +443,22 @@ static void sg_fail(mock_call_t *call, mock_outcome_t why, bool pair)
 
 static void sg_accept(mock_call_t *call)
 {
-  mock_new_id(call->m, MOCK_ID_SENDGRID, call->msg_id, sizeof(call->msg_id));
+  sg_priv_t *priv = call->priv;
+  mock_t *m = call->m;
+  mock_new_id(m, MOCK_ID_SENDGRID, call->msg_id, sizeof(call->msg_id));
   mock_call_header(call, "x-message-id", call->msg_id);
+  /* validation passed, so every attachment was decoded: index i is attachment i */
+  for (size_t i = 0; i < priv->natts; i++) {
+    const sg_attachment_t *a = &priv->atts[i];
+    mock_file_info_t info;
+    memset(&info, 0, sizeof(info));
+    snprintf(info.key, sizeof(info.key), "%s/%zu", call->msg_id, i);
+    mock_copy(info.account, sizeof(info.account), call->account, strlen(call->account));
+    mock_copy(info.type, sizeof(info.type), a->type, strlen(a->type));
+    mock_copy_utf8(info.filename, sizeof(info.filename), a->filename, strlen(a->filename));
+    memcpy(info.sha256, a->sha256, sizeof(info.sha256));
+    mock_store_put(m->store, &info, a->data, a->len, m->conf.keep_files, m->conf.keep_bytes);
+  }
   call->status = 202;
   call->reason = "Accepted";
   call->body = h2o_iovec_init(NULL, 0);

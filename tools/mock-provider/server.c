@@ -86,6 +86,24 @@ static void drop_connection(h2o_req_t *req)
   mock_send(req, 503, "Service Unavailable", NULL, h2o_iovec_init(NULL, 0));
 }
 
+/* The provider-shaped reply: status, extra headers, body. */
+static void send_reply(mock_call_t *call)
+{
+  h2o_req_t *req = call->req;
+  for (int i = 0; i < call->nheaders; i++)
+    h2o_add_header_by_str(&req->pool, &req->res.headers, call->headers[i].name,
+                          strlen(call->headers[i].name), 1, NULL, call->headers[i].value.base,
+                          call->headers[i].value.len);
+  mock_send(req, call->status, call->reason, call->body.len > 0 ? call->content_type : NULL,
+            call->body);
+}
+
+void mock_call_send_now(mock_call_t *call)
+{
+  call->answered = true;
+  send_reply(call);
+}
+
 static void deliver(mock_call_t *call)
 {
   mock_t *m = call->m;
@@ -110,12 +128,7 @@ static void deliver(mock_call_t *call)
   case MOCK_ACT_SEND:
     break;
   }
-  for (int i = 0; i < call->nheaders; i++)
-    h2o_add_header_by_str(&req->pool, &req->res.headers, call->headers[i].name,
-                          strlen(call->headers[i].name), 1, NULL, call->headers[i].value.base,
-                          call->headers[i].value.len);
-  mock_send(req, call->status, call->reason, call->body.len > 0 ? call->content_type : NULL,
-            call->body);
+  send_reply(call);
 }
 
 static void on_delay_closed(uv_handle_t *h)

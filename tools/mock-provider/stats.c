@@ -296,6 +296,9 @@ void mock_stats_answered(mock_stats_t *s, const mock_call_t *call, int64_t now_m
   memcpy(r->msg_id, call->msg_id, sizeof(r->msg_id));
   memcpy(r->sha256, call->sha256, sizeof(r->sha256));
   memcpy(r->detail, call->detail, sizeof(r->detail));
+  memcpy(r->doc_id, call->doc_id, sizeof(r->doc_id));
+  memcpy(r->doc_sha256, call->doc_sha256, sizeof(r->doc_sha256));
+  memcpy(r->doc_filename, call->doc_filename, sizeof(r->doc_filename));
 }
 
 /* ---- JSON ---- */
@@ -349,6 +352,17 @@ json_t *mock_stats_to_json(const mock_stats_t *s, int64_t now_ms)
                    (json_int_t)(s->next_seq - 1));
 }
 
+/* Adds `s` under `name` when it is non-empty (and valid UTF-8: a file name from a multipart
+ * header is whatever the client sent, and is left out rather than spoiling the record). */
+static void set_optional(json_t *j, const char *name, const char *s)
+{
+  if (s[0] == '\0')
+    return;
+  json_t *v = json_string(s);
+  if (v != NULL)
+    json_object_set_new(j, name, v);
+}
+
 static json_t *record_json(const mock_record_t *r)
 {
   char key[17];
@@ -366,8 +380,10 @@ static json_t *record_json(const mock_record_t *r)
       r->duplicate, "latency_ms", (json_int_t)r->latency_ms, "slow", r->slow, "http_version",
       r->http_version == 2 ? "2" : "1.1");
   json_object_set_new(j, "body_bytes", json_integer((json_int_t)r->body_bytes));
-  if (r->sha256[0] != '\0')
-    json_object_set_new(j, "sha256", json_string(r->sha256));
+  set_optional(j, "sha256", r->sha256);
+  set_optional(j, "document_id", r->doc_id);
+  set_optional(j, "document_sha256", r->doc_sha256);
+  set_optional(j, "document_filename", r->doc_filename);
   json_object_set_new(j, "detail", detail != NULL ? detail : json_null());
   return j;
 }

@@ -4,8 +4,16 @@
  * "error_data":{"messaging_product","details"}?,"fbtrace_id"}}, with the codes the Cloud API
  * documents: 190 bad or revoked token (401), 100 invalid parameter (400), 33 unknown object,
  * 131026 undeliverable (permanent recipient rule), 130429 throughput and 131056 pair rate
- * limits (429 + Retry-After), 131000 unknown error (5xx), 131053 media upload error,
- * 132000/132001/132012/132018 template errors.
+ * limits (429 + Retry-After), 131000 unknown error (5xx), 131053 media upload error (also for
+ * a message naming a media id that was never uploaded here), 132000/132001/132012/132018
+ * template errors.
+ *
+ * Media. Every upload answered 200 gets an id from its own counter, so the mock knows every
+ * id it issued without a table; the file itself goes to the bounded store (store.c), from
+ * which GET /{version}/{media_id} (the Cloud API's "retrieve media URL") and the URL it
+ * returns serve it back to tests. A message naming an issued id whose file was since evicted
+ * is still accepted, as the real API keeps media for 30 days; its record then lacks the
+ * document's SHA-256.
  *
  * Message key: digits of "to" + the message type + what the customer reads: the template
  * name and its body parameters, the text body, or the document link/id and filename.
@@ -140,9 +148,16 @@ static bool is_http_url(const char *s)
          (strncmp(s, "http://", 7) == 0 && s[7] != '\0');
 }
 
-/* {"link": url} or {"id": media id}, exactly one; optional filename/caption strings. */
+static bool media_error(mock_call_t *call, const char *details)
+{
+  graph_error(call, 400, 131053, 0, "OAuthException", "(#131053) Media upload error", details);
+  return false;
+}
+
+/* {"link": url} or {"id": media id}, exactly one; optional filename/caption strings. An id
+ * must be one this mock issued. A document's id, SHA-256 and file name go to the record. */
 static bool check_media_object(mock_call_t *call, json_t *media, const char *where,
-                               uint64_t *key)
+                               bool document, uint64_t *key)
 {
   if (!json_is_object(media))
     return bad(call, NULL, "(#100) Param %s must be a JSON object", where);
@@ -158,10 +173,39 @@ static bool check_media_object(mock_call_t *call, json_t *media, const char *whe
     size_t n = strlen(s);
     if (n == 0 || strspn(s, "0123456789") != n)
       return bad(call, NULL, "(#100) Param %s['id'] must be a valid media id", where);
+    /* Meta's Cloud API error codes (developers.facebook.com/docs/whatsapp/cloud-api/support/
+     * error-codes) give media a message cannot use 131053 "Media upload error" (400), and
+     * media headers of templates are reported failing with it (fazer-ai/chatwoot#349 and
+     * #363). The real API may report it later, in a "failed" status webhook; the mock has no
+     * webhooks, so it answers at once, as it does for SendGrid bounces. */
+    if (!mock_media_id_issued(call->m, s, n)) {
+      char details[256];
+      snprintf(details, sizeof(details),
+               "%s['id'] %.24s: no media with this id was uploaded", where, s);
+      return media_error(call, details);
+    }
   }
   if (filename != NULL && (!json_is_string(filename) || json_string_length(filename) == 0 ||
                            json_string_length(filename) > 240))
     return bad(call, NULL, "(#100) Param %s['filename'] must be a non-empty string", where);
+  if (document) {
+    const mock_file_t *f = NULL;
+    if (id != NULL) {
+      mock_copy(call->doc_id, sizeof(call->doc_id), json_string_value(id), json_string_length(id));
+      f = mock_store_get(call->m->store, call->doc_id);
+    }
+    if (f != NULL) {
+      memcpy(call->doc_sha256, f->info.sha256, sizeof(call->doc_sha256));
+      memcpy(call->sha256, f->info.sha256, sizeof(call->sha256));
+    }
+    /* the name the recipient sees: the message's own, else the one it was uploaded with */
+    if (filename != NULL)
+      mock_copy_utf8(call->doc_filename, sizeof(call->doc_filename),
+                     json_string_value(filename), json_string_length(filename));
+    else if (f != NULL)
+      mock_copy_utf8(call->doc_filename, sizeof(call->doc_filename), f->info.filename,
+                     strlen(f->info.filename));
+  }
   json_t *src = link != NULL ? link : id;
   *key = mock_hash_field(*key, json_string_value(src), json_string_length(src));
   if (filename != NULL)
@@ -235,7 +279,7 @@ static bool check_parameter(mock_call_t *call, json_t *p, const char *comp, size
                            strcmp(type, "video") == 0)) {
     char inner[128];
     snprintf(inner, sizeof(inner), "%s['%s']", where, type);
-    if (!check_media_object(call, json_object_get(p, type), inner, key))
+    if (!check_media_object(call, json_object_get(p, type), inner, type[0] == 'd', key))
       return false;
     shape->header = type[0] == 'd' ? MOCK_HDR_DOCUMENT : type[0] == 'i' ? MOCK_HDR_IMAGE
                                                                         : MOCK_HDR_VIDEO;
@@ -466,7 +510,7 @@ static bool wa_validate(mock_call_t *call)
       goto out;
     priv->is_template = true;
   } else if (strcmp(type, "document") == 0) {
-    if (!check_media_object(call, json_object_get(root, "document"), "document", &key))
+    if (!check_media_object(call, json_object_get(root, "document"), "document", true, &key))
       goto out;
   } else {
     bad(call, NULL, "(#100) Param type must be one of {DOCUMENT, TEMPLATE, TEXT} - got \"%.32s\".",
@@ -555,11 +599,12 @@ static const char *const media_types[] = {
     "video/mp4",
 };
 
-static bool media_error(mock_call_t *call, const char *details)
-{
-  graph_error(call, 400, 131053, 0, "OAuthException", "(#131053) Media upload error", details);
-  return false;
-}
+/* What media_accept() keeps: the file part, in the request's pool. */
+typedef struct {
+  h2o_iovec_t data;
+  h2o_iovec_t filename;
+  const char *mime;
+} media_priv_t;
 
 static bool part_is(const mock_part_t *p, const char *name)
 {
@@ -627,6 +672,12 @@ static bool media_validate(mock_call_t *call)
   key = mock_hash_bytes(key, md, 32);
   call->key = key;
 
+  media_priv_t *priv = h2o_mem_alloc_pool(&call->req->pool, sizeof(*priv));
+  priv->data = file->data;
+  priv->filename = file->filename;
+  priv->mime = mime;
+  call->priv = priv;
+
   json_t *detail = json_pack("{s:s%, s:s, s:I, s:s}", "filename", file->filename.base,
                              file->filename.len, "type", mime, "bytes",
                              (json_int_t)file->data.len, "sha256", call->sha256);
@@ -639,10 +690,108 @@ static bool media_validate(mock_call_t *call)
 
 static void media_accept(mock_call_t *call)
 {
-  mock_new_id(call->m, MOCK_ID_MEDIA, call->msg_id, sizeof(call->msg_id));
+  media_priv_t *priv = call->priv;
+  mock_t *m = call->m;
+  mock_new_id(m, MOCK_ID_MEDIA, call->msg_id, sizeof(call->msg_id));
+  /* a file the store cannot keep (too big, keep_files 0) still gets its id: the upload
+   * succeeded, only the copy for tests is missing, and /stats counts it as refused */
+  mock_file_info_t info;
+  memset(&info, 0, sizeof(info));
+  mock_copy(info.key, sizeof(info.key), call->msg_id, strlen(call->msg_id));
+  mock_copy(info.account, sizeof(info.account), call->account, strlen(call->account));
+  mock_copy(info.type, sizeof(info.type), priv->mime, strlen(priv->mime));
+  mock_copy_utf8(info.filename, sizeof(info.filename), priv->filename.base, priv->filename.len);
+  memcpy(info.sha256, call->sha256, sizeof(info.sha256));
+  mock_store_put(m->store, &info, priv->data.base, priv->data.len, m->conf.keep_files,
+                 m->conf.keep_bytes);
   mock_reply_json(call, 200, "OK", json_pack("{s:s}", "id", call->msg_id));
 }
 
 const mock_endpoint_t mock_whatsapp_media = {
     MOCK_EP_WA_MEDIA, MOCK_PROV_WHATSAPP, wa_authenticate, media_validate, wa_fail, media_accept,
 };
+
+/* ---- GET /{version}/{media_id} and GET /media-download/{media_id} ---- */
+
+/* The file of `media_id`, or NULL after filling Graph's error for an object that does not
+ * exist. Graph sends that error with status 400; the mock sends 404, so that "not kept" reads
+ * plainly in a test, and its details tell an id never issued from one whose file was evicted. */
+static const mock_file_t *kept_media(mock_call_t *call, h2o_iovec_t media_id)
+{
+  char key[MOCK_FILE_KEY_LEN];
+  const mock_file_t *f = NULL;
+  if (media_id.len < sizeof(key)) {
+    mock_copy(key, sizeof(key), media_id.base, media_id.len);
+    f = mock_store_get(call->m->store, key);
+  }
+  if (f != NULL)
+    return f;
+  char msg[400];
+  snprintf(msg, sizeof(msg),
+           "Unsupported get request. Object with ID '%.40s' does not exist, cannot be loaded "
+           "due to missing permissions, or does not support this operation. Please read the "
+           "Graph API documentation at https://developers.facebook.com/docs/graph-api",
+           media_id.len < sizeof(key) ? key : "(too long)");
+  graph_error(call, 404, 100, 33, "GraphMethodException", msg,
+              mock_media_id_issued(call->m, media_id.base, media_id.len)
+                  ? "This media was uploaded here but its file is no longer kept (see "
+                    "keep_files and keep_bytes)"
+                  : NULL);
+  return NULL;
+}
+
+void mock_whatsapp_media_url(mock_t *m, h2o_req_t *req, h2o_iovec_t media_id)
+{
+  mock_call_t *call = mock_call_new(m, req, MOCK_EP_WA_MEDIA, MOCK_PROV_WHATSAPP);
+  const mock_file_t *f = wa_authenticate(call) ? kept_media(call, media_id) : NULL;
+  if (f == NULL) {
+    mock_call_send_now(call);
+    return;
+  }
+  /* ?phone_number_id= asks the API to answer only for media uploaded on that number; a
+   * mismatch is an invalid parameter (chatwoot/chatwoot#13319 quotes the message) */
+  if (req->query_at != SIZE_MAX) {
+    mock_param_t params[8];
+    h2o_iovec_t q = h2o_iovec_init(req->path.base + req->query_at + 1,
+                                   req->path.len - req->query_at - 1);
+    int n = mock_form_parse(&req->pool, q, params, 8);
+    const h2o_iovec_t *pn = n > 0 ? mock_form_get(params, (size_t)n, "phone_number_id") : NULL;
+    if (pn != NULL && !h2o_memis(pn->base, pn->len, f->info.account, strlen(f->info.account))) {
+      bad(call, "The media was uploaded on another business phone number",
+          "(#100) Param phone_number_id is not a valid whatsapp business phone number id ID");
+      mock_call_send_now(call);
+      return;
+    }
+  }
+  /* the real URL points at lookaside.fbsbx.com and lives 5 minutes; this one lives as long as
+   * the file is kept. Meta's reference shows file_size as a string, other references as a
+   * number; a number is what a client can compare without parsing. */
+  char url[320];
+  snprintf(url, sizeof(url), "https://%.*s/media-download/%s", (int)req->authority.len,
+           req->authority.base, f->info.key);
+  mock_reply_json(call, 200, "OK",
+                  json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "url", url, "mime_type",
+                            f->info.type, "sha256", f->info.sha256, "file_size",
+                            (json_int_t)f->len, "id", f->info.key, "messaging_product",
+                            "whatsapp"));
+  mock_call_send_now(call);
+}
+
+void mock_whatsapp_media_download(mock_t *m, h2o_req_t *req, h2o_iovec_t media_id)
+{
+  mock_call_t *call = mock_call_new(m, req, MOCK_EP_WA_MEDIA, MOCK_PROV_WHATSAPP);
+  /* the real download needs the access token too: the URL alone returns nothing */
+  const mock_file_t *f = wa_authenticate(call) ? kept_media(call, media_id) : NULL;
+  if (f == NULL) {
+    mock_call_send_now(call);
+    return;
+  }
+  /* a copy in the request's pool: the next upload may evict the file while h2o still writes */
+  char *copy = h2o_mem_alloc_pool(&req->pool, f->len > 0 ? f->len : 1);
+  memcpy(copy, f->data, f->len);
+  call->status = 200;
+  call->reason = "OK";
+  call->content_type = h2o_strdup(&req->pool, f->info.type, SIZE_MAX).base;
+  call->body = h2o_iovec_init(copy, f->len);
+  mock_call_send_now(call);
+}

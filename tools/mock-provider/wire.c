@@ -394,6 +394,20 @@ void mock_copy(char *dst, size_t cap, const char *src, size_t n)
   dst[n] = '\0';
 }
 
+void mock_copy_utf8(char *dst, size_t cap, const char *src, size_t n)
+{
+  if (cap == 0)
+    return;
+  if (n >= cap) {
+    n = cap - 1;
+    /* back off to the first byte of the character that did not fit */
+    while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+      n--;
+  }
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
 /* ---- identifiers ---- */
 
 void mock_new_id(mock_t *m, mock_id_kind_t kind, char *out, size_t cap)
@@ -425,15 +439,33 @@ void mock_new_id(mock_t *m, mock_id_kind_t kind, char *out, size_t cap)
     snprintf(out, cap, "%s", b64);
     break;
   case MOCK_ID_MEDIA:
-    /* Graph ids are decimal; 6 digits of instance + 10 of counter stay unique */
+    /* Graph ids are decimal; 6 digits of instance + 10 of the media counter stay unique and
+     * let mock_media_id_issued() recognize every id handed out, with nothing stored */
     snprintf(out, cap, "1%06llu%010llu", (unsigned long long)(m->instance % 1000000),
-             (unsigned long long)(counter % 10000000000ULL));
+             (unsigned long long)(++m->media_counter % 10000000000ULL));
     break;
   case MOCK_ID_TRACE:
     h2o_base64_encode(b64, raw + 4, 12, 1);
     snprintf(out, cap, "A%s", b64);
     break;
   }
+}
+
+bool mock_media_id_issued(const mock_t *m, const char *s, size_t n)
+{
+  char instance[8];
+  uint64_t counter = 0;
+  if (n != 17 || s[0] != '1')
+    return false;
+  for (size_t i = 1; i < n; i++)
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+  snprintf(instance, sizeof(instance), "%06llu", (unsigned long long)(m->instance % 1000000));
+  if (memcmp(s + 1, instance, 6) != 0)
+    return false;
+  for (size_t i = 7; i < n; i++)
+    counter = counter * 10 + (uint64_t)(s[i] - '0');
+  return counter >= 1 && counter <= m->media_counter;
 }
 
 /* ---- headers and JSON ---- */

@@ -1,0 +1,129 @@
+/* Invoice documents: where the PDF comes from, checking it is one, locking it with the
+ * recipient's password, and the evidence hash of what was sent.
+ *
+ * Everything here is blocking (file reads, qpdf) and runs off the event loops, on the libuv
+ * thread pool; the fetch of an https URL is the exception (it runs on a worker's loop through
+ * its transport), so this module only checks the bytes such a fetch returned. The functions
+ * keep no state between calls and may run on several threads at once.
+ *
+ * Failure reasons are stable strings that end up as DLQ reasons and attempt messages:
+ *   "document_not_found", "document_path_refused", "document_not_pdf",
+ *   "document_encrypted", "document_damaged", "document_too_large",
+ *   "document_fetch_failed", "document_protection_failed"
+ * (also as the CT_DOC_* macros below). Every failing function returns CT_EINVAL with *err
+ * set, whatever the cause; err->transient tells a retry apart from a dead letter (an I/O
+ * error or memory running out is transient, a bad document never is).
+ *
+ * What counts as damaged (ct_document_check, ct_document_protect): qpdf reads the file with
+ * its recovery mode off, then rewrites it, to nowhere, with every object parsed and every
+ * stream decoded (all of qpdf's lossless filters: Flate, LZW, ASCII85, ASCIIHex, RunLength;
+ * JPEG, JPEG 2000, JBIG2 and CCITT images are not decoded). Any error or any warning from
+ * either step makes the document "document_damaged". qpdf can rebuild a broken
+ * cross-reference table, guess a stream's length or read a malformed token as a string, but
+ * a file it repaired may lack what the producer meant to send (a truncated page is still a
+ * page), and this is a bill: the producer fixes the PDF and replays the job instead.
+ */
+#ifndef CT_DOCUMENT_DOCUMENT_H
+#define CT_DOCUMENT_DOCUMENT_H
+
+#include "job/job.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest document accepted from any source (WhatsApp allows 100 MB, SendGrid 30 MB in all;
+ * invoices are tens of kB). */
+#define CT_DOCUMENT_MAX ((size_t)20 << 20)
+
+/* The failure reasons, for callers that compare them. */
+#define CT_DOC_NOT_FOUND "document_not_found"
+#define CT_DOC_PATH_REFUSED "document_path_refused"
+#define CT_DOC_NOT_PDF "document_not_pdf"
+#define CT_DOC_ENCRYPTED "document_encrypted"
+#define CT_DOC_DAMAGED "document_damaged"
+#define CT_DOC_TOO_LARGE "document_too_large"
+#define CT_DOC_FETCH_FAILED "document_fetch_failed"
+#define CT_DOC_PROTECTION_FAILED "document_protection_failed"
+
+/* A buffer for ct_document_password() that holds any password a valid job can carry:
+ * 32 UTF-8 characters of up to 4 bytes each, and the NUL. */
+#define CT_DOCUMENT_PASSWORD_CAP 129
+
+typedef struct {
+  uint8_t *data;  /* malloc'd */
+  size_t len;
+} ct_bytes_t;
+
+/* Frees b->data and empties *b. NULL and an empty ct_bytes_t are no-ops. */
+void ct_bytes_free(ct_bytes_t *b);
+
+/* Why a document step failed: one of the reasons above, plus a detail free of personal data
+ * (never a password, never document bytes). */
+typedef struct {
+  const char *reason;     /* static string, NULL on success */
+  bool transient;         /* worth retrying later (an I/O error, a timeout), else permanent */
+  char detail[160];
+} ct_doc_error_t;
+
+/* Reads `rel` (a job's document.path) under `root`. Refuses, with reason
+ * "document_path_refused", absolute paths, any ".." component, and anything that resolves
+ * outside `root` (a symlink out of it, checked on the real path); "document_not_found" when
+ * missing (permanent); "document_too_large" over CT_DOCUMENT_MAX. Returns 0 or CT_EINVAL
+ * (with *err set); *out only on success.
+ * Also refused: an empty path, one too long for the system, a symlink loop, anything but a
+ * regular file (a directory, a FIFO, a device). Symlinks that stay inside `root` are
+ * followed. An unreadable root or file (permission, I/O error) is "document_fetch_failed",
+ * transient, so that the job waits for an operator to fix the mount. The file opened is
+ * the one whose real path was checked (verified through /proc/self/fd where mounted), so a
+ * rename racing the check cannot lead outside `root`. */
+int ct_document_read_path(const char *root, const char *rel, ct_bytes_t *out,
+                          ct_doc_error_t *err);
+
+/* Checks that `pdf` is a PDF that can be protected: starts with "%PDF-", parses (qpdf), is not
+ * already encrypted. Returns 0 or CT_EINVAL with reason document_not_pdf, document_damaged or
+ * document_encrypted.
+ * "Damaged" is the rule at the top of this file. Encrypted includes a file that opens
+ * without a password but carries owner restrictions. Also "document_too_large" over
+ * CT_DOCUMENT_MAX, and "document_protection_failed" (transient) when memory runs out. */
+int ct_document_check(const ct_bytes_t *pdf, ct_doc_error_t *err);
+
+/* The user password a job's policy asks for, into `out` (at least 40 bytes): cpf_first4 ->
+ * the first 4 digits of recipient.cpf; card_last4 -> recipient.card_last4; explicit ->
+ * document.password; none/unspecified -> "" (no protection). Returns 0, or CT_EINVAL with
+ * reason document_protection_failed when the job lacks what its policy needs.
+ * Needs: a CPF of 11 digits (punctuation as in "123.456.789-09" allowed), a card_last4 of
+ * exactly 4 digits, an explicit password of 4 to 32 UTF-8 characters. A policy value this
+ * build does not know also fails: better a dead letter than an unlocked invoice. A job with
+ * no invoice or no document gives "". An explicit password longer than `cap` - 1 bytes fails;
+ * CT_DOCUMENT_PASSWORD_CAP always fits. `out` is written only on success. */
+int ct_document_password(const ct_job_t *job, char *out, size_t cap, ct_doc_error_t *err);
+
+/* Encrypts `pdf` with AES-256 (PDF 2.0, revision 6): user password `password`, a random owner
+ * password (from the OS CSPRNG, never stored), printing allowed, modification and extraction
+ * for modification forbidden. Returns 0 with the protected bytes in *out, or CT_EINVAL with
+ * reason document_protection_failed (or damaged/encrypted when qpdf says so).
+ * Checks `pdf` first exactly as ct_document_check() does (same reasons), so a caller need not
+ * check before protecting. Permissions as qpdf names them: print full, extract for
+ * accessibility allowed; extract for any other purpose, assemble, annotate, fill forms and
+ * modify forbidden. An empty password is refused (document_protection_failed): it would lock
+ * nothing. The password is used as given (UTF-8); readers, like qpdf, use its first 127
+ * bytes. */
+int ct_document_protect(const ct_bytes_t *pdf, const char *password, ct_bytes_t *out,
+                        ct_doc_error_t *err);
+
+/* SHA-256 of data[0..len) as 64 lower-case hex digits + NUL into `hex` (65 bytes). */
+void ct_document_sha256(const uint8_t *data, size_t len, char hex[65]);
+
+/* The whole preparation for a job whose document is inline or a path: read, check, protect
+ * when the policy says so. The URL source is fetched by the caller and passed as `fetched`.
+ * Returns 0 with the bytes to send in *out, else CT_EINVAL with *err.
+ * *out is always a new buffer the caller frees with ct_bytes_free(): the bytes unchanged
+ * under policy none, the protected PDF otherwise. A job with no document (a notification, an
+ * invoice without a document or with no source set) gives 0 and an empty *out. `root` is
+ * needed only for a path source, `fetched` only for a URL source: a URL source without
+ * `fetched` is "document_fetch_failed" (permanent: the caller skipped the fetch). */
+int ct_document_prepare(const ct_job_t *job, const char *root, const ct_bytes_t *fetched,
+                        ct_bytes_t *out, ct_doc_error_t *err);
+
+#endif

@@ -13,14 +13,23 @@
  * Two case shapes from the source cases (DESIGN.md):
  *   telco: tenant "tim", deliveries [[whatsapp, sms]], PDF locked with the CPF's first 4 digits;
  *   bank:  tenant "banco-x", deliveries [[email], [sms]], PDF locked with the card's last 4.
+ *
+ * With --pdf, each job also gets its invoice as a real one-page PDF (pdf.c), carried in the
+ * job (inline) or written under a directory at the job's document.path (dir=DIR). PDFs are
+ * rendered, written and freed one job at a time, so memory does not grow with --count. A job's
+ * PDF draws from a second stream of (S, K), so the job's own data is the same with or without
+ * it.
  */
 #include "common/clock.h"
 #include "common/error.h"
 #include "job/job.h"
 #include "job/record.h"
 #include "job/validate.h"
+#include "pdf.h"
+#include "rng.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -28,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* sysexits.h values, as the carteiro CLI uses them. */
 #define EXIT_USAGE 64
@@ -39,35 +50,7 @@
 #define MAX_CHANNELS 3
 
 /* ---------------------------------------------------------------------------------------- */
-/* Randomness: splitmix64, one stream per job.                                              */
-
-typedef struct {
-  uint64_t s;
-} rng_t;
-
-static uint64_t rng_next(rng_t *r) {
-  r->s += 0x9e3779b97f4a7c15u;
-  uint64_t z = r->s;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n) (n > 0); the modulo bias over 2^64 is far below anything visible here. */
-static uint64_t rng_below(rng_t *r, uint64_t n) { return rng_next(r) % n; }
-
-static int64_t rng_range(rng_t *r, int64_t lo, int64_t hi) {
-  return lo + (int64_t)rng_below(r, (uint64_t)(hi - lo + 1));
-}
-
-static bool rng_chance(rng_t *r, unsigned percent) { return rng_below(r, 100) < percent; }
-
-static void rng_digits(rng_t *r, char *out, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    out[i] = (char)('0' + rng_below(r, 10));
-}
-
-#define PICK(r, table) (table[rng_below(r, sizeof table / sizeof table[0])])
+/* Randomness: one stream per job (rng.h)                                                    */
 
 static rng_t job_rng(uint64_t seed, uint64_t number) {
   rng_t r = {seed};
@@ -75,6 +58,13 @@ static rng_t job_rng(uint64_t seed, uint64_t number) {
   rng_t job = {a ^ (number * 0xd1342543de82ef95u)};
   rng_next(&job); /* decorrelate neighbouring numbers */
   return job;
+}
+
+/* The seed of job K's PDF: another stream of (S, K), so that whatever the page draws never
+ * shifts the job's own draws. */
+static uint64_t pdf_seed(uint64_t seed, uint64_t number) {
+  rng_t r = job_rng(seed ^ 0x5044465f50414745u /* "PDF_PAGE" */, number);
+  return rng_next(&r);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -147,6 +137,12 @@ static const char *const banks[] = {"001", "033", "104", "237", "341", "260", "0
 
 typedef enum { PROFILE_MIXED, PROFILE_TELCO, PROFILE_BANK } profile_t;
 
+typedef enum {
+  PDF_NONE,   /* document.path only, no file: the generator's original behaviour */
+  PDF_INLINE, /* document.inline_pdf carries the bytes */
+  PDF_DIR,    /* document.path, and the file written under pdf_dir */
+} pdf_mode_t;
+
 typedef struct {
   size_t n;
   Carteiro__V1__Channel channels[MAX_CHANNELS];
@@ -168,6 +164,8 @@ typedef struct {
   const char *tenant;
   profile_t profile;
   int32_t base_days;
+  pdf_mode_t pdf;
+  const char *pdf_dir;
   size_t nspecs;
   channels_spec_t specs[MAX_SPECS];
 } options_t;
@@ -193,6 +191,11 @@ static void usage(FILE *f) {
       "                         fallbacks, '+' separates deliveries (whatsapp,sms or email+sms);\n"
       "                         repeat the option to mix several, one chosen per job\n"
       "  --base-date YYYY-MM-DD due dates fall 5 to 25 days after it (default 2026-12-01)\n"
+      "  --pdf none|inline|dir=DIR\n"
+      "                         render each invoice as a one-page PDF (20-60 kB): inline puts\n"
+      "                         the bytes in document.inline_pdf; dir=DIR writes DIR/<path>\n"
+      "                         for the job's document.path (e.g. faturas/tim/2026-12/\n"
+      "                         inv-00000001.pdf); none (default) sets the path, writes no file\n"
       "  --help                 this text\n",
       f);
 }
@@ -261,7 +264,7 @@ static bool parse_channels(const char *s, channels_spec_t *spec) {
 /* Returns -1 to go on, or an exit status. */
 static int parse_options(int argc, char **argv, options_t *o) {
   enum { O_COUNT = 256, O_SEED, O_FORMAT, O_ZSTD, O_OUT, O_TENANT, O_START, O_CHANNELS,
-         O_PROFILE, O_BASE, O_HELP };
+         O_PROFILE, O_BASE, O_PDF, O_HELP };
   static const struct option longopts[] = {
       {"count", required_argument, NULL, O_COUNT},
       {"seed", required_argument, NULL, O_SEED},
@@ -273,6 +276,7 @@ static int parse_options(int argc, char **argv, options_t *o) {
       {"channels", required_argument, NULL, O_CHANNELS},
       {"profile", required_argument, NULL, O_PROFILE},
       {"base-date", required_argument, NULL, O_BASE},
+      {"pdf", required_argument, NULL, O_PDF},
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
@@ -344,6 +348,18 @@ static int parse_options(int argc, char **argv, options_t *o) {
         return usage_error("--base-date: expected a date YYYY-MM-DD from 2001 on, not %s",
                            optarg);
       break;
+    case O_PDF:
+      if (strcmp(optarg, "none") == 0) {
+        o->pdf = PDF_NONE;
+      } else if (strcmp(optarg, "inline") == 0) {
+        o->pdf = PDF_INLINE;
+      } else if (strncmp(optarg, "dir=", 4) == 0 && optarg[4] != '\0') {
+        o->pdf = PDF_DIR;
+        o->pdf_dir = optarg + 4;
+      } else {
+        return usage_error("--pdf: expected none, inline or dir=DIR, not %s", optarg);
+      }
+      break;
     case O_HELP:
       usage(stdout);
       return 0;
@@ -382,6 +398,7 @@ typedef struct {
   char barcode[49];
   char pix[256];
   char path[96];
+  bool telco;
   ct_job_t job;
   ct_recipient_t recipient;
   ct_invoice_t invoice;
@@ -478,6 +495,7 @@ static void make_job(const options_t *o, uint64_t number, gen_job_t *g) {
   carteiro__v1__document__init(&g->document);
 
   bool telco = o->profile == PROFILE_TELCO || (o->profile == PROFILE_MIXED && rng_chance(&r, 50));
+  g->telco = telco;
   const channels_spec_t *spec = telco ? &telco_spec : &bank_spec;
   if (o->nspecs > 0)
     spec = &o->specs[rng_below(&r, o->nspecs)];
@@ -574,6 +592,90 @@ static void make_job(const options_t *o, uint64_t number, gen_job_t *g) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* PDF files                                                                                 */
+
+/* Creates every missing directory on the way to the last '/' of `path` (which is restored),
+ * mode 0700 for the same reason the files are 0600. */
+static int make_parents(char *path) {
+  for (char *p = path + 1; *p != '\0'; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    int r = mkdir(path, 0700);
+    int e = errno;
+    *p = '/';
+    if (r != 0 && e != EEXIST)
+      return ct_err_from_errno(e);
+  }
+  return 0;
+}
+
+/* Writes `data` to dir/rel, mode 0600 like the record file (the page shows a name and part of
+ * a CPF, synthetic or not). The bytes go to a temporary name first and are renamed into
+ * place, so that a carteiro reading the directory never sees half a PDF. No fsync: these are
+ * test and demo files, and fsyncing each one would dominate the generation time. */
+static int write_pdf_file(const char *dir, const char *rel, const uint8_t *data, size_t len) {
+  char path[4096], tmp[4096];
+  int n = snprintf(path, sizeof path, "%s/%s", dir, rel);
+  int t = snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, rel);
+  if (n < 0 || t < 0 || (size_t)t >= sizeof tmp)
+    return CT_EINVAL;
+  int rc = make_parents(tmp);
+  if (rc != 0)
+    return rc;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return ct_err_from_errno(errno);
+  size_t off = 0;
+  while (off < len) {
+    ssize_t w = write(fd, data + off, len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0) {
+      rc = ct_err_from_errno(errno);
+      break;
+    }
+    off += (size_t)w;
+  }
+  if (close(fd) != 0 && rc == 0)
+    rc = ct_err_from_errno(errno);
+  if (rc == 0 && rename(tmp, path) != 0)
+    rc = ct_err_from_errno(errno);
+  if (rc != 0)
+    unlink(tmp);
+  return rc;
+}
+
+/* Renders job g's PDF and, by mode, writes it to its file (then frees it) or hands it to the
+ * job (*pdf, to be freed by the caller once the record is written). On failure the message is
+ * printed and an exit status returned; 0 on success. */
+static int attach_pdf(const options_t *o, uint64_t number, gen_job_t *g, uint8_t **pdf) {
+  uint8_t *data;
+  size_t len;
+  char err[256];
+  int rc = gen_pdf_render(&g->job, g->telco ? GEN_PDF_TELCO : GEN_PDF_BANK,
+                          pdf_seed(o->seed, number), &data, &len, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "gen-invoices: PDF of %s: %s: %s\n", g->id, ct_strerror(rc), err);
+    return EXIT_SOFTWARE;
+  }
+  if (o->pdf == PDF_INLINE) {
+    g->document.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_INLINE_PDF;
+    g->document.inline_pdf.data = data;
+    g->document.inline_pdf.len = len;
+    *pdf = data;
+    return 0;
+  }
+  rc = write_pdf_file(o->pdf_dir, g->path, data, len);
+  free(data);
+  if (rc != 0) {
+    fprintf(stderr, "gen-invoices: %s/%s: %s\n", o->pdf_dir, g->path, ct_strerror(rc));
+    return rc == CT_ENOMEM ? EXIT_SOFTWARE : EXIT_IOERR;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 
 static int write_job(ct_record_writer_t *w, const options_t *o, const ct_job_t *job) {
   int rc;
@@ -619,17 +721,28 @@ int main(int argc, char **argv) {
   }
   for (uint64_t i = 0; i < o.count && rc == 0; i++) {
     make_job(&o, o.start_id + i, g);
+    uint8_t *pdf = NULL;
+    if (o.pdf != PDF_NONE) {
+      status = attach_pdf(&o, o.start_id + i, g, &pdf);
+      if (status != 0) {
+        free(g);
+        ct_record_writer_close(w);
+        return status;
+      }
+    }
     /* The promise is "valid jobs": a job that fails validation is a bug here, so stop. */
     ct_field_error_t errs[4];
     size_t nerr = 0;
     if (ct_job_validate(&g->job, errs, 4, &nerr) != 0) {
       fprintf(stderr, "gen-invoices: generated an invalid job %s: %s: %s\n", g->id,
               errs[0].field, errs[0].reason);
+      free(pdf);
       free(g);
       ct_record_writer_close(w);
       return EXIT_SOFTWARE;
     }
     rc = write_job(w, &o, &g->job);
+    free(pdf);
   }
   free(g);
   int crc = ct_record_writer_close(w);

@@ -2,8 +2,10 @@
  *
  * Request: POST {base_url}/v3/mail/send, "Authorization: Bearer <API key>", JSON with one
  * personalization (the recipient), from, subject, and the text and HTML bodies rendered from
- * the locale's templates (text/plain first: SendGrid requires that order). The PDF attachment
- * arrives with the document work, which protects and hashes the file before build.
+ * the locale's templates (text/plain first: SendGrid requires that order), and the invoice PDF
+ * — already password-protected by the worker — as a base64 attachment "fatura-<number>.pdf".
+ * SendGrid refuses messages over 30 MB in all, so a larger one is refused here, before it is
+ * sent, as a permanent failure of the e-mail channel.
  *
  * Answer: 202 with the message id in the X-Message-Id header (resp->message_id) and an empty
  * body; errors are {"errors":[{"message":"...","field":"..."}]} without a numeric code, so the
@@ -11,14 +13,41 @@
  */
 #include "provider/provider_int.h"
 
+#include "common/base64.h"
 #include "common/error.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* SendGrid's limit on a whole message, attachments (base64) included. */
+#define SENDGRID_MAX_MESSAGE ((size_t)30 * 1000 * 1000)
+
 static unsigned email_parts(const ct_job_t *job) {
   (void)job;
   return 1;
+}
+
+static bool email_needs_document(const ct_job_t *job, unsigned part) {
+  return part == 0 && ct_job_has_document(job);
+}
+
+/* {"content": base64, "filename": "fatura-<number>.pdf", "type": ..., "disposition": ...} */
+static json_t *attachment(const ct_job_t *job, const ct_build_ctx_t *ctx) {
+  char *b64 = ct_base64_encode(ctx->document, ctx->document_len);
+  json_t *name = ct__pdf_filename(job->invoice);
+  json_t *a = json_object();
+  bool ok = b64 != NULL && name != NULL && a != NULL;
+  ok = ok && json_object_set_new(a, "content", json_string(b64)) == 0;
+  ok = ok && json_object_set_new(a, "filename", json_incref(name)) == 0;
+  ok = ok && json_object_set_new(a, "type", json_string("application/pdf")) == 0;
+  ok = ok && json_object_set_new(a, "disposition", json_string("attachment")) == 0;
+  free(b64);
+  json_decref(name);
+  if (!ok) {
+    json_decref(a);
+    return NULL;
+  }
+  return a;
 }
 
 /* A text that ends up in a header line (subject, display names): control characters become
@@ -70,8 +99,8 @@ static bool plain_address(const char *s) {
 }
 
 static int email_build(const ct_provider_conf_t *conf, const ct_templates_t *t,
-                       const ct_job_t *job, unsigned part, ct_http_request_t *out, char *err,
-                       size_t errcap) {
+                       const ct_job_t *job, unsigned part, const ct_build_ctx_t *ctx,
+                       ct_http_request_t *out, char *err, size_t errcap) {
   if (part != 0)
     return ct__fail(err, errcap, CT_EINVAL, "part %u out of range (an e-mail has 1)", part);
   const ct_recipient_t *r = job->recipient;
@@ -93,6 +122,13 @@ static int email_build(const ct_provider_conf_t *conf, const ct_templates_t *t,
   if (t == NULL || t->email_subject == NULL || t->email_text == NULL || t->email_html == NULL)
     return ct__fail(err, errcap, CT_EINVAL, "templates lack email_subject, email_text or "
                                             "email_html");
+
+  if (email_needs_document(job, part) && ctx->document == NULL)
+    return ct__fail(err, errcap, CT_EINVAL, "the invoice document was not prepared");
+  if (ctx->document != NULL && (ctx->document_len + 2) / 3 * 4 > SENDGRID_MAX_MESSAGE - 65536)
+    return ct__fail(err, errcap, CT_EINVAL,
+                    "document of %zu bytes is over SendGrid's 30 MB message limit once encoded",
+                    ctx->document_len);
 
   char *subject = ct_render(t->email_subject, job);
   char *text = ct_render(t->email_text, job);
@@ -116,6 +152,11 @@ static int email_build(const ct_provider_conf_t *conf, const ct_templates_t *t,
                            subject != NULL ? header_text(subject) : NULL) == 0 &&
        ok;
   ok = json_object_set_new(root, "content", contents) == 0 && ok;
+  if (ctx->document != NULL) {
+    json_t *attachments = json_array();
+    ok = json_array_append_new(attachments, attachment(job, ctx)) == 0 && ok;
+    ok = json_object_set_new(root, "attachments", attachments) == 0 && ok;
+  }
   free(subject);
   free(text);
   free(html);
@@ -147,6 +188,7 @@ const ct_provider_t ct_provider_email = {
     .name = "email",
     .channel = CT_CHANNEL_EMAIL,
     .parts = email_parts,
+    .needs_document = email_needs_document,
     .build = email_build,
     .classify = email_classify,
 };

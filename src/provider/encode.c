@@ -301,3 +301,21 @@ int ct__finish_json_bearer(ct_http_request_t *out, char *url, json_t *json,
   ct__buf_free(&auth);
   return rc;
 }
+
+/* "fatura-<number>.pdf". The number is the producer's; characters a handset's save dialog or
+ * a file system could stumble on ('/', quotes, spaces) become '-'. */
+json_t *ct__pdf_filename(const ct_invoice_t *inv) {
+  const char *number = inv != NULL ? ct__str(inv->number) : "";
+  ct__buf_t b = {0};
+  ct__buf_puts(&b, "fatura-");
+  for (const char *p = number; *p != '\0'; p++) {
+    char c = *p;
+    bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_' || c == '.';
+    ct__buf_putc(&b, keep ? c : '-');
+  }
+  ct__buf_puts(&b, ".pdf");
+  json_t *j = b.failed ? NULL : json_string(b.data);
+  ct__buf_free(&b);
+  return j;
+}

@@ -186,3 +186,9 @@ json_t *ct__parse_body(const ct_http_response_t *r) {
   json_error_t e;
   return json_loadb(r->body, r->body_len, 0, &e);
 }
+
+bool ct_job_has_document(const ct_job_t *job) {
+  return job->kind == CARTEIRO__V1__JOB_KIND__JOB_KIND_INVOICE && job->invoice != NULL &&
+         job->invoice->document != NULL &&
+         job->invoice->document->source_case != CARTEIRO__V1__DOCUMENT__SOURCE__NOT_SET;
+}

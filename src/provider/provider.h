@@ -42,6 +42,16 @@ typedef struct {
   char message[160];       /* short description, free of personal data */
 } ct_verdict_t;
 
+/* What the worker has gathered for a delivery when it builds one of its parts. */
+typedef struct {
+  const uint8_t *document; /* the PDF to send, already protected; NULL when none */
+  size_t document_len;
+  const char *media_id;    /* whatsapp: the id the upload part was answered with, or NULL */
+} ct_build_ctx_t;
+
+/* True when `job` is an invoice with a document (inline bytes, a path or a URL) to deliver. */
+bool ct_job_has_document(const ct_job_t *job);
+
 typedef struct {
   const char *name;
   ct_channel_t channel;
@@ -49,13 +59,20 @@ typedef struct {
   /* How many messages one delivery of `job` takes on this channel (>= 1). */
   unsigned (*parts)(const ct_job_t *job);
 
+  /* Whether building `part` of `job` needs the document bytes (the worker prepares them —
+   * reads, checks, password-protects — before it builds such a part, and records their
+   * SHA-256 in the receipt once the part is accepted). */
+  bool (*needs_document)(const ct_job_t *job, unsigned part);
+
   /* Builds the request for message `part` (0-based) of `job` on account `conf`, with texts
-   * from `t`. Returns 0 and fills *out (freed with ct_http_request_free), or CT_EINVAL when
-   * the job lacks what this channel needs (no phone, no e-mail; the message says so in
-   * `err`), or CT_ENOMEM. *out is written only on success. `err` never holds personal
-   * data: it names the field, not its value. */
+   * from `t` and what the worker gathered in `ctx` (never NULL). Returns 0 and fills *out
+   * (freed with ct_http_request_free), or CT_EINVAL when the job lacks what this channel
+   * needs (no phone, no e-mail, a document too large; `err` says so), or CT_ENOMEM. *out
+   * is written only on success. `err` never holds personal data: it names the field, not
+   * its value. */
   int (*build)(const ct_provider_conf_t *conf, const ct_templates_t *t, const ct_job_t *job,
-               unsigned part, ct_http_request_t *out, char *err, size_t errcap);
+               unsigned part, const ct_build_ctx_t *ctx, ct_http_request_t *out, char *err,
+               size_t errcap);
 
   /* Classifies a response (or a transport failure). Never fails; every field of *out is
    * written. ACCEPTED only with a message id (printable ASCII, at most 127 bytes): a 2xx

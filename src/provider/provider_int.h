@@ -91,6 +91,10 @@ bool ct__is_e164(const char *phone);
  * message naming the provider and the key. */
 int ct__check_conf(const ct_provider_conf_t *conf, bool need_account, char *err, size_t errcap);
 
+/* "fatura-<number>.pdf" as a JSON string, characters a handset's save dialog or a file system
+ * could stumble on ('/', quotes, spaces) replaced by '-'. NULL on ENOMEM. */
+json_t *ct__pdf_filename(const ct_invoice_t *inv);
+
 /* Sends `json` (taken over: json_decref'd) as the body of a request to `url` (taken over)
  * with "Authorization: Bearer <conf->secret>". Returns what ct__finish_request returns. */
 int ct__finish_json_bearer(ct_http_request_t *out, char *url, json_t *json,

@@ -39,8 +39,16 @@ static bool basic_auth(const ct_provider_conf_t *conf, ct__buf_t *out) {
   return !out->failed;
 }
 
+static bool sms_needs_document(const ct_job_t *job, unsigned part) {
+  (void)job;
+  (void)part;
+  return false; /* the barcode travels as text; the PDF never goes by SMS */
+}
+
 static int sms_build(const ct_provider_conf_t *conf, const ct_templates_t *t, const ct_job_t *job,
-                     unsigned part, ct_http_request_t *out, char *err, size_t errcap) {
+                     unsigned part, const ct_build_ctx_t *ctx, ct_http_request_t *out, char *err,
+                     size_t errcap) {
+  (void)ctx;
   if (part != 0)
     return ct__fail(err, errcap, CT_EINVAL, "part %u out of range (an sms has 1)", part);
   const char *phone = job->recipient != NULL ? ct__str(job->recipient->phone) : "";
@@ -145,6 +153,7 @@ const ct_provider_t ct_provider_sms = {
     .name = "sms",
     .channel = CT_CHANNEL_SMS,
     .parts = sms_parts,
+    .needs_document = sms_needs_document,
     .build = sms_build,
     .classify = sms_classify,
 };

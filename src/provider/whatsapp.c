@@ -4,10 +4,16 @@
  * template message. Invoices go out as business-initiated templates, which WhatsApp delivers
  * outside the 24-hour customer-service window (free-form text would not be):
  *
- *   part 0  conf->template_invoice: header = the PDF as a document parameter, body = customer
- *           name, amount ("R$ 1.234,56"), due date (dd/mm/yyyy);
- *   part 1  conf->template_barcode: body = the barcode line alone, so the customer can
+ *   upload  (only when the invoice has a document) POST {base_url}/{phone_number_id}/media,
+ *           multipart: the password-protected PDF the worker prepared; the answer's "id" is
+ *           the media id, recorded in the receipt so that a retry never uploads again;
+ *   invoice conf->template_invoice: header = the document as {"id": media id, "filename":
+ *           "fatura-<number>.pdf"}, body = customer name, amount ("R$ 1.234,56"), due date
+ *           (dd/mm/yyyy);
+ *   barcode conf->template_barcode: body = the barcode line alone, so the customer can
  *           long-press and copy it into a bank app without opening the PDF.
+ *
+ * Part numbers: with a document 0 upload, 1 invoice, 2 barcode; without, 0 invoice, 1 barcode.
  *
  * A notification job is one template named by notification.template_name, its params as body
  * parameters in sorted key order (a protobuf map has no order of its own, and template
@@ -22,6 +28,7 @@
 
 #include "common/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +41,15 @@ static bool is_invoice(const ct_job_t *job) {
   return job->kind == CARTEIRO__V1__JOB_KIND__JOB_KIND_INVOICE;
 }
 
-static unsigned wa_parts(const ct_job_t *job) { return is_invoice(job) ? 2 : 1; }
+static unsigned wa_parts(const ct_job_t *job) {
+  if (!is_invoice(job))
+    return 1;
+  return ct_job_has_document(job) ? 3 : 2;
+}
+
+static bool wa_needs_document(const ct_job_t *job, unsigned part) {
+  return part == 0 && is_invoice(job) && ct_job_has_document(job);
+}
 
 /* A text parameter. WhatsApp refuses parameters holding line breaks, tabs or more than four
  * spaces in a row, all of which turn up in names typed into billing systems, so control
@@ -81,39 +96,12 @@ static json_t *component(const char *type, json_t *params) {
   return c;
 }
 
-/* "fatura-<number>.pdf". The number is the producer's; characters a handset's save dialog or
- * a file system could stumble on ('/', quotes, spaces) become '-'. */
-static json_t *pdf_filename(const char *number) {
-  ct__buf_t b = {0};
-  ct__buf_puts(&b, "fatura-");
-  for (const char *p = number; *p != '\0'; p++) {
-    char c = *p;
-    bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '-' || c == '_' || c == '.';
-    ct__buf_putc(&b, keep ? c : '-');
-  }
-  ct__buf_puts(&b, ".pdf");
-  json_t *j = b.failed ? NULL : json_string(b.data);
-  ct__buf_free(&b);
-  return j;
-}
 
-/* The header component with the PDF, or no component at all (returns true, *out NULL).
- *
- * Only a document given by URL can be named here directly ("link"): WhatsApp fetches it.
- * Inline bytes and spool paths have to be uploaded to /{phone_number_id}/media first and
- * referred to by {"id": <media id>}; that upload belongs to the document work (password
- * protection, hashing), which runs before build. Until a media id reaches the adapter, such
- * invoices go out without the header component, with the body parameters intact. */
-static bool document_header(const ct_invoice_t *inv, json_t **out) {
-  *out = NULL;
-  const ct_document_t *doc = inv->document;
-  if (doc == NULL || doc->source_case != CARTEIRO__V1__DOCUMENT__SOURCE_URL ||
-      ct__str(doc->url)[0] == '\0')
-    return true;
+/* The header component naming the uploaded PDF by its media id. */
+static json_t *document_header(const ct_invoice_t *inv, const char *media_id) {
   json_t *document = json_object();
-  bool ok = json_object_set_new(document, "link", ct__json_text(doc->url)) == 0;
-  ok = json_object_set_new(document, "filename", pdf_filename(ct__str(inv->number))) == 0 && ok;
+  bool ok = json_object_set_new(document, "id", json_string(media_id)) == 0;
+  ok = json_object_set_new(document, "filename", ct__pdf_filename(inv)) == 0 && ok;
   json_t *param = json_object();
   ok = json_object_set_new(param, "type", json_string("document")) == 0 && ok;
   ok = json_object_set_new(param, "document", document) == 0 && ok;
@@ -122,10 +110,9 @@ static bool document_header(const ct_invoice_t *inv, json_t **out) {
   json_t *header = component("header", params);
   if (!ok || header == NULL) {
     json_decref(header);
-    return false;
+    return NULL;
   }
-  *out = header;
-  return true;
+  return header;
 }
 
 /* Appends the body component holding `params` (taken over) to `components`. */
@@ -190,7 +177,8 @@ static bool add_texts(json_t *params, const char *const *texts, size_t n) {
 
 /* The template name and the components for `part` of `job`, appended to `components`. */
 static int components_for(const ct_provider_conf_t *conf, const ct_job_t *job, unsigned part,
-                          json_t *components, const char **tmpl, char *err, size_t errcap) {
+                          const char *media_id, json_t *components, const char **tmpl,
+                          char *err, size_t errcap) {
   if (!is_invoice(job)) {
     const ct_notification_t *nt = job->notification;
     if (nt == NULL || ct__str(nt->template_name)[0] == '\0')
@@ -213,20 +201,25 @@ static int components_for(const ct_provider_conf_t *conf, const ct_job_t *job, u
   const ct_invoice_t *inv = job->invoice;
   if (inv == NULL)
     return ct__fail(err, errcap, CT_EINVAL, "invoice job without an invoice");
-  if (part > 1)
-    return ct__fail(err, errcap, CT_EINVAL, "part %u out of range (an invoice has 2)", part);
-  *tmpl = part == 0 ? conf->template_invoice : conf->template_barcode;
+  /* With a document, part 0 is the upload (built elsewhere): templates are parts 1 and 2. */
+  bool with_document = ct_job_has_document(job);
+  unsigned first = with_document ? 1 : 0;
+  if (part < first || part > first + 1)
+    return ct__fail(err, errcap, CT_EINVAL, "part %u out of range (this invoice has %u)", part,
+                    first + 2);
+  bool invoice_part = part == first;
+  *tmpl = invoice_part ? conf->template_invoice : conf->template_barcode;
   if ((*tmpl)[0] == '\0')
     return ct__fail(err, errcap, CT_EINVAL, "[provider.%s] %s is empty", conf->name,
-                    part == 0 ? "template_invoice" : "template_barcode");
+                    invoice_part ? "template_invoice" : "template_barcode");
+  if (invoice_part && with_document && (media_id == NULL || media_id[0] == '\0'))
+    return ct__fail(err, errcap, CT_EINVAL, "the document's media id is missing (upload first)");
 
   json_t *params = json_array();
   bool ok = params != NULL;
-  if (part == 0) {
-    json_t *header = NULL;
-    ok = ok && document_header(inv, &header);
-    if (ok && header != NULL)
-      ok = json_array_append_new(components, header) == 0;
+  if (invoice_part) {
+    if (with_document)
+      ok = ok && json_array_append_new(components, document_header(inv, media_id)) == 0;
     const char *name = job->recipient != NULL ? ct__str(job->recipient->name) : "";
     char amount[48];
     char due[32];
@@ -249,8 +242,88 @@ static int components_for(const ct_provider_conf_t *conf, const ct_job_t *job, u
   return add_body(components, params) ? 0 : ct__fail(err, errcap, CT_ENOMEM, "out of memory");
 }
 
+/* Multipart boundary: it must not occur in the file. A fixed prefix and a counter, checked
+ * against the bytes, is simpler than randomness and as safe. */
+static bool contains(const uint8_t *data, size_t len, const char *s) {
+  size_t n = strlen(s);
+  for (const uint8_t *p = data; len >= n;) {
+    const uint8_t *hit = memchr(p, s[0], len - n + 1);
+    if (hit == NULL)
+      return false;
+    if (memcmp(hit, s, n) == 0)
+      return true;
+    len -= (size_t)(hit - p) + 1;
+    p = hit + 1;
+  }
+  return false;
+}
+
+static void boundary_for(const uint8_t *data, size_t len, char *out, size_t cap) {
+  for (unsigned n = 0;; n++) {
+    snprintf(out, cap, "carteiro-boundary-%08x", n * 2654435761u);
+    if (!contains(data, len, out))
+      return;
+  }
+}
+
+/* The media upload: multipart/form-data with messaging_product, type and the file, as the
+ * Cloud API's /media endpoint takes it. */
+static int build_upload(const ct_provider_conf_t *conf, const ct_job_t *job,
+                        const ct_build_ctx_t *ctx, ct_http_request_t *out, char *err,
+                        size_t errcap) {
+  if (ctx->document == NULL)
+    return ct__fail(err, errcap, CT_EINVAL, "the invoice document was not prepared");
+  char boundary[64];
+  boundary_for(ctx->document, ctx->document_len, boundary, sizeof boundary);
+  json_t *name = ct__pdf_filename(job->invoice);
+  ct__buf_t body = {0};
+  const char *fields[][2] = {{"messaging_product", "whatsapp"}, {"type", "application/pdf"}};
+  for (size_t i = 0; i < 2; i++) {
+    ct__buf_puts(&body, "--");
+    ct__buf_puts(&body, boundary);
+    ct__buf_puts(&body, "\r\nContent-Disposition: form-data; name=\"");
+    ct__buf_puts(&body, fields[i][0]);
+    ct__buf_puts(&body, "\"\r\n\r\n");
+    ct__buf_puts(&body, fields[i][1]);
+    ct__buf_puts(&body, "\r\n");
+  }
+  ct__buf_puts(&body, "--");
+  ct__buf_puts(&body, boundary);
+  ct__buf_puts(&body, "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"");
+  ct__buf_puts(&body, name != NULL ? json_string_value(name) : "fatura.pdf");
+  ct__buf_puts(&body, "\"\r\nContent-Type: application/pdf\r\n\r\n");
+  ct__buf_add(&body, (const char *)ctx->document, ctx->document_len);
+  ct__buf_puts(&body, "\r\n--");
+  ct__buf_puts(&body, boundary);
+  ct__buf_puts(&body, "--\r\n");
+  json_decref(name);
+
+  ct__buf_t url = {0}, auth = {0}, type = {0};
+  ct__buf_base_url(&url, conf->base_url);
+  ct__buf_path(&url, conf->account);
+  ct__buf_puts(&url, "/media");
+  ct__buf_puts(&auth, "Bearer ");
+  ct__buf_puts(&auth, conf->secret);
+  ct__buf_puts(&type, "multipart/form-data; boundary=");
+  ct__buf_puts(&type, boundary);
+  if (body.failed || url.failed || auth.failed || type.failed) {
+    ct__buf_free(&body);
+    ct__buf_free(&url);
+    ct__buf_free(&auth);
+    ct__buf_free(&type);
+    return ct__fail(err, errcap, CT_ENOMEM, "out of memory");
+  }
+  size_t len = body.len;
+  int rc = ct__finish_request(out, ct__buf_take(&url), ct__buf_take(&body), len, auth.data,
+                              type.data, err, errcap);
+  ct__buf_free(&auth);
+  ct__buf_free(&type);
+  return rc;
+}
+
 static int wa_build(const ct_provider_conf_t *conf, const ct_templates_t *t, const ct_job_t *job,
-                    unsigned part, ct_http_request_t *out, char *err, size_t errcap) {
+                    unsigned part, const ct_build_ctx_t *ctx, ct_http_request_t *out, char *err,
+                    size_t errcap) {
   (void)t; /* WhatsApp texts live in the approved templates, not in carteiro's config */
   const char *phone = job->recipient != NULL ? ct__str(job->recipient->phone) : "";
   if (phone[0] == '\0')
@@ -264,10 +337,14 @@ static int wa_build(const ct_provider_conf_t *conf, const ct_templates_t *t, con
     return ct__fail(err, errcap, CT_EINVAL, "[provider.%s] template_language is empty",
                     conf->name);
 
+  if (wa_needs_document(job, part))
+    return build_upload(conf, job, ctx, out, err, errcap);
+
   json_t *components = json_array();
   const char *tmpl = "";
-  rc = components != NULL ? components_for(conf, job, part, components, &tmpl, err, errcap)
-                          : ct__fail(err, errcap, CT_ENOMEM, "out of memory");
+  rc = components != NULL
+           ? components_for(conf, job, part, ctx->media_id, components, &tmpl, err, errcap)
+           : ct__fail(err, errcap, CT_ENOMEM, "out of memory");
   if (rc != 0) {
     json_decref(components);
     return rc;
@@ -349,6 +426,9 @@ static void wa_classify(const ct_http_response_t *resp, ct_verdict_t *out) {
   json_t *root = ct__parse_body(resp);
   if (resp->status >= 200 && resp->status <= 299) {
     json_t *id = json_object_get(json_array_get(json_object_get(root, "messages"), 0), "id");
+    /* A media upload is answered {"id": "<media id>"}. */
+    if (id == NULL && json_object_get(root, "messages") == NULL)
+      id = json_object_get(root, "id");
     ct__classify_accept(resp, json_string_value(id), json_string_length(id), out);
     json_decref(root);
     return;
@@ -368,6 +448,7 @@ const ct_provider_t ct_provider_whatsapp = {
     .name = "whatsapp",
     .channel = CT_CHANNEL_WHATSAPP,
     .parts = wa_parts,
+    .needs_document = wa_needs_document,
     .build = wa_build,
     .classify = wa_classify,
 };

@@ -46,10 +46,13 @@ static inline void fixture_invoice(fixture_t *f) {
   f->invoice.amount_cents = 123456;
   f->invoice.due_date = (char *)"2026-12-10";
   f->invoice.barcode_line = (char *)TEST_BARCODE;
-  f->invoice.document = &f->document;
+  /* The document is ready for tests that attach it (with_document); without it an invoice
+   * needs no upload and no prepared bytes. */
   f->document.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_URL;
   f->document.url = (char *)TEST_PDF_URL;
 }
+
+static inline void with_document(fixture_t *f) { f->invoice.document = &f->document; }
 
 /* A notification job "boas_vindas" with params given out of key order. */
 static inline void fixture_notification(fixture_t *f) {

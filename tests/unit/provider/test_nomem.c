@@ -67,7 +67,7 @@ static void fail_each_allocation(build_case_t *c) {
     memset(&out, 0x5a, sizeof out);
     ct_http_request_t before = out;
     char err[256];
-    int rc = c->p->build(&c->conf, &c->t, &c->f.job, c->part, &out, err, sizeof err);
+    int rc = c->p->build(&c->conf, &c->t, &c->f.job, c->part, &(ct_build_ctx_t){0}, &out, err, sizeof err);
     fail_at = -1;
     if (rc == 0) {
       /* the allocation that was to fail never came: everything was built. Every builder

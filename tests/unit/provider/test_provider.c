@@ -56,7 +56,7 @@ static void assert_build_fails(const ct_provider_t *p, const ct_provider_conf_t 
   memset(&out, 0x5a, sizeof out);
   ct_http_request_t before = out;
   char err[256] = "";
-  int rc = p->build(conf, t, job, part, &out, err, sizeof err);
+  int rc = p->build(conf, t, job, part, &(ct_build_ctx_t){0}, &out, err, sizeof err);
   assert_int_equal(rc, CT_EINVAL);
   assert_memory_equal(&out, &before, sizeof out);
   if (strstr(err, want) == NULL)
@@ -66,11 +66,22 @@ static void assert_build_fails(const ct_provider_t *p, const ct_provider_conf_t 
   assert_null(strstr(err, "Maria"));
 }
 
+static ct_http_request_t build_ctx_ok(const ct_provider_t *p, const ct_provider_conf_t *conf,
+                                      const ct_templates_t *t, const ct_job_t *job,
+                                      unsigned part, const ct_build_ctx_t *ctx) {
+  ct_http_request_t out;
+  char err[256] = "";
+  int rc = p->build(conf, t, job, part, ctx, &out, err, sizeof err);
+  if (rc != 0)
+    fail_msg("build failed: %s (%s)", ct_errname(rc), err);
+  return out;
+}
+
 static ct_http_request_t build_ok(const ct_provider_t *p, const ct_provider_conf_t *conf,
                                   const ct_templates_t *t, const ct_job_t *job, unsigned part) {
   ct_http_request_t out;
   char err[256] = "";
-  int rc = p->build(conf, t, job, part, &out, err, sizeof err);
+  int rc = p->build(conf, t, job, part, &(ct_build_ctx_t){0}, &out, err, sizeof err);
   if (rc != 0)
     fail_msg("build failed: %s (%s)", ct_errname(rc), err);
   return out;
@@ -104,9 +115,19 @@ static void test_parts(void **state) {
   (void)state;
   fixture_t f;
   fixture_invoice(&f);
-  assert_int_equal(ct_provider_whatsapp.parts(&f.job), 2);
+  with_document(&f);
+  /* With a document: upload, invoice template, barcode template. */
+  assert_int_equal(ct_provider_whatsapp.parts(&f.job), 3);
+  assert_true(ct_provider_whatsapp.needs_document(&f.job, 0));
+  assert_false(ct_provider_whatsapp.needs_document(&f.job, 1));
   assert_int_equal(ct_provider_sms.parts(&f.job), 1);
+  assert_false(ct_provider_sms.needs_document(&f.job, 0));
   assert_int_equal(ct_provider_email.parts(&f.job), 1);
+  assert_true(ct_provider_email.needs_document(&f.job, 0));
+  f.invoice.document = NULL;
+  assert_int_equal(ct_provider_whatsapp.parts(&f.job), 2);
+  assert_false(ct_provider_whatsapp.needs_document(&f.job, 0));
+  assert_false(ct_provider_email.needs_document(&f.job, 0));
   fixture_notification(&f);
   assert_int_equal(ct_provider_whatsapp.parts(&f.job), 1);
 }
@@ -123,7 +144,9 @@ static void test_whatsapp_invoice_template_with_document(void **state) {
   fixture_invoice(&f);
   ct_provider_conf_t conf;
   conf_whatsapp(&conf);
-  ct_http_request_t req = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0);
+  with_document(&f);
+  ct_build_ctx_t ctx = {.media_id = "4490709327384033"};
+  ct_http_request_t req = build_ctx_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 1, &ctx);
   assert_string_equal(req.url, WA_URL);
   assert_headers(&req, WA_AUTH, JSON_TYPE);
   assert_body_json(&req,
@@ -132,7 +155,7 @@ static void test_whatsapp_invoice_template_with_document(void **state) {
                    "\"name\":\"fatura_disponivel\",\"language\":{\"code\":\"pt_BR\"},"
                    "\"components\":["
                    "{\"type\":\"header\",\"parameters\":[{\"type\":\"document\",\"document\":{"
-                   "\"link\":\"" TEST_PDF_URL "\",\"filename\":\"fatura-2026-0001.pdf\"}}]},"
+                   "\"id\":\"4490709327384033\",\"filename\":\"fatura-2026-0001.pdf\"}}]},"
                    "{\"type\":\"body\",\"parameters\":["
                    "{\"type\":\"text\",\"text\":\"Maria Teste\"},"
                    "{\"type\":\"text\",\"text\":\"R$ 1.234,56\"},"
@@ -143,15 +166,53 @@ static void test_whatsapp_invoice_template_with_document(void **state) {
   assert_int_equal(req.n_headers, 0);
 }
 
-static void test_whatsapp_invoice_inline_pdf_has_no_header(void **state) {
+static void test_whatsapp_upload(void **state) {
   (void)state;
   fixture_t f;
   fixture_invoice(&f);
-  static uint8_t pdf[] = "%PDF-1.4 synthetic";
-  f.document.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_INLINE_PDF;
-  f.document.inline_pdf.data = pdf;
-  f.document.inline_pdf.len = sizeof pdf - 1;
-  /* odd characters in the invoice number and a name with line breaks and runs of spaces */
+  with_document(&f);
+  ct_provider_conf_t conf;
+  conf_whatsapp(&conf);
+  static const uint8_t pdf[] = "%PDF-1.7 synthetic\r\n\0binary\xff";
+  ct_build_ctx_t ctx = {.document = pdf, .document_len = sizeof pdf - 1};
+  ct_http_request_t req = build_ctx_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0, &ctx);
+  assert_string_equal(req.url, "https://graph.example.com/v19.0/100000000000001/media");
+  const char *boundary = "carteiro-boundary-00000000";
+  char type[128];
+  snprintf(type, sizeof type, "Content-Type: multipart/form-data; boundary=%s", boundary);
+  assert_headers(&req, WA_AUTH, type);
+  char head[512];
+  int n = snprintf(head, sizeof head,
+                   "--%s\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\n"
+                   "whatsapp\r\n--%s\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\n"
+                   "application/pdf\r\n--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+                   "filename=\"fatura-2026-0001.pdf\"\r\nContent-Type: application/pdf\r\n\r\n",
+                   boundary, boundary, boundary);
+  char tail[64];
+  int m = snprintf(tail, sizeof tail, "\r\n--%s--\r\n", boundary);
+  assert_int_equal(req.body_len, (size_t)n + sizeof pdf - 1 + (size_t)m);
+  assert_memory_equal(req.body, head, (size_t)n);
+  assert_memory_equal(req.body + n, pdf, sizeof pdf - 1);
+  assert_memory_equal(req.body + n + sizeof pdf - 1, tail, (size_t)m);
+  ct_http_request_free(&req);
+
+  /* A boundary that occurs in the file is not used. */
+  static const uint8_t tricky[] = "%PDF-1.7 carteiro-boundary-00000000 tricky";
+  ctx = (ct_build_ctx_t){.document = tricky, .document_len = sizeof tricky - 1};
+  req = build_ctx_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0, &ctx);
+  assert_string_not_equal(req.headers[1], type);
+  ct_http_request_free(&req);
+
+  /* No prepared document, or no media id for the template: refused, nothing built. */
+  assert_build_fails(&ct_provider_whatsapp, &conf, NULL, &f.job, 0, "document was not prepared");
+  assert_build_fails(&ct_provider_whatsapp, &conf, NULL, &f.job, 1, "media id is missing");
+}
+
+static void test_whatsapp_invoice_without_document(void **state) {
+  (void)state;
+  fixture_t f;
+  fixture_invoice(&f);
+  /* a name with line breaks and runs of spaces */
   f.recipient.name = (char *)"  Maria \n\t  Teste\r\n";
   ct_provider_conf_t conf;
   conf_whatsapp(&conf);
@@ -167,8 +228,7 @@ static void test_whatsapp_invoice_inline_pdf_has_no_header(void **state) {
                    "{\"type\":\"text\",\"text\":\"10/12/2026\"}]}]}}");
   ct_http_request_free(&req);
 
-  /* no document at all, no name: the greeting falls back to a neutral word */
-  f.invoice.document = NULL;
+  /* no name: the greeting falls back to a neutral word */
   f.recipient.name = (char *)" \t ";
   req = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0);
   json_t *body = json_loads(req.body, 0, NULL);
@@ -185,10 +245,12 @@ static void test_whatsapp_filename_is_sanitized(void **state) {
   (void)state;
   fixture_t f;
   fixture_invoice(&f);
+  with_document(&f);
   f.invoice.number = (char *)"NF 12/3\"x";
   ct_provider_conf_t conf;
   conf_whatsapp(&conf);
-  ct_http_request_t req = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0);
+  ct_build_ctx_t ctx = {.media_id = "1"};
+  ct_http_request_t req = build_ctx_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 1, &ctx);
   json_t *body = json_loads(req.body, 0, NULL);
   json_t *doc = json_object_get(
       json_array_get(
@@ -208,7 +270,14 @@ static void test_whatsapp_barcode_part(void **state) {
   fixture_invoice(&f);
   ct_provider_conf_t conf;
   conf_whatsapp(&conf);
-  ct_http_request_t req = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 1);
+  /* The last part, with a document (2) or without (1). */
+  with_document(&f);
+  ct_http_request_t req = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 2);
+  ct_http_request_t plain;
+  f.invoice.document = NULL;
+  plain = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 1);
+  assert_string_equal(plain.body, req.body);
+  ct_http_request_free(&plain);
   assert_string_equal(req.url, WA_URL);
   assert_headers(&req, WA_AUTH, JSON_TYPE);
   assert_body_json(&req,
@@ -317,7 +386,8 @@ static void test_whatsapp_invalid_utf8_is_repaired(void **state) {
   json_t *body = json_loads(req.body, 0, NULL);
   assert_non_null(body);
   json_t *components = json_object_get(json_object_get(body, "template"), "components");
-  json_t *name = json_array_get(json_object_get(json_array_get(components, 1), "parameters"), 0);
+  /* without a document the body is the only component */
+  json_t *name = json_array_get(json_object_get(json_array_get(components, 0), "parameters"), 0);
   assert_string_equal(json_string_value(json_object_get(name, "text")), "Jo\xef\xbf\xbdo");
   json_decref(body);
   ct_http_request_free(&req);
@@ -457,6 +527,40 @@ static void test_email_body(void **state) {
   ct_http_request_free(&req);
 }
 
+static void test_email_attachment(void **state) {
+  (void)state;
+  fixture_t f;
+  fixture_invoice(&f);
+  with_document(&f);
+  ct_provider_conf_t conf;
+  conf_email(&conf);
+  ct_templates_t t;
+  templates_ptbr(&t);
+  static const uint8_t pdf[] = "%PDF-1.7 x";
+  ct_build_ctx_t ctx = {.document = pdf, .document_len = sizeof pdf - 1};
+  ct_http_request_t req = build_ctx_ok(&ct_provider_email, &conf, &t, &f.job, 0, &ctx);
+  json_t *body = json_loads(req.body, 0, NULL);
+  assert_non_null(body);
+  json_t *atts = json_object_get(body, "attachments");
+  assert_int_equal(json_array_size(atts), 1);
+  char *got = json_dumps(json_array_get(atts, 0), JSON_SORT_KEYS | JSON_COMPACT);
+  assert_string_equal(got, "{\"content\":\"JVBERi0xLjcgeA==\",\"disposition\":\"attachment\","
+                           "\"filename\":\"fatura-2026-0001.pdf\",\"type\":\"application/pdf\"}");
+  free(got);
+  json_decref(body);
+  ct_http_request_free(&req);
+
+  /* The document was not prepared, or is over SendGrid's 30 MB once encoded: refused. */
+  assert_build_fails(&ct_provider_email, &conf, &t, &f.job, 0, "document was not prepared");
+  ct_http_request_t out;
+  char err[256] = "";
+  ctx.document_len = (size_t)23 * 1000 * 1000;
+  assert_int_equal(ct_provider_email.build(&conf, &t, &f.job, 0, &ctx, &out, err, sizeof err),
+                   CT_EINVAL);
+  assert_string_equal(err, "document of 23000000 bytes is over SendGrid's 30 MB message limit "
+                           "once encoded");
+}
+
 static void test_email_escapes_html_and_flattens_headers(void **state) {
   (void)state;
   fixture_t f;
@@ -515,7 +619,8 @@ int main(void) {
       cmocka_unit_test(test_provider_for_channel),
       cmocka_unit_test(test_parts),
       cmocka_unit_test(test_whatsapp_invoice_template_with_document),
-      cmocka_unit_test(test_whatsapp_invoice_inline_pdf_has_no_header),
+      cmocka_unit_test(test_whatsapp_upload),
+      cmocka_unit_test(test_whatsapp_invoice_without_document),
       cmocka_unit_test(test_whatsapp_filename_is_sanitized),
       cmocka_unit_test(test_whatsapp_barcode_part),
       cmocka_unit_test(test_whatsapp_notification_params_in_key_order),
@@ -526,6 +631,7 @@ int main(void) {
       cmocka_unit_test(test_sms_length_limit),
       cmocka_unit_test(test_sms_refusals),
       cmocka_unit_test(test_email_body),
+      cmocka_unit_test(test_email_attachment),
       cmocka_unit_test(test_email_escapes_html_and_flattens_headers),
       cmocka_unit_test(test_email_refusals),
   };

@@ -138,7 +138,7 @@ static const char *const banks[] = {"001", "033", "104", "237", "341", "260", "0
 typedef enum { PROFILE_MIXED, PROFILE_TELCO, PROFILE_BANK } profile_t;
 
 typedef enum {
-  PDF_NONE,   /* document.path only, no file: the generator's original behaviour */
+  PDF_NONE,   /* no document: the invoice goes out as texts only */
   PDF_INLINE, /* document.inline_pdf carries the bytes */
   PDF_DIR,    /* document.path, and the file written under pdf_dir */
 } pdf_mode_t;
@@ -195,7 +195,7 @@ static void usage(FILE *f) {
       "                         render each invoice as a one-page PDF (20-60 kB): inline puts\n"
       "                         the bytes in document.inline_pdf; dir=DIR writes DIR/<path>\n"
       "                         for the job's document.path (e.g. faturas/tim/2026-12/\n"
-      "                         inv-00000001.pdf); none (default) sets the path, writes no file\n"
+      "                         inv-00000001.pdf); none (default): jobs carry no document\n"
       "  --help                 this text\n",
       f);
 }
@@ -722,7 +722,11 @@ int main(int argc, char **argv) {
   for (uint64_t i = 0; i < o.count && rc == 0; i++) {
     make_job(&o, o.start_id + i, g);
     uint8_t *pdf = NULL;
-    if (o.pdf != PDF_NONE) {
+    if (o.pdf == PDF_NONE) {
+      /* Everything else about the job is drawn as with a PDF, so the same seed gives the same
+       * jobs whichever --pdf is chosen. */
+      g->job.invoice->document = NULL;
+    } else {
       status = attach_pdf(&o, o.start_id + i, g, &pdf);
       if (status != 0) {
         free(g);

@@ -37,10 +37,15 @@ grep -q '"barcode_line":"8' "$d/a.jsonl" || fail "no utility slip"
 grep -q '"pix_code"' "$d/a.jsonl" || fail "no PIX code"
 "$gen" --count 1000 --seed 7 --profile telco --format jsonl --out "$d/t.jsonl"
 "$check" "$d/t.jsonl" 1000
-[ "$(grep -c '"password_policy":"cpf_first4"' "$d/t.jsonl")" = 1000 ] || fail "telco profile"
+[ "$(grep -c '"channels":\["whatsapp","sms"\]' "$d/t.jsonl")" = 1000 ] || fail "telco profile"
 "$gen" --count 1000 --seed 8 --profile bank --format jsonl --out "$d/k.jsonl"
 "$check" "$d/k.jsonl" 1000
-[ "$(grep -c '"password_policy":"card_last4"' "$d/k.jsonl")" = 1000 ] || fail "bank profile"
+[ "$(grep -c '"deliveries":\[{"channels":\["email"\]},{"channels":\["sms"\]}\]' "$d/k.jsonl")" = 1000 ] || fail "bank profile"
+# With a document, the profile's password policy comes along.
+"$gen" --count 50 --seed 7 --profile telco --pdf inline --format jsonl --out "$d/tp.jsonl"
+[ "$(grep -c '"password_policy":"cpf_first4"' "$d/tp.jsonl")" = 50 ] || fail "telco password policy"
+"$gen" --count 50 --seed 8 --profile bank --pdf inline --format jsonl --out "$d/kp.jsonl"
+[ "$(grep -c '"password_policy":"card_last4"' "$d/kp.jsonl")" = 50 ] || fail "bank password policy"
 [ "$(grep -c '@example\.\(com\|org\|net\)"' "$d/k.jsonl")" = 1000 ] || fail "e-mail domains"
 
 # --channels and --tenant override the profile; several --channels mix.

@@ -23,12 +23,15 @@ inline_sha() { jq -r "$1" | base64 -d | sha; }
 files_in() { find "$@" -type f | wc -l | tr -d ' '; }
 n=40
 
-# pdf none (the default) and dir mode write the same records; dir mode also writes the files.
+# pdf none (the default) writes jobs without a document; dir mode writes the same jobs with
+# document.path set, and the files.
 "$gen" --count $n --seed 42 --format jsonl --out "$d/plain.jsonl"
 "$gen" --count $n --seed 42 --format jsonl --out "$d/none.jsonl" --pdf none
 "$gen" --count $n --seed 42 --format jsonl --out "$d/dir.jsonl" --pdf dir="$d/pdfs"
 cmp -s "$d/plain.jsonl" "$d/none.jsonl" || fail "--pdf none changed the records"
-cmp -s "$d/plain.jsonl" "$d/dir.jsonl" || fail "--pdf dir changed the records"
+expect_eq "no document without --pdf" 0 "$(jq -s '[.[] | select(.invoice.document != null)] | length' "$d/none.jsonl")"
+jq -c 'del(.invoice.document)' "$d/dir.jsonl" >"$d/dir-nodoc.jsonl"
+cmp -s "$d/plain.jsonl" "$d/dir-nodoc.jsonl" || fail "--pdf dir changed more than the document"
 "$check" "$d/dir.jsonl" $n
 expect_eq "PDF files written" $n "$(files_in "$d/pdfs" -name '*.pdf')"
 expect_eq "files other than PDFs" 0 "$(files_in "$d/pdfs" ! -name '*.pdf')"

@@ -860,11 +860,20 @@ json_t *ct_receipt_to_json(const ct_receipt_t *r) {
         put_str(&e, po, "message_id", p->message_id);
         put_int(&e, po, "at_ms", p->at_ms);
         put_str(&e, po, "document_sha256", p->document_sha256);
+        put_int(&e, po, "part", p->part);
       }
       if (json_array_append_new(parts, po) != 0)
         e.failed = true;
     }
     put(&e, o, "parts", parts);
+  }
+  if (r->n_failed_channels > 0) {
+    json_t *failed = json_array();
+    for (size_t i = 0; failed != NULL && i < r->n_failed_channels; i++)
+      if (json_array_append_new(failed, enum_value(ct_channel_name, (int)r->failed_channels[i])) !=
+          0)
+        e.failed = true;
+    put(&e, o, "failed_channels", failed);
   }
   put_int(&e, o, "delivered_at_ms", r->delivered_at_ms);
   if (e.failed) {

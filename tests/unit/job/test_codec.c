@@ -594,11 +594,15 @@ static void attempt_and_receipt_json(void **state) {
   p2.provider = "sms:banco-x";
   p2.message_id = "SM0001";
   p2.at_ms = 1796126401000;
+  p2.part = 1;
   ct_receipt_part_t *parts[] = {&p1, &p2};
+  Carteiro__V1__Channel failed[] = {CARTEIRO__V1__CHANNEL__CHANNEL_WHATSAPP};
   ct_receipt_t r = CARTEIRO__V1__RECEIPT__INIT;
   r.job_id = "banco-x-2026-12-1";
   r.n_parts = 2;
   r.parts = parts;
+  r.n_failed_channels = 1;
+  r.failed_channels = failed;
   r.delivered_at_ms = 1796126401000;
   j = ct_receipt_to_json(&r);
   assert_non_null(j);
@@ -608,7 +612,8 @@ static void attempt_and_receipt_json(void **state) {
          "\"provider\":\"email:banco-x\",\"message_id\":\"msg-1\",\"at_ms\":1796126400500,"
          "\"document_sha256\":\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"},"
          "{\"channel\":\"sms\",\"provider\":\"sms:banco-x\",\"message_id\":\"SM0001\","
-         "\"at_ms\":1796126401000}],\"delivered_at_ms\":1796126401000}");
+         "\"at_ms\":1796126401000,\"part\":1}],\"failed_channels\":[\"whatsapp\"],"
+         "\"delivered_at_ms\":1796126401000}");
   free(s);
   json_decref(j);
 }

@@ -51,6 +51,10 @@ static const key_t_ daemon_keys[] = {
     {"receipt_retention", K_DURATION, offsetof(ct_config_t, receipt_retention_ms), 0, 0,
      3650 * DAY_MS},
     STR(ct_config_t, ca_file),
+    STR(ct_config_t, document_root),
+    {"document_fetch_timeout", K_DURATION, offsetof(ct_config_t, document_fetch_timeout_ms), 0, 1,
+     600000},
+    UINT(ct_config_t, document_jobs, 1, 64),
     {"log_level", K_LOGLEVEL, offsetof(ct_config_t, log_level),
      sizeof(((ct_config_t *)0)->log_level), 0, 0},
 };
@@ -523,6 +527,9 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
   cfg->backoff_cap_ms = 15 * 60 * 1000;
   cfg->receipt_retention_ms = (int64_t)30 * 86400 * 1000;
   snprintf(cfg->log_level, sizeof cfg->log_level, "info");
+  snprintf(cfg->document_root, sizeof cfg->document_root, "/var/lib/carteiro/documents");
+  cfg->document_fetch_timeout_ms = 20000;
+  cfg->document_jobs = 4;
 
   loader_t ld = {.cfg = cfg, .errs = errs};
   FILE *f = fopen(path, "r");

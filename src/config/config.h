@@ -85,6 +85,9 @@ typedef struct {
   int64_t backoff_cap_ms;
   int64_t receipt_retention_ms;
   char ca_file[CT_CONFIG_PATH]; /* CA bundle for TLS verification; "" = system default */
+  char document_root[CT_CONFIG_PATH]; /* where documents given by path live */
+  int64_t document_fetch_timeout_ms;  /* documents given by https URL */
+  uint32_t document_jobs;      /* documents prepared at once per worker (thread pool) */
   char log_level[16];
 
   ct_provider_conf_t providers[CT_CONFIG_MAX_PROVIDERS];

@@ -18,6 +18,15 @@ int64_t ct_progress_part_time(const ct_receipt_t *r, ct_channel_t channel, unsig
   return 0;
 }
 
+const char *ct_progress_part_id(const ct_receipt_t *r, ct_channel_t channel, unsigned part) {
+  if (r == NULL)
+    return NULL;
+  for (size_t i = 0; i < r->n_parts; i++)
+    if ((ct_channel_t)r->parts[i]->channel == channel && r->parts[i]->part == part)
+      return r->parts[i]->message_id;
+  return NULL;
+}
+
 bool ct_progress_failed(const ct_receipt_t *r, ct_channel_t channel) {
   if (r == NULL)
     return false;
@@ -47,7 +56,7 @@ static int ensure(ct_receipt_t **r, const char *job_id) {
 
 int ct_progress_add_part(ct_receipt_t **r, const char *job_id, ct_channel_t channel,
                          unsigned part, const char *provider, const char *message_id,
-                         int64_t at_ms) {
+                         const char *document_sha256, int64_t at_ms) {
   int rc = ensure(r, job_id);
   if (rc != 0)
     return rc;
@@ -62,9 +71,13 @@ int ct_progress_add_part(ct_receipt_t **r, const char *job_id, ct_channel_t chan
   carteiro__v1__receipt_part__init(p);
   p->provider = strdup(provider);
   p->message_id = strdup(message_id);
-  if (p->provider == NULL || p->message_id == NULL) {
+  if (document_sha256 != NULL)
+    p->document_sha256 = strdup(document_sha256);
+  if (p->provider == NULL || p->message_id == NULL || p->document_sha256 == NULL) {
     free(p->provider);
     free(p->message_id);
+    if (p->document_sha256 != protobuf_c_empty_string)
+      free(p->document_sha256);
     free(p);
     return CT_ENOMEM;
   }

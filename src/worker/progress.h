@@ -18,11 +18,14 @@ int64_t ct_progress_part_time(const ct_receipt_t *r, ct_channel_t channel, unsig
 /* Did `channel` fail for good? */
 bool ct_progress_failed(const ct_receipt_t *r, ct_channel_t channel);
 
-/* Records an accepted part, creating the receipt (for `job_id`) when *r is NULL.
- * Errors: CT_ENOMEM (nothing changed). */
+/* The provider's id for an accepted part (a WhatsApp media id, say), or NULL. */
+const char *ct_progress_part_id(const ct_receipt_t *r, ct_channel_t channel, unsigned part);
+
+/* Records an accepted part, creating the receipt (for `job_id`) when *r is NULL, with the
+ * SHA-256 of the document it carried (NULL when none). Errors: CT_ENOMEM (nothing changed). */
 int ct_progress_add_part(ct_receipt_t **r, const char *job_id, ct_channel_t channel,
                          unsigned part, const char *provider, const char *message_id,
-                         int64_t at_ms);
+                         const char *document_sha256, int64_t at_ms);
 
 /* Records a channel that failed for good. Errors: CT_ENOMEM. */
 int ct_progress_add_failed(ct_receipt_t **r, const char *job_id, ct_channel_t channel);

@@ -9,7 +9,10 @@
 #define CT_WORKER_TASK_H
 
 #include "common/list.h"
+#include "document/document.h"
 #include "spool/spool.h"
+
+#include <uv.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,11 +66,20 @@ typedef struct ct_task {
   unsigned part;          /* part being sent */
   bool holds_slot;        /* an account concurrency slot is held */
   bool has_token;         /* a rate token is reserved for the next send */
+  bool warm_probe;        /* this task opens the worker's first connection to its account */
   int64_t wake_us;        /* when a waiting task resumes */
   size_t heap_pos;        /* position in the worker's timer heap */
   ct_list_t wait;         /* on an account's slot wait list */
   int64_t sent_us;
   const void *sent_cfg;   /* the configuration snapshot the request was built from */
+
+  /* The invoice document, once prepared for this lease (read, checked, protected). */
+  ct_bytes_t doc;
+  char doc_sha256[65];
+  bool doc_ready;
+  ct_doc_error_t doc_error; /* set when preparation failed (reason != NULL) */
+  uv_work_t doc_work;
+  void *docprep;            /* the worker's ct_docprep_t while a preparation runs */
   ct_channel_t end_channel; /* channel of the last request, for counters */
 } ct_task_t;
 

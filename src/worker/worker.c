@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/tz.h"
 #include "transport/transport.h"
+#include "worker/docprep.h"
 #include "worker/progress.h"
 
 #include <pthread.h>
@@ -40,6 +41,12 @@
 #define PAUSE_RECHECK_MS 2000
 /* 429s from one moment cut an account's concurrency once. */
 #define AIMD_CUT_WINDOW_US (100 * 1000)
+
+enum { COLD, PROBING, WARM };
+
+/* How long tasks wait for the first connection's probe before going anyway: enough for a TLS
+ * handshake, short of a slow provider's whole answer. */
+#define WARM_WAIT_US (200 * 1000)
 
 struct ct_worker {
   int index;
@@ -58,6 +65,11 @@ struct ct_worker {
   size_t heap_n, heap_cap;
   ct_list_t *waiters;      /* per account: tasks waiting for a concurrency slot */
   size_t n_waiting;
+  uint8_t *warm;           /* per account: COLD, PROBING or WARM (see step) */
+  int64_t *warm_since;     /* per account: when its probe went out */
+  ct_list_t *warm_waiters; /* per account: tasks waiting for the first connection */
+  ct_list_t resume;        /* tasks to step again on the next loop turn */
+  ct_docprep_t docprep;    /* invoice documents being read, checked and protected */
 
   size_t active;           /* tasks in hand */
   bool stopping;
@@ -156,9 +168,25 @@ static void release_slot(ct_worker_t *w, ct_task_t *t, ct_aimd_signal_t s) {
 }
 
 /* Hands the task to the spooler with its outcome. */
+/* The first connection to an account is up (or the attempt to make it is over): the tasks
+ * held back for it go on the next loop turn. */
+static void warm_done(ct_worker_t *w, ct_task_t *t, bool connected) {
+  if (!t->warm_probe)
+    return;
+  t->warm_probe = false;
+  w->warm[t->account] = connected ? WARM : COLD;
+  ct_list_splice_tail(&w->resume, &w->warm_waiters[t->account]);
+  if (!ct_list_empty(&w->resume))
+    uv_timer_start(&w->slot_poll, on_slot_poll, 0, SLOT_POLL_MS);
+}
+
 static void finish(ct_worker_t *w, ct_task_t *t, ct_settle_kind_t kind, ct_end_t end,
                    int64_t due_ms, const char *reason) {
   release_slot(w, t, CT_AIMD_NEUTRAL);
+  warm_done(w, t, false);
+  /* The document is needed only while sending; the receipt keeps its hash. */
+  ct_bytes_free(&t->doc);
+  t->doc_ready = false;
   t->end = end;
   if (reason != NULL)
     snprintf(t->reason, sizeof t->reason, "%s", reason);
@@ -331,7 +359,15 @@ static void send_part(ct_worker_t *w, ct_task_t *t) {
   ct_http_request_t req = {0};
   char err[160] = "";
   t->has_token = false;
-  int rc = acc->provider->build(conf, tm, job, t->part, &req, err, sizeof err);
+  ct_build_ctx_t ctx = {0};
+  if (acc->provider->needs_document(job, t->part)) {
+    ctx.document = t->doc.data;
+    ctx.document_len = t->doc.len;
+  }
+  /* A WhatsApp invoice refers to its uploaded PDF (part 0) by the media id it got. */
+  if (t->channel == CT_CHANNEL_WHATSAPP && t->part > 0)
+    ctx.media_id = ct_progress_part_id(t->progress, t->channel, 0);
+  int rc = acc->provider->build(conf, tm, job, t->part, &ctx, &req, err, sizeof err);
   if (rc != 0) {
     ct_http_request_free(&req);
     if (rc == CT_EINVAL) {
@@ -415,6 +451,12 @@ static void step(ct_worker_t *w, ct_task_t *t) {
     put_back(w, t, now_ms + PAUSE_RECHECK_MS);
     return;
   }
+  /* The PDF is read, checked and locked off the loop before the first part that carries it;
+   * on_document comes back here. */
+  if (!t->doc_ready && acc->provider->needs_document(job, part)) {
+    ct_docprep_start(&w->docprep, t);
+    return;
+  }
   if (part > 0) {
     int64_t prev = ct_progress_part_time(t->progress, ch, part - 1);
     int64_t gap_end = prev + w->cfg->providers[a].recipient_gap_ms;
@@ -425,6 +467,28 @@ static void step(ct_worker_t *w, ct_task_t *t) {
         put_back(w, t, gap_end);
       return;
     }
+  }
+  /* Until this worker has a connection to the account's host, one request goes first. The
+   * others would otherwise take their rate tokens during the TLS handshake and all leave
+   * together when it completes: over the configured rate, as the provider counts it. */
+  if (w->warm[a] != WARM && !t->warm_probe) {
+    if (w->warm[a] == PROBING && now_us - w->warm_since[a] < WARM_WAIT_US) {
+      ct_list_insert_tail(&w->warm_waiters[a], &t->wait);
+      if (!uv_is_active((uv_handle_t *)&w->slot_poll))
+        uv_timer_start(&w->slot_poll, on_slot_poll, SLOT_POLL_MS, SLOT_POLL_MS);
+      return;
+    }
+    if (w->warm[a] == PROBING) {
+      /* The probe is slow to answer, not the connection to open: stop holding back. */
+      w->warm[a] = WARM;
+      ct_list_splice_tail(&w->resume, &w->warm_waiters[a]);
+      uv_timer_start(&w->slot_poll, on_slot_poll, 0, SLOT_POLL_MS);
+    }
+  }
+  if (w->warm[a] == COLD) {
+    w->warm[a] = PROBING;
+    w->warm_since[a] = now_us;
+    t->warm_probe = true;
   }
   if (!t->holds_slot) {
     int64_t retry_at;
@@ -458,6 +522,7 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
   ct_task_t *t = arg;
   ct_worker_t *w = t->owner;
   ct_account_t *acc = &w->accounts->v[t->account];
+  warm_done(w, t, resp->failure == CT_HTTP_OK);
   ct_verdict_t v;
   acc->provider->classify(resp, &v);
   int64_t now_us = ct_mono_us();
@@ -473,8 +538,9 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
   case CT_VERDICT_ACCEPTED:
     atomic_fetch_add(&acc->accepted, 1);
     ct_breaker_record(&acc->breaker, true, now_us);
+    const char *sha = acc->provider->needs_document(t->lease.job, t->part) ? t->doc_sha256 : NULL;
     if (ct_progress_add_part(&t->progress, t->lease.job->id, t->channel, t->part, acc->name,
-                             v.message_id, ct_now_ms()) != 0) {
+                             v.message_id, sha, ct_now_ms()) != 0) {
       release_slot(w, t, CT_AIMD_OK);
       record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, "nomem",
                      "out of memory recording the receipt", latency);
@@ -537,9 +603,49 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
   }
 }
 
+/* A document preparation ended. A document that cannot be had or locked ends the job: an
+ * invoice is never sent without its document, and never unprotected when its policy asks
+ * for a password (reason document_protection_failed). What may pass (a fetch that timed out)
+ * is retried later. */
+static void on_document(void *arg, ct_task_t *t) {
+  ct_worker_t *w = arg;
+  if (t->doc_ready) {
+    step(w, t);
+    return;
+  }
+  const ct_doc_error_t *e = &t->doc_error;
+  ct_account_t *acc = t->account >= 0 ? &w->accounts->v[t->account] : NULL;
+  record_attempt(t, acc,
+                 e->transient ? CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT
+                              : CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT,
+                 0, e->reason, e->detail, 0);
+  if (w->stopping)
+    put_back(w, t, 0);
+  else if (e->transient)
+    retry_later(w, t, -1, 0);
+  else
+    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, e->reason);
+}
+
 /* Slots freed by other workers do not wake our waiters; this poll does, while any wait. */
 static void on_slot_poll(uv_timer_t *timer) {
   ct_worker_t *w = timer->data;
+  int64_t now_us = ct_mono_us();
+  for (size_t a = 0; a < w->accounts->n; a++) {
+    if (w->warm[a] == PROBING && !ct_list_empty(&w->warm_waiters[a]) &&
+        now_us - w->warm_since[a] >= WARM_WAIT_US) {
+      w->warm[a] = WARM;
+      ct_list_splice_tail(&w->resume, &w->warm_waiters[a]);
+    }
+  }
+  ct_list_t now;
+  ct_list_init(&now);
+  ct_list_splice_tail(&now, &w->resume);
+  while (!ct_list_empty(&now)) {
+    ct_task_t *t = ct_container_of(ct_list_first(&now), ct_task_t, wait);
+    ct_list_remove(&t->wait);
+    step(w, t);
+  }
   for (size_t a = 0; a < w->accounts->n && w->n_waiting > 0; a++) {
     ct_list_t *q = &w->waiters[a];
     while (!ct_list_empty(q) && ct_aimd_acquire(&w->accounts->v[a].aimd)) {
@@ -550,7 +656,10 @@ static void on_slot_poll(uv_timer_t *timer) {
       step(w, t);
     }
   }
-  if (w->n_waiting == 0)
+  bool warm_waiting = false;
+  for (size_t a = 0; a < w->accounts->n; a++)
+    warm_waiting = warm_waiting || !ct_list_empty(&w->warm_waiters[a]);
+  if (w->n_waiting == 0 && ct_list_empty(&w->resume) && !warm_waiting)
     uv_timer_stop(&w->slot_poll);
 }
 
@@ -566,6 +675,13 @@ static void put_back_waiting(ct_worker_t *w) {
       w->n_waiting--;
       put_back(w, t, 0);
     }
+    ct_list_splice_tail(&w->resume, &w->warm_waiters[a]);
+  }
+  ct_docprep_drain(&w->docprep, &w->resume);
+  while (!ct_list_empty(&w->resume)) {
+    ct_task_t *t = ct_container_of(ct_list_first(&w->resume), ct_task_t, wait);
+    ct_list_remove(&t->wait);
+    put_back(w, t, 0);
   }
   uv_timer_stop(&w->slot_poll);
 }
@@ -599,7 +715,11 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
       t->account = -1;
       t->channel = CT_CHANNEL_NONE;
       t->part = 0;
-      t->holds_slot = t->has_token = t->has_attempt = false;
+      t->holds_slot = t->has_token = t->has_attempt = t->warm_probe = false;
+      t->doc = (ct_bytes_t){0};
+      t->doc_ready = false;
+      t->doc_error = (ct_doc_error_t){0};
+      t->docprep = NULL;
       ct_list_init(&t->wait);
       w->active++;
       step(w, t);
@@ -655,10 +775,17 @@ int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
   w->heap_cap = opts->capacity;
   w->heap = calloc(w->heap_cap ? w->heap_cap : 1, sizeof *w->heap);
   w->waiters = calloc(w->accounts->n ? w->accounts->n : 1, sizeof *w->waiters);
-  if (w->heap == NULL || w->waiters == NULL)
+  w->warm_waiters = calloc(w->accounts->n ? w->accounts->n : 1, sizeof *w->warm_waiters);
+  w->warm = calloc(w->accounts->n ? w->accounts->n : 1, sizeof *w->warm);
+  w->warm_since = calloc(w->accounts->n ? w->accounts->n : 1, sizeof *w->warm_since);
+  if (w->heap == NULL || w->waiters == NULL || w->warm_waiters == NULL || w->warm == NULL ||
+      w->warm_since == NULL)
     goto fail_alloc;
-  for (size_t a = 0; a < w->accounts->n; a++)
+  for (size_t a = 0; a < w->accounts->n; a++) {
     ct_list_init(&w->waiters[a]);
+    ct_list_init(&w->warm_waiters[a]);
+  }
+  ct_list_init(&w->resume);
   rc = CT_EIO;
   if (uv_loop_init(&w->loop) != 0)
     goto fail_alloc;
@@ -680,6 +807,12 @@ int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
   rc = ct_transport_new(&w->loop, &topts, &w->transport);
   if (rc != 0)
     goto fail_loop;
+  ct_docprep_init(&w->docprep, &w->loop, opts->cfg->document_jobs);
+  snprintf(w->docprep.root, sizeof w->docprep.root, "%s", opts->cfg->document_root);
+  snprintf(w->docprep.ca_file, sizeof w->docprep.ca_file, "%s", opts->cfg->ca_file);
+  w->docprep.fetch_timeout_ms = opts->cfg->document_fetch_timeout_ms;
+  w->docprep.done = on_document;
+  w->docprep.arg = w;
   rc = CT_EIO;
   if (ct_mailbox_init(&w->loop, &w->inbox, on_inbox, w) != 0)
     goto fail_transport;
@@ -705,6 +838,9 @@ fail_loop:
 fail_alloc:
   free(w->heap);
   free(w->waiters);
+  free(w->warm_waiters);
+  free(w->warm);
+  free(w->warm_since);
   free(w);
   return rc;
 }
@@ -720,5 +856,8 @@ void ct_worker_join(ct_worker_t *w) {
     ct_warn("worker %d: loop closed with handles still open", w->index);
   free(w->heap);
   free(w->waiters);
+  free(w->warm_waiters);
+  free(w->warm);
+  free(w->warm_since);
   free(w);
 }

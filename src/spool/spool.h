@@ -131,8 +131,8 @@ int ct_spool_settle(ct_spool_t *sp, ct_settle_t *ops, size_t n, int64_t now_ms);
 typedef struct {
   const char *reason;
   const char *tenant;
-  const char *provider;   /* provider of the last attempt */
-  ct_channel_t channel;   /* channel of the last attempt; CT_CHANNEL_NONE = any */
+  const char *provider;   /* provider of the last failed attempt */
+  ct_channel_t channel;   /* channel of the last failed attempt; CT_CHANNEL_NONE = any */
   int64_t since_ms;       /* dead at or after */
   int64_t until_ms;       /* dead before */
   const char *job_id;     /* exactly this job */
@@ -144,8 +144,8 @@ typedef struct {
   const char *job_id;
   const char *tenant;
   const char *reason;
-  ct_channel_t channel;   /* of the last attempt */
-  const char *provider;   /* of the last attempt, "" if none */
+  ct_channel_t channel;   /* of the last failed attempt */
+  const char *provider;   /* of the last failed attempt, "" if none */
   int64_t dead_at_ms;
   uint32_t attempts;
 } ct_dlq_entry_t;

@@ -637,7 +637,9 @@ static int settle_one(ct__spool_backend_t *be, const ct_settle_t *op, int64_t no
                               a->outcome == CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT);
   sqlite3_bind_int(st, 7, counts ? 1 : 0);
   sqlite3_bind_int(st, 10, a != NULL ? 1 : 0);
-  if (a != NULL) {
+  /* The DLQ's channel and provider are those of the last failure: an accepted part that
+   * went out after it is not why the job is dead. */
+  if (counts) {
     sqlite3_bind_int(st, 8, a->channel);
     bind_text(st, 9, a->provider != NULL ? a->provider : "");
   } else {

@@ -5,7 +5,9 @@
 # the result can be stated as a fraction of what this machine's HTTP/2 stack can do.
 #
 # usage: bench/e2e.sh [--build DIR] [--jobs N] [--latency MS] [--inflight N] [--workers N]
-#                     [--connections N] [--streams N] [--channel sms|email|whatsapp]
+#                     [--connections N] [--streams N] [--channel sms|email|whatsapp] [--pdf]
+# --pdf gives every invoice a real PDF (25-45 kB), password-protected and attached (e-mail) or
+# uploaded (WhatsApp) by carteiro; without it the invoices go out as texts only.
 # --connections is per worker and host; the mock allows 100 streams per HTTP/2 connection, so
 # keeping 2,000 requests in flight takes 2,000 / 100 / workers connections per worker.
 # Prints one JSON line with every figure. Not a test: it asserts nothing.
@@ -13,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=build/release jobs=50000 latency=0 inflight=2000 workers=2 channel=sms connections=2 streams=100
+pdf=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -23,7 +26,8 @@ while [ $# -gt 0 ]; do
     --channel) channel=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --streams) streams=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --pdf) pdf=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "e2e.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
@@ -46,7 +50,7 @@ lat=()
 [ "$latency" -gt 0 ] && lat=(--latency "whatsapp=$latency" --latency "twilio=$latency" --latency "sendgrid=$latency")
 "$bin/mock-provider" --cert "$T/ca/server.crt" --key "$T/ca/server.key" --port 0 \
   --port-file "$T/port" --whatsapp-token wa --twilio-account "$SID:tw" --sendgrid-key sg \
-  --max-keys 16777216 "${lat[@]}" -q &
+  --max-keys 16777216 --keep-files 16 "${lat[@]}" -q &
 mock_pid=$!
 for _ in $(seq 200); do [ -s "$T/port" ] && break; sleep 0.05; done
 base=https://127.0.0.1:$(cat "$T/port")
@@ -59,6 +63,7 @@ workers = $workers
 max_inflight = $inflight
 take_batch = 1000
 ca_file = $T/ca/ca.crt
+document_root = $T/docs
 log_level = warn
 [provider.wa]
 kind = whatsapp
@@ -88,8 +93,10 @@ max_connections = $connections
 max_streams = $streams
 INI
 
-"$bin/gen-invoices" --count "$jobs" --seed 5 --channels "$channel" --format pbs --zstd \
-  --out "$T/jobs.pbs.zst"
+pdfopt=()
+[ "$pdf" = 1 ] && pdfopt=(--pdf "dir=$T/docs")
+"$bin/gen-invoices" --count "$jobs" --seed 5 --channels "$channel" "${pdfopt[@]}" --format pbs \
+  --zstd --out "$T/jobs.pbs.zst"
 "$bin/carteiro" enqueue --quiet --spool "$T/spool.db" "$T/jobs.pbs.zst"
 
 /usr/bin/time -f '%U %S %M' -o "$T/time" ${E2E_WRAP:-} "$bin/carteiro" run --config "$T/carteiro.ini" \
@@ -121,9 +128,10 @@ h2rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' "$T/h2load.out")
 
 awk -v d="$delivered" -v s="$seconds" -v u="$user" -v y="$sys" -v r="$maxrss_kb" \
     -v h="${h2rps:-0}" -v l="$latency" -v i="$inflight" -v w="$workers" -v c="$channel" \
-    -v n="$jobs" -v dup="$dups" -v cn="$connections" -v st="$streams" 'BEGIN {
+    -v n="$jobs" -v dup="$dups" -v cn="$connections" -v st="$streams" -v pdf="$pdf" 'BEGIN {
   rate = s > 0 ? d / s : 0
-  printf "{\"channel\":\"%s\",\"jobs\":%d,\"delivered\":%d,\"latency_ms\":%d,\"workers\":%d,", c, n, d, l, w
+  printf "{\"pdf\":%s,\"channel\":\"%s\",\"jobs\":%d,", (pdf ? "true" : "false"), c, n
+  printf "\"delivered\":%d,\"latency_ms\":%d,\"workers\":%d,", d, l, w
   printf "\"max_inflight\":%d,\"connections\":%d,\"streams\":%d,", i, cn, st
   printf "\"seconds\":%.3f,\"deliveries_per_s\":%.0f,", s, rate
   printf "\"cpu_us_per_delivery\":%.1f,\"peak_rss_mib\":%.1f,", (d > 0 ? (u + y) * 1e6 / d : 0), r / 1024

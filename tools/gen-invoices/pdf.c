@@ -656,7 +656,7 @@ static void draw_usage(ctx_t *c, const facts_t *f) {
       if (minute > 23 * 60 + 59)
         minute = 23 * 60 + 59;
       last_day = day;
-      char date[11], hour[6], number[24], use[24];
+      char date[11], hour[16], number[24], use[24];
       format_date(day, date);
       date[5] = '\0';
       snprintf(hour, sizeof hour, "%02d:%02d", minute / 60, minute % 60);

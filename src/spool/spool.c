@@ -230,6 +230,61 @@ int ct_spool_purge(ct_spool_t *sp, const ct_dlq_filter_t *f, size_t *count) {
   return rc;
 }
 
+int ct_spool_dlq_read(ct_spool_t *sp, const ct_dlq_filter_t *f, bool with_attempts,
+                      int (*visit)(const ct_dlq_record_t *r, void *arg), void *arg) {
+  if (sp == NULL || visit == NULL)
+    return CT_EINVAL;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->dlq_read(sp->be, f != NULL ? f : &match_all, with_attempts, visit, arg);
+  unlock(sp);
+  return rc;
+}
+
+int ct_spool_replay_ids(ct_spool_t *sp, const char *const *ids, size_t n, int64_t now_ms,
+                        size_t *count) {
+  if (sp == NULL || count == NULL || (n > 0 && ids == NULL))
+    return CT_EINVAL;
+  if (sp->readonly)
+    return CT_EPERM;
+  for (size_t i = 0; i < n; i++) {
+    if (ids[i] == NULL)
+      return CT_EINVAL;
+  }
+  if (n == 0) {
+    *count = 0;
+    return 0;
+  }
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->replay_ids(sp->be, ids, n, now_ms, count);
+  unlock(sp);
+  return rc;
+}
+
+int ct_spool_dlq_import(ct_spool_t *sp, const ct_dead_letter_t *const *dls, size_t n,
+                        int64_t now_ms, int *results) {
+  if (sp == NULL || (n > 0 && (dls == NULL || results == NULL)))
+    return CT_EINVAL;
+  if (sp->readonly)
+    return CT_EPERM;
+  for (size_t i = 0; i < n; i++) {
+    const ct_job_t *job = dls[i] != NULL ? dls[i]->job : NULL;
+    if (job == NULL || job->id == NULL || job->id[0] == '\0' || job->tenant == NULL)
+      return CT_EINVAL;
+  }
+  if (n == 0)
+    return 0;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->dlq_import(sp->be, dls, n, now_ms, results);
+  unlock(sp);
+  return rc;
+}
+
 int ct_spool_job_get(ct_spool_t *sp, const char *id, ct_job_info_t *out) {
   if (sp == NULL || id == NULL || out == NULL)
     return CT_EINVAL;

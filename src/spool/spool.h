@@ -167,6 +167,49 @@ int ct_spool_replay(ct_spool_t *sp, const ct_dlq_filter_t *f, int64_t now_ms, si
 /* Deletes matching dead letters for good. *count = number deleted. Errors as replay. */
 int ct_spool_purge(ct_spool_t *sp, const ct_dlq_filter_t *f, size_t *count);
 
+/* A dead letter with what the spool stores for it: for callers that need more than the
+ * summary (export, a replay that checks what was already delivered). Everything is owned by
+ * the spool and valid during the visit only. */
+typedef struct {
+  ct_dlq_entry_t entry;
+  const ct_job_t *job;          /* NULL when the stored job does not decode ("undecodable") */
+  const ct_receipt_t *progress; /* parts accepted before the job died, or NULL */
+  ct_attempt_t *const *attempts; /* every attempt ever recorded, oldest first; NULL (and
+                                    n_attempts 0) unless asked for */
+  size_t n_attempts;
+} ct_dlq_record_t;
+
+/* Like ct_spool_dlq_list, with each dead letter's job, progress and (when `with_attempts`)
+ * attempt history decoded. All of it is read in one snapshot, oldest first; `visit` must not
+ * call the spool, and a non-zero return from it stops the walk and is returned.
+ * Errors: CT_ECORRUPT (a stored receipt or attempt does not decode; a job that does not decode
+ * is passed as NULL instead), CT_EIO, CT_ENOMEM. */
+int ct_spool_dlq_read(ct_spool_t *sp, const ct_dlq_filter_t *f, bool with_attempts,
+                      int (*visit)(const ct_dlq_record_t *r, void *arg), void *arg);
+
+/* Replays exactly the dead letters with the `n` given ids, as ct_spool_replay does (due now,
+ * attempts reset, failed channels forgotten, history and accepted parts kept), in one durable
+ * transaction. An id that is absent or not DEAD (already replayed, purged, never dead) is left
+ * alone and not counted. *count = number moved. n = 0 moves nothing.
+ * Errors: CT_EPERM (readonly), CT_ECORRUPT (a stored receipt does not decode; nothing moved),
+ * CT_ENOSPC, CT_EIO, CT_ELOCKED, CT_EINVAL (a NULL id), CT_ENOMEM. */
+int ct_spool_replay_ids(ct_spool_t *sp, const char *const *ids, size_t n, int64_t now_ms,
+                        size_t *count);
+
+/* Stores `n` dead letters (from another spool's export) directly as DEAD jobs, in one durable
+ * transaction: the job as it is (no validation: the caller validates), every attempt as its
+ * history, the reason (NULL or "": "unspecified") and dead_at_ms (0: now_ms) as the time it
+ * died. Its attempt count is the number of failed (transient or permanent) attempts in the
+ * history, and its DLQ channel and provider those of the last failed one, as if the jobs had
+ * died here; the accepted parts are not part of a DeadLetter, so an imported job has no
+ * progress. results[i] is 0 when stored, CT_EDUPLICATE when a job with its id already
+ * exists (in any state, or earlier in the same batch). On error nothing is stored and
+ * results is untouched.
+ * Errors: CT_EINVAL (a dead letter without a job, or a job without id or tenant), CT_EPERM
+ * (readonly), CT_ENOSPC, CT_EIO, CT_ELOCKED, CT_ENOMEM. */
+int ct_spool_dlq_import(ct_spool_t *sp, const ct_dead_letter_t *const *dls, size_t n,
+                        int64_t now_ms, int *results);
+
 /* Everything the spool knows about one job. */
 typedef struct {
   int64_t seq;

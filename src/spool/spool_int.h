@@ -39,6 +39,14 @@ typedef struct {
   int (*replay)(ct__spool_backend_t *be, const ct_dlq_filter_t *f, int64_t now_ms,
                 size_t *count);
   int (*purge)(ct__spool_backend_t *be, const ct_dlq_filter_t *f, size_t *count);
+  /* n > 0 and no id NULL (replay_ids); n > 0, every dls[i]->job with id and tenant
+   * (dlq_import). */
+  int (*dlq_read)(ct__spool_backend_t *be, const ct_dlq_filter_t *f, bool with_attempts,
+                  int (*visit)(const ct_dlq_record_t *r, void *arg), void *arg);
+  int (*replay_ids)(ct__spool_backend_t *be, const char *const *ids, size_t n, int64_t now_ms,
+                    size_t *count);
+  int (*dlq_import)(ct__spool_backend_t *be, const ct_dead_letter_t *const *dls, size_t n,
+                    int64_t now_ms, int *results);
   int (*job_get)(ct__spool_backend_t *be, const char *id, ct_job_info_t *out);
   int (*stats)(ct__spool_backend_t *be, int64_t now_ms, ct_spool_stats_t *out);
   int (*expire)(ct__spool_backend_t *be, int64_t now_ms, size_t *count);

@@ -1107,6 +1107,249 @@ static int sqlite_expire(ct__spool_backend_t *be, int64_t now_ms, size_t *count)
   return rc;
 }
 
+/* Dead letters in full: read with job and history, replay by id, import */
+
+static int sqlite_dlq_read(ct__spool_backend_t *be, const ct_dlq_filter_t *f, bool with_attempts,
+                           int (*visit)(const ct_dlq_record_t *r, void *arg), void *arg) {
+  sql_t s = {.len = 0};
+  sql_add_dead_select(&s, "seq, id, tenant, reason, last_channel, last_provider, updated_ms,"
+                          " attempts, body, receipt", f);
+  sqlite3_stmt *st;
+  int rc = prepare_dead(be, &s, f, 0, &st);
+  if (rc != 0)
+    return rc;
+  rc = begin(be, false);
+  if (rc != 0) {
+    sqlite3_finalize(st);
+    return rc;
+  }
+  int src, stop = 0;
+  char err[128];
+  for (;;) {
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW)
+      break;
+    ct_dlq_record_t r = {
+        .entry = {.seq = sqlite3_column_int64(st, 0),
+                  .job_id = column_text(st, 1),
+                  .tenant = column_text(st, 2),
+                  .reason = column_text(st, 3),
+                  .channel = (ct_channel_t)sqlite3_column_int(st, 4),
+                  .provider = column_text(st, 5),
+                  .dead_at_ms = sqlite3_column_int64(st, 6),
+                  .attempts = (uint32_t)sqlite3_column_int64(st, 7)},
+    };
+    ct_job_t *job = NULL;
+    ct_receipt_t *progress = NULL;
+    ct_job_info_t history = {0}; /* only its attempts are used, to share read_attempts */
+    rc = ct_job_decode_pb(sqlite3_column_blob(st, 8), (size_t)sqlite3_column_bytes(st, 8), &job,
+                          err, sizeof err);
+    /* A job quarantined as undecodable is still a dead letter: it is shown without a job. */
+    if (rc != 0 && rc != CT_ENOMEM)
+      rc = 0;
+    if (rc == 0 && sqlite3_column_type(st, 9) != SQLITE_NULL)
+      rc = ct__spool_unpack_receipt(sqlite3_column_blob(st, 9),
+                                    (size_t)sqlite3_column_bytes(st, 9), &progress);
+    if (rc == 0 && with_attempts)
+      rc = read_attempts(be, r.entry.seq, &history);
+    if (rc == 0) {
+      r.job = job;
+      r.progress = progress;
+      r.attempts = history.attempts;
+      r.n_attempts = history.n_attempts;
+      stop = visit(&r, arg);
+    }
+    ct_job_free(job);
+    ct__spool_receipt_free(progress);
+    ct_job_info_free(&history);
+    if (rc != 0 || stop != 0)
+      break;
+  }
+  if (rc == 0 && stop == 0 && src != SQLITE_DONE)
+    rc = fail(be, "dlq read", src);
+  sqlite3_finalize(st);
+  if (rc == 0)
+    rc = commit(be);
+  else
+    rollback(be);
+  return rc != 0 ? rc : stop;
+}
+
+/* Replays one dead job by id inside the caller's transaction; *moved says whether it was
+ * DEAD. Like forget_failed_channels, the progress loses its failed channels and keeps its
+ * accepted parts. */
+static int replay_one_id(ct__spool_backend_t *be, sqlite3_stmt *sel, sqlite3_stmt *upd,
+                         const char *id, int64_t now_ms, bool *moved) {
+  int rc = 0;
+  *moved = false;
+  bind_text(sel, 1, id);
+  int src = sqlite3_step(sel);
+  if (src == SQLITE_DONE) {
+    sqlite3_reset(sel);
+    return 0;
+  }
+  if (src != SQLITE_ROW) {
+    sqlite3_reset(sel);
+    return fail(be, "replay", src);
+  }
+  sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
+  sqlite3_bind_int64(upd, 2, now_ms);
+  sqlite3_bind_null(upd, 3); /* receipt unchanged */
+  ct_receipt_t *r = NULL;
+  if (sqlite3_column_type(sel, 1) != SQLITE_NULL)
+    rc = ct__spool_unpack_receipt(sqlite3_column_blob(sel, 1),
+                                  (size_t)sqlite3_column_bytes(sel, 1), &r);
+  if (rc == 0 && r != NULL && r->n_failed_channels > 0) {
+    r->n_failed_channels = 0; /* the array itself is freed with the message */
+    size_t len;
+    rc = ct__spool_pack_receipt(&be->receipt_buf, r, &len);
+    if (rc == 0)
+      bind_blob(upd, 3, be->receipt_buf.data, len);
+  }
+  if (rc == 0) {
+    src = sqlite3_step(upd);
+    rc = src == SQLITE_DONE ? 0 : fail(be, "replay", src);
+    if (rc == 0)
+      *moved = sqlite3_changes(be->db) == 1;
+  }
+  sqlite3_reset(upd);
+  sqlite3_reset(sel);
+  ct__spool_receipt_free(r);
+  return rc;
+}
+
+static int sqlite_replay_ids(ct__spool_backend_t *be, const char *const *ids, size_t n,
+                             int64_t now_ms, size_t *count) {
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  int src = sqlite3_prepare_v2(be->db, "SELECT seq, receipt FROM job WHERE id = ?1 AND state = 3",
+                               -1, &sel, NULL);
+  if (src == SQLITE_OK)
+    src = sqlite3_prepare_v2(be->db,
+                             "UPDATE job SET state = 0, due_ms = ?2, updated_ms = ?2,"
+                             " attempts = 0, reason = NULL, receipt = coalesce(?3, receipt)"
+                             " WHERE seq = ?1 AND state = 3",
+                             -1, &upd, NULL);
+  if (src != SQLITE_OK) {
+    int rc = fail(be, "replay", src);
+    sqlite3_finalize(sel);
+    return rc;
+  }
+  size_t moved = 0;
+  int rc = begin(be, true);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    bool one = false;
+    rc = replay_one_id(be, sel, upd, ids[i], now_ms, &one);
+    moved += one ? 1 : 0;
+  }
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  if (rc == 0)
+    rc = commit(be);
+  else
+    rollback(be);
+  if (rc == 0)
+    *count = moved;
+  return rc;
+}
+
+static bool is_failure(const ct_attempt_t *a) {
+  return a->outcome == CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT ||
+         a->outcome == CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT;
+}
+
+/* Stores one dead letter inside the caller's transaction; *stored is false when the id
+ * exists. */
+static int import_one(ct__spool_backend_t *be, sqlite3_stmt *ins, sqlite3_stmt *att,
+                      const ct_dead_letter_t *dl, int64_t now_ms, bool *stored) {
+  const ct_job_t *job = dl->job;
+  uint8_t *body;
+  size_t len;
+  int rc = ct_job_encode_pb(job, &body, &len);
+  if (rc != 0)
+    return rc;
+  int64_t failed = 0;
+  const ct_attempt_t *last = NULL;
+  for (size_t i = 0; i < dl->n_attempts; i++) {
+    if (dl->attempts[i] != NULL && is_failure(dl->attempts[i])) {
+      failed++;
+      last = dl->attempts[i];
+    }
+  }
+  bind_text(ins, 1, job->id);
+  bind_text(ins, 2, job->tenant);
+  sqlite3_bind_int(ins, 3, job->priority);
+  sqlite3_bind_int64(ins, 4, now_ms);
+  sqlite3_bind_int64(ins, 5, dl->dead_at_ms != 0 ? dl->dead_at_ms : now_ms);
+  sqlite3_bind_int64(ins, 6, failed);
+  sqlite3_bind_int64(ins, 7, (int64_t)dl->n_attempts);
+  sqlite3_bind_int(ins, 8, last != NULL ? (int)last->channel : 0);
+  bind_text(ins, 9, last != NULL && last->provider != NULL ? last->provider : "");
+  bind_text(ins, 10, is_set(dl->reason) ? dl->reason : "unspecified");
+  bind_blob(ins, 11, body, len);
+  int src = sqlite3_step(ins);
+  sqlite3_reset(ins);
+  free(body);
+  if (src != SQLITE_DONE)
+    return fail(be, "dlq import", src);
+  *stored = sqlite3_changes(be->db) == 1;
+  if (!*stored)
+    return 0;
+  int64_t seq = sqlite3_last_insert_rowid(be->db);
+  for (size_t i = 0; rc == 0 && i < dl->n_attempts; i++) {
+    ct_attempt_t empty = CARTEIRO__V1__ATTEMPT__INIT;
+    rc = ct__spool_pack_attempt(&be->attempt_buf,
+                                dl->attempts[i] != NULL ? dl->attempts[i] : &empty, &len);
+    if (rc != 0)
+      break;
+    sqlite3_bind_int64(att, 1, seq);
+    sqlite3_bind_int64(att, 2, (int64_t)i);
+    bind_blob(att, 3, be->attempt_buf.data, len);
+    src = sqlite3_step(att);
+    sqlite3_reset(att);
+    if (src != SQLITE_DONE)
+      rc = fail(be, "dlq import", src);
+  }
+  return rc;
+}
+
+static int sqlite_dlq_import(ct__spool_backend_t *be, const ct_dead_letter_t *const *dls,
+                             size_t n, int64_t now_ms, int *results) {
+  sqlite3_stmt *ins = NULL, *att = NULL;
+  int src = sqlite3_prepare_v2(
+      be->db,
+      "INSERT INTO job (id, tenant, state, priority, due_ms, enqueued_ms, updated_ms, attempts,"
+      " history, last_channel, last_provider, reason, body)"
+      " VALUES (?1, ?2, 3, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO NOTHING",
+      -1, &ins, NULL);
+  if (src == SQLITE_OK)
+    src = sqlite3_prepare_v2(be->db, "INSERT INTO attempt (seq, n, body) VALUES (?1, ?2, ?3)",
+                             -1, &att, NULL);
+  if (src != SQLITE_OK) {
+    int rc = fail(be, "dlq import", src);
+    sqlite3_finalize(ins);
+    return rc;
+  }
+  int *res = malloc(n * sizeof *res);
+  int rc = res == NULL ? CT_ENOMEM : begin(be, true);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    bool stored = false;
+    rc = import_one(be, ins, att, dls[i], now_ms, &stored);
+    res[i] = stored ? 0 : CT_EDUPLICATE;
+  }
+  sqlite3_finalize(ins);
+  sqlite3_finalize(att);
+  if (res != NULL) {
+    if (rc == 0)
+      rc = commit(be);
+    else
+      rollback(be);
+  }
+  if (rc == 0)
+    memcpy(results, res, n * sizeof *res);
+  free(res);
+  return rc;
+}
+
 const ct__spool_ops_t ct__spool_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1118,6 +1361,9 @@ const ct__spool_ops_t ct__spool_sqlite_ops = {
     .replay = sqlite_replay,
     .purge = sqlite_purge,
     .job_get = sqlite_job_get,
+    .dlq_read = sqlite_dlq_read,
+    .replay_ids = sqlite_replay_ids,
+    .dlq_import = sqlite_dlq_import,
     .stats = sqlite_stats,
     .expire = sqlite_expire,
 };

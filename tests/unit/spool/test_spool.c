@@ -1328,6 +1328,285 @@ static void test_dead_keeps_receipt_and_replay_forgets_failed_channels(void **st
   ct_spool_close(sp);
 }
 
+/* ---- dead letters in full: read, replay by id, import ---- */
+
+typedef struct {
+  char line[8][96];
+  size_t n;
+  int stop_after; /* return 9 from the visit after this many; 0 = never */
+} read_seen_t;
+
+/* One line per dead letter: "id job=<id|-> progress=<parts|-> attempts=<n> [provider]". */
+static int collect_read(const ct_dlq_record_t *r, void *arg) {
+  read_seen_t *s = arg;
+  if (s->n < 8) {
+    char progress[16] = "-";
+    if (r->progress != NULL)
+      snprintf(progress, sizeof progress, "%zu", r->progress->n_parts);
+    snprintf(s->line[s->n], sizeof s->line[0], "%s job=%s progress=%s attempts=%zu%s%s",
+             r->entry.job_id, r->job != NULL ? r->job->id : "-", progress, r->n_attempts,
+             r->n_attempts > 0 ? " " : "",
+             r->n_attempts > 0 ? r->attempts[r->n_attempts - 1]->provider : "");
+  }
+  s->n++;
+  return s->stop_after != 0 && (int)s->n >= s->stop_after ? 9 : 0;
+}
+
+static void test_dlq_read(void **state) {
+  fixture_t *fx = *state;
+  ct_spool_t *sp = open_spool(fx, true);
+  make_dead_letters(sp);
+
+  read_seen_t s = {.n = 0};
+  assert_int_equal(ct_spool_dlq_read(sp, &(ct_dlq_filter_t){.tenant = "tim"}, true,
+                                     collect_read, &s),
+                   0);
+  assert_int_equal(s.n, 4);
+  assert_string_equal(s.line[0], "d1 job=d1 progress=- attempts=1 whatsapp:tim-1");
+  assert_string_equal(s.line[1], "d2 job=d2 progress=- attempts=1 sms:tim-1");
+  assert_string_equal(s.line[2], "d5 job=d5 progress=- attempts=1 whatsapp:tim-2");
+  assert_string_equal(s.line[3], "d6 job=d6 progress=- attempts=0");
+
+  /* Without history: no attempts even where there are some. */
+  s = (read_seen_t){.n = 0};
+  assert_int_equal(ct_spool_dlq_read(sp, &(ct_dlq_filter_t){.job_id = "d3"}, false,
+                                     collect_read, &s),
+                   0);
+  assert_int_equal(s.n, 1);
+  assert_string_equal(s.line[0], "d3 job=d3 progress=- attempts=0");
+
+  /* The visitor's non-zero return stops the walk and comes back. */
+  s = (read_seen_t){.n = 0, .stop_after = 2};
+  assert_int_equal(ct_spool_dlq_read(sp, NULL, true, collect_read, &s), 9);
+  assert_int_equal(s.n, 2);
+
+  /* A job that no longer decodes is still read, without its job. */
+  raw_exec(fx, "UPDATE job SET body = x'ffffffff' WHERE id = 'd4'");
+  s = (read_seen_t){.n = 0};
+  assert_int_equal(ct_spool_dlq_read(sp, &(ct_dlq_filter_t){.job_id = "d4"}, true,
+                                     collect_read, &s),
+                   0);
+  assert_int_equal(s.n, 1);
+  assert_string_equal(s.line[0], "d4 job=- progress=- attempts=1 sms:banco-x");
+
+  /* A receipt that does not decode is corruption, not something to skip. */
+  raw_exec(fx, "UPDATE job SET receipt = x'ffffffff' WHERE id = 'd5'");
+  s = (read_seen_t){.n = 0};
+  assert_int_equal(ct_spool_dlq_read(sp, &(ct_dlq_filter_t){.job_id = "d5"}, false,
+                                     collect_read, &s),
+                   CT_ECORRUPT);
+  assert_int_equal(s.n, 0);
+  assert_int_equal(ct_spool_dlq_read(sp, NULL, false, NULL, &s), CT_EINVAL);
+  ct_spool_close(sp);
+}
+
+static void test_replay_ids(void **state) {
+  fixture_t *fx = *state;
+  ct_spool_t *sp = open_spool(fx, true);
+  make_dead_letters(sp);
+
+  /* d2 twice, a delivered job, a ready one and an unknown id: only d2 and d4 move. */
+  const char *ids[] = {"d2", "ok1", "rd1", "nope", "d4", "d2"};
+  size_t count = 99;
+  assert_int_equal(ct_spool_replay_ids(sp, ids, 6, T0 + 20, &count), 0);
+  assert_int_equal(count, 2);
+  assert_int_equal(state_of(sp, "d2"), CT_STATE_READY);
+  assert_int_equal(state_of(sp, "d4"), CT_STATE_READY);
+  assert_int_equal(state_of(sp, "ok1"), CT_STATE_DELIVERED);
+  assert_dlq(sp, NULL, "d1 d3 d5 d6");
+
+  ct_job_info_t info;
+  assert_int_equal(ct_spool_job_get(sp, "d4", &info), 0);
+  assert_int_equal(info.due_ms, T0 + 20);
+  assert_null(info.reason);
+  assert_int_equal(info.n_attempts, 1); /* history kept */
+  ct_job_info_free(&info);
+
+  /* Taken again with the attempt count reset. */
+  ct_lease_t l[4];
+  size_t n = take(sp, T0 + 20, 4, l);
+  assert_int_equal(n, 2);
+  assert_string_equal(l[0].job->id, "d2");
+  assert_string_equal(l[1].job->id, "d4");
+  assert_int_equal(l[0].attempts, 0);
+  assert_int_equal(l[1].attempts, 0);
+  free_leases(l, n);
+
+  count = 99;
+  assert_int_equal(ct_spool_replay_ids(sp, ids, 0, T0, &count), 0);
+  assert_int_equal(count, 0);
+  const char *bad[] = {"d1", NULL};
+  count = 99;
+  assert_int_equal(ct_spool_replay_ids(sp, bad, 2, T0, &count), CT_EINVAL);
+  assert_int_equal(count, 99);
+  assert_int_equal(state_of(sp, "d1"), CT_STATE_DEAD);
+  ct_spool_close(sp);
+
+  ct_spool_options_t o = {.path = fx->path, .readonly = true};
+  assert_int_equal(ct_spool_open(&sp, &o), 0);
+  assert_int_equal(ct_spool_replay_ids(sp, ids, 1, T0, &count), CT_EPERM);
+  assert_int_equal(count, 99);
+  ct_spool_close(sp);
+}
+
+/* Replay by id forgets the failed channels and keeps the accepted parts, as replay does. */
+static void test_replay_ids_keeps_parts(void **state) {
+  fixture_t *fx = *state;
+  ct_spool_t *sp = open_spool(fx, true);
+  enqueue_one(sp, T0, "r1", "tim", 0, 0);
+  ct_lease_t l[1];
+  assert_int_equal(take(sp, T0 + 1, 1, l), 1);
+  ct_receipt_part_t part = CARTEIRO__V1__RECEIPT_PART__INIT;
+  part.channel = CARTEIRO__V1__CHANNEL__CHANNEL_SMS;
+  part.message_id = "SM1";
+  ct_receipt_part_t *parts[] = {&part};
+  Carteiro__V1__Channel failed[] = {CARTEIRO__V1__CHANNEL__CHANNEL_WHATSAPP};
+  ct_receipt_t r = CARTEIRO__V1__RECEIPT__INIT;
+  r.job_id = "r1";
+  r.n_parts = 1;
+  r.parts = parts;
+  r.n_failed_channels = 1;
+  r.failed_channels = failed;
+  ct_attempt_t a = attempt_of(CT_CHANNEL_WHATSAPP, "whatsapp:tim-1", PERMANENT, T0 + 1);
+  ct_settle_t op = dead_op(l[0].seq, "permanent_failure", &a);
+  op.receipt = &r;
+  settle1(sp, T0 + 1, op, 0);
+  ct_lease_free(&l[0]);
+
+  read_seen_t s = {.n = 0};
+  assert_int_equal(ct_spool_dlq_read(sp, NULL, true, collect_read, &s), 0);
+  assert_int_equal(s.n, 1);
+  assert_string_equal(s.line[0], "r1 job=r1 progress=1 attempts=1 whatsapp:tim-1");
+
+  const char *ids[] = {"r1"};
+  size_t count = 0;
+  assert_int_equal(ct_spool_replay_ids(sp, ids, 1, T0 + 5, &count), 0);
+  assert_int_equal(count, 1);
+  assert_int_equal(take(sp, T0 + 5, 1, l), 1);
+  assert_non_null(l[0].progress);
+  assert_int_equal(l[0].progress->n_parts, 1);
+  assert_string_equal(l[0].progress->parts[0]->message_id, "SM1");
+  assert_int_equal(l[0].progress->n_failed_channels, 0);
+  ct_lease_free(&l[0]);
+  ct_spool_close(sp);
+}
+
+/* A DeadLetter built from synthetic parts; the attempts point into `a`. */
+static ct_dead_letter_t dead_letter_of(ct_job_t *job, ct_attempt_t **a, size_t n,
+                                       const char *reason, int64_t dead_at) {
+  ct_dead_letter_t dl = CARTEIRO__V1__DEAD_LETTER__INIT;
+  dl.job = job;
+  dl.attempts = a;
+  dl.n_attempts = n;
+  dl.reason = (char *)reason;
+  dl.dead_at_ms = dead_at;
+  return dl;
+}
+
+typedef struct {
+  char line[8][128];
+  size_t n;
+} entries_t;
+
+static int collect_entry(const ct_dlq_entry_t *e, void *arg) {
+  entries_t *s = arg;
+  if (s->n < 8)
+    snprintf(s->line[s->n], sizeof s->line[0], "%s %s %s %s %s %u %lld", e->job_id, e->tenant,
+             e->reason, ct_channel_name(e->channel) ? ct_channel_name(e->channel) : "-",
+             e->provider[0] ? e->provider : "-", e->attempts,
+             (long long)(e->dead_at_ms - T0));
+  s->n++;
+  return 0;
+}
+
+static void test_dlq_import(void **state) {
+  fixture_t *fx = *state;
+  ct_spool_t *sp = open_spool(fx, false);
+  enqueue_one(sp, T0, "here", "tim", 0, 0);
+
+  ct_attempt_t a1 = attempt_of(CT_CHANNEL_WHATSAPP, "whatsapp:tim-1", TRANSIENT, T0 - 30);
+  ct_attempt_t a2 = attempt_of(CT_CHANNEL_SMS, "sms:tim-1", PERMANENT, T0 - 20);
+  ct_attempt_t a3 = attempt_of(CT_CHANNEL_EMAIL, "email:tim", ACCEPTED, T0 - 10);
+  ct_attempt_t *hist[] = {&a1, &a2, &a3};
+  ct_job_t *j1 = job_new("imp1", "tim", 5, 0);
+  ct_job_t *j2 = job_new("imp2", "banco-x", 0, 0);
+  ct_job_t *j3 = job_new("here", "tim", 0, 0);
+  ct_job_t *j4 = job_new("imp1", "tim", 0, 0);
+  ct_dead_letter_t dl[4] = {
+      dead_letter_of(j1, hist, 3, "permanent_failure", T0 - 5),
+      dead_letter_of(j2, NULL, 0, "", 0),
+      dead_letter_of(j3, NULL, 0, "max_attempts", T0 - 1),
+      dead_letter_of(j4, NULL, 0, "max_attempts", T0 - 1),
+  };
+  const ct_dead_letter_t *dls[] = {&dl[0], &dl[1], &dl[2], &dl[3]};
+  int results[4] = {99, 99, 99, 99};
+  assert_int_equal(ct_spool_dlq_import(sp, dls, 4, T0, results), 0);
+  assert_int_equal(results[0], 0);
+  assert_int_equal(results[1], 0);
+  assert_int_equal(results[2], CT_EDUPLICATE); /* enqueued before, READY */
+  assert_int_equal(results[3], CT_EDUPLICATE); /* earlier in the batch */
+
+  entries_t e = {.n = 0};
+  assert_int_equal(ct_spool_dlq_list(sp, NULL, collect_entry, &e), 0);
+  assert_int_equal(e.n, 2);
+  /* attempts = the two failures; channel and provider of the last failure, not the accepted
+   * part after it. */
+  assert_string_equal(e.line[0], "imp1 tim permanent_failure sms sms:tim-1 2 -5");
+  assert_string_equal(e.line[1], "imp2 banco-x unspecified - - 0 0");
+  assert_int_equal(state_of(sp, "here"), CT_STATE_READY);
+
+  ct_job_info_t info;
+  assert_int_equal(ct_spool_job_get(sp, "imp1", &info), 0);
+  assert_int_equal(info.state, CT_STATE_DEAD);
+  assert_string_equal(info.reason, "permanent_failure");
+  assert_int_equal(info.job->priority, 5);
+  assert_null(info.receipt);
+  assert_int_equal(info.n_attempts, 3);
+  assert_string_equal(info.attempts[0]->provider, "whatsapp:tim-1");
+  assert_int_equal(info.attempts[2]->outcome, ACCEPTED);
+  assert_int_equal(info.updated_ms, T0 - 5);
+  ct_job_info_free(&info);
+
+  /* Idempotent: a second import stores nothing. */
+  for (size_t i = 0; i < 4; i++)
+    results[i] = 99;
+  assert_int_equal(ct_spool_dlq_import(sp, dls, 2, T0 + 1, results), 0);
+  assert_int_equal(results[0], CT_EDUPLICATE);
+  assert_int_equal(results[1], CT_EDUPLICATE);
+  assert_int_equal(stats(sp, T0).dead, 2);
+
+  /* Imported dead letters replay and purge like any other. */
+  size_t count = 0;
+  assert_int_equal(ct_spool_replay(sp, &(ct_dlq_filter_t){.job_id = "imp1"}, T0 + 2, &count),
+                   0);
+  assert_int_equal(count, 1);
+  assert_int_equal(ct_spool_purge(sp, NULL, &count), 0);
+  assert_int_equal(count, 1);
+  assert_int_equal(raw_int(fx, "SELECT count(*) FROM attempt WHERE seq NOT IN"
+                               " (SELECT seq FROM job)"),
+                   0);
+
+  /* Contract errors leave results alone. */
+  ct_dead_letter_t nojob = dead_letter_of(NULL, NULL, 0, "x", 0);
+  const ct_dead_letter_t *bad[] = {&dl[1], &nojob};
+  results[0] = results[1] = 77;
+  assert_int_equal(ct_spool_dlq_import(sp, bad, 2, T0, results), CT_EINVAL);
+  assert_int_equal(results[0], 77);
+  assert_int_equal(results[1], 77);
+  assert_integrity_ok(fx);
+  ct_spool_close(sp);
+
+  ct_spool_options_t o = {.path = fx->path, .readonly = true};
+  assert_int_equal(ct_spool_open(&sp, &o), 0);
+  assert_int_equal(ct_spool_dlq_import(sp, dls, 1, T0, results), CT_EPERM);
+  assert_int_equal(results[0], 77);
+  ct_spool_close(sp);
+  ct_job_free(j1);
+  ct_job_free(j2);
+  ct_job_free(j3);
+  ct_job_free(j4);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1363,6 +1642,10 @@ int main(void) {
       T(test_undecodable_job_goes_to_dlq),
       T(test_only_failures_count),
       T(test_dead_keeps_receipt_and_replay_forgets_failed_channels),
+      T(test_dlq_read),
+      T(test_replay_ids),
+      T(test_replay_ids_keeps_parts),
+      T(test_dlq_import),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,7 +163,11 @@ static void count(pool_t *p, ct_task_t *t) {
     break;
   case CT_END_DEAD:
     p->c.dead++;
-    ct_info("job=%s dead reason=%s", t->lease.job->id, t->reason);
+    ct_log_kv(CT_LOG_INFO, "job dead", CT_KV_S("job", t->lease.job->id),
+              CT_KV_S("outcome", "dead"), CT_KV_S("reason", t->reason),
+              CT_KV_S("channel", t->has_attempt ? ct_channel_name(t->end_channel) : NULL),
+              CT_KV_S("provider", t->has_attempt ? t->provider : NULL),
+              CT_KV_I("prior_attempts", t->lease.attempts));
     break;
   case CT_END_RELEASED:
     p->c.released++;

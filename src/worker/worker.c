@@ -202,8 +202,11 @@ static void finish(ct_worker_t *w, ct_task_t *t, ct_settle_kind_t kind, ct_end_t
   };
   static const char *const to[] = {[CT_SETTLE_ACK] = "delivered", [CT_SETTLE_RETRY] = "ready",
                                    [CT_SETTLE_DEAD] = "dead", [CT_SETTLE_RELEASE] = "ready"};
-  ct_debug("job=%s inflight -> %s%s%s due=%lld", t->lease.job->id, to[kind],
-           reason != NULL ? " reason=" : "", reason != NULL ? reason : "", (long long)due_ms);
+  ct_log_kv(CT_LOG_DEBUG, "job settled", CT_KV_S("job", t->lease.job->id),
+            CT_KV_S("state", to[kind]), CT_KV_S("reason", reason),
+            CT_KV_S("channel", t->has_attempt ? ct_channel_name(t->channel) : NULL),
+            CT_KV_S("provider", t->has_attempt ? t->provider : NULL),
+            CT_KV_I("prior_attempts", t->lease.attempts), CT_KV_I("due_ms", due_ms));
   t->msg.type = CT_MSG_TASK;
   t->msg.from = w->index;
   w->active--;

@@ -2,37 +2,59 @@
  *
  *   list     dead letters matching the filters, oldest first, as a table or JSON
  *   show ID  one dead letter with its full attempt history
- *   replay   matching dead letters back to ready (--dry-run shows what would move)
+ *   stats    matching dead letters counted by reason, tenant, channel and provider
+ *   replay   matching dead letters back to ready (--dry-run shows what would move), paced
+ *            with --rate; a job whose every delivery was already accepted is skipped unless
+ *            --force, as replaying it could only send duplicates
  *   purge    matching dead letters deleted for good
+ *   export   matching dead letters to a file of carteiro.v1.DeadLetter records (dlq_io.c)
+ *   import   such a file into this spool, as dead letters (dlq_io.c)
  *
  * replay and purge act on the same filters as list, ask for confirmation on a terminal unless
  * --yes, and refuse to act without --yes when nobody is there to answer. They work while the
  * daemon runs: the spool serialises writers, and the daemon's next take sees replayed jobs.
  */
 #include "cli/cli.h"
+#include "cli/dlq_io.h"
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "provider/provider.h"
+#include "worker/progress.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Replay moves jobs in batches, one transaction each; --rate makes the batches smaller and
+ * spaces them out. */
+#define REPLAY_BATCH 1000
+#define MAX_RATE 1000000
 
 typedef struct {
   const char *spool_flag;
   ct_dlq_filter_t filter;
-  bool json, dry_run, yes, reveal;
+  bool json, dry_run, yes, reveal, force;
+  uint64_t rate; /* replay: jobs per second, 0 = unpaced */
 } dlq_opts_t;
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: carteiro dlq list    [filters] [--json]\n"
           "       carteiro dlq show ID [--json] [--reveal]\n"
-          "       carteiro dlq replay  [filters] [--dry-run] [--yes]\n"
-          "       carteiro dlq purge   [filters] [--dry-run] [--yes]\n\n"
+          "       carteiro dlq stats   [filters] [--json]\n"
+          "       carteiro dlq replay  [filters] [--dry-run] [--yes] [--rate N/s] [--force]\n"
+          "       carteiro dlq purge   [filters] [--dry-run] [--yes]\n"
+          "       carteiro dlq export  FILE.pbs.zst [filters]\n"
+          "       carteiro dlq import  FILE\n\n"
+          "replay:\n"
+          "  --rate N/s      replay at most N jobs per second (e.g. 50/s), in small batches\n"
+          "  --force         also replay jobs whose every delivery was already accepted\n"
+          "                  (they are skipped otherwise: replaying them sends duplicates)\n\n"
           "filters (all optional, combined with AND):\n"
           "  --reason R      e.g. permanent_failure, deadline_exceeded\n"
           "  --tenant T\n"
@@ -46,6 +68,19 @@ static void usage(FILE *out) {
           CT_CLI_DEFAULT_SPOOL);
 }
 
+/* "50/s" or "50": jobs per second. Returns 0 or CT_EINVAL. */
+static int parse_rate(const char *s, uint64_t *out) {
+  char num[32];
+  size_t len = strlen(s);
+  if (len > 2 && strcmp(s + len - 2, "/s") == 0)
+    len -= 2;
+  if (len == 0 || len >= sizeof num)
+    return CT_EINVAL;
+  memcpy(num, s, len);
+  num[len] = '\0';
+  return ct_cli_parse_count(num, MAX_RATE, out);
+}
+
 /* Parses options shared by every dlq subcommand. argv[0] is the subcommand. Returns 0, or an
  * exit code (a usage error has been printed). */
 static int parse(int argc, char **argv, dlq_opts_t *o, int *first_arg) {
@@ -57,6 +92,7 @@ static int parse(int argc, char **argv, dlq_opts_t *o, int *first_arg) {
       {"limit", required_argument, NULL, 'l'},  {"json", no_argument, NULL, 'j'},
       {"dry-run", no_argument, NULL, 'n'},      {"yes", no_argument, NULL, 'y'},
       {"reveal", no_argument, NULL, 'R'},       {"help", no_argument, NULL, 'h'},
+      {"rate", required_argument, NULL, 'q'},   {"force", no_argument, NULL, 'f'},
       {NULL, 0, NULL, 0}};
   int64_t now = ct_now_ms();
   optind = 1;
@@ -120,6 +156,16 @@ static int parse(int argc, char **argv, dlq_opts_t *o, int *first_arg) {
       break;
     case 'R':
       o->reveal = true;
+      break;
+    case 'f':
+      o->force = true;
+      break;
+    case 'q':
+      if (parse_rate(optarg, &o->rate) != 0) {
+        ct_cli_error("dlq", "--rate: '%s' is not a rate like 50/s (1 to %d jobs a second)",
+                     optarg, MAX_RATE);
+        return EX_USAGE;
+      }
       break;
     case 'h':
       usage(stdout);
@@ -251,6 +297,302 @@ static int cmd_move(ct_spool_t *sp, const dlq_opts_t *o, bool replay) {
   return 0;
 }
 
+/* stats */
+
+/* Counts by one key; grows as keys come. */
+typedef struct {
+  struct counter {
+    char *key;
+    uint64_t count;
+  } *v;
+  size_t n, cap;
+} counts_t;
+
+static int count_key(counts_t *c, const char *key) {
+  for (size_t i = 0; i < c->n; i++) {
+    if (strcmp(c->v[i].key, key) == 0) {
+      c->v[i].count++;
+      return 0;
+    }
+  }
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    struct counter *v = realloc(c->v, cap * sizeof *v);
+    if (v == NULL)
+      return CT_ENOMEM;
+    c->v = v;
+    c->cap = cap;
+  }
+  char *k = strdup(key);
+  if (k == NULL)
+    return CT_ENOMEM;
+  c->v[c->n++] = (struct counter){.key = k, .count = 1};
+  return 0;
+}
+
+/* Largest first, then by name, so that the output does not depend on the walk's order. */
+static int by_count(const void *a, const void *b) {
+  const struct counter *x = a, *y = b;
+  if (x->count != y->count)
+    return x->count > y->count ? -1 : 1;
+  return strcmp(x->key, y->key);
+}
+
+static void counts_free(counts_t *c) {
+  for (size_t i = 0; i < c->n; i++)
+    free(c->v[i].key);
+  free(c->v);
+}
+
+typedef struct {
+  uint64_t total;
+  int64_t oldest_ms, newest_ms;
+  counts_t by[4]; /* reason, tenant, channel, provider */
+} stats_t;
+
+static const char *const stats_names[4] = {"reason", "tenant", "channel", "provider"};
+
+static int add_stat(const ct_dlq_entry_t *e, void *arg) {
+  stats_t *st = arg;
+  const char *ch = ct_channel_name(e->channel);
+  const char *keys[4] = {e->reason, e->tenant, ch != NULL ? ch : "none",
+                         e->provider[0] != '\0' ? e->provider : "none"};
+  st->total++;
+  if (st->oldest_ms == 0 || e->dead_at_ms < st->oldest_ms)
+    st->oldest_ms = e->dead_at_ms;
+  if (e->dead_at_ms > st->newest_ms)
+    st->newest_ms = e->dead_at_ms;
+  for (size_t i = 0; i < 4; i++) {
+    int rc = count_key(&st->by[i], keys[i]);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+static void print_stats_json(const stats_t *st) {
+  char t[CT_TIME_BUFSZ];
+  json_t *o = json_object();
+  json_object_set_new(o, "total", json_integer((json_int_t)st->total));
+  json_object_set_new(o, "oldest_dead_at",
+                      st->total ? json_string(ct_time_format(st->oldest_ms, t)) : json_null());
+  json_object_set_new(o, "newest_dead_at",
+                      st->total ? json_string(ct_time_format(st->newest_ms, t)) : json_null());
+  for (size_t i = 0; i < 4; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "by_%s", stats_names[i]);
+    json_t *m = json_object();
+    for (size_t k = 0; k < st->by[i].n; k++)
+      json_object_set_new(m, st->by[i].v[k].key, json_integer((json_int_t)st->by[i].v[k].count));
+    json_object_set_new(o, name, m);
+  }
+  ct_cli_print_json(o, false);
+}
+
+static void print_stats_table(const stats_t *st) {
+  char t[CT_TIME_BUFSZ];
+  printf("dead letters  %llu\n", (unsigned long long)st->total);
+  if (st->total == 0)
+    return;
+  printf("oldest        %s\n", ct_time_format(st->oldest_ms, t));
+  printf("newest        %s\n", ct_time_format(st->newest_ms, t));
+  static const char *const headers[4] = {"BY REASON", "BY TENANT", "BY CHANNEL (last failure)",
+                                         "BY PROVIDER (last failure)"};
+  for (size_t i = 0; i < 4; i++) {
+    printf("\n%-40s %10s\n", headers[i], "COUNT");
+    for (size_t k = 0; k < st->by[i].n; k++)
+      printf("  %-38s %10llu\n", st->by[i].v[k].key, (unsigned long long)st->by[i].v[k].count);
+  }
+}
+
+static int cmd_stats(ct_spool_t *sp, const dlq_opts_t *o) {
+  stats_t st = {0};
+  int rc = ct_spool_dlq_list(sp, &o->filter, add_stat, &st);
+  if (rc == 0) {
+    for (size_t i = 0; i < 4; i++) {
+      if (st.by[i].n > 1) /* an empty table has no array to hand qsort */
+        qsort(st.by[i].v, st.by[i].n, sizeof st.by[i].v[0], by_count);
+    }
+    if (o->json)
+      print_stats_json(&st);
+    else
+      print_stats_table(&st);
+  } else {
+    ct_cli_error("dlq stats", "%s", ct_strerror(rc));
+  }
+  for (size_t i = 0; i < 4; i++)
+    counts_free(&st.by[i]);
+  return rc == 0 ? 0 : ct_cli_exit_code(rc);
+}
+
+/* replay */
+
+/* Whether `progress` holds an accepted part for every message of every delivery of `job`:
+ * for each delivery, some channel of it with all its parts accepted. That is the engine's own
+ * test for "nothing left to send" (worker.c, next_part), so a job it holds true for would
+ * come straight back delivered, or, if a receipt is missing a part id, send a duplicate. */
+static bool nothing_left(const ct_job_t *job, const ct_receipt_t *progress) {
+  if (job == NULL || progress == NULL || progress->n_parts == 0 || job->n_deliveries == 0)
+    return false;
+  for (size_t d = 0; d < job->n_deliveries; d++) {
+    const ct_delivery_t *dl = job->deliveries[d];
+    bool complete = false;
+    for (size_t c = 0; c < dl->n_channels && !complete; c++) {
+      const ct_provider_t *p = ct_provider_for((ct_channel_t)dl->channels[c]);
+      if (p == NULL)
+        continue;
+      unsigned parts = p->parts(job), done = 0;
+      while (done < parts && ct_progress_has_part(progress, p->channel, done))
+        done++;
+      complete = done == parts;
+    }
+    if (!complete)
+      return false;
+  }
+  return true;
+}
+
+typedef struct {
+  walk_t tally;   /* what will be replayed, by reason */
+  bool force;
+  char **ids;     /* ids to replay */
+  size_t n, cap;
+  uint64_t skipped; /* nothing left to send, not --force */
+  uint64_t partial; /* some parts already accepted: only the rest will be sent */
+  int err;
+} plan_t;
+
+static int plan_one(const ct_dlq_record_t *r, void *arg) {
+  plan_t *p = arg;
+  bool done = nothing_left(r->job, r->progress);
+  if (done && !p->force) {
+    p->skipped++;
+    return 0;
+  }
+  if (!done && r->progress != NULL && r->progress->n_parts > 0)
+    p->partial++;
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 256;
+    char **ids = realloc(p->ids, cap * sizeof *ids);
+    if (ids == NULL)
+      return CT_ENOMEM;
+    p->ids = ids;
+    p->cap = cap;
+  }
+  p->ids[p->n] = strdup(r->entry.job_id);
+  if (p->ids[p->n] == NULL)
+    return CT_ENOMEM;
+  p->n++;
+  return tally(&r->entry, &p->tally);
+}
+
+static void plan_free(plan_t *p) {
+  for (size_t i = 0; i < p->n; i++)
+    free(p->ids[i]);
+  free(p->ids);
+}
+
+static void sleep_us(int64_t us) {
+  struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+static void print_plan(const plan_t *p, bool dry_run) {
+  const walk_t *w = &p->tally;
+  printf("%s %llu dead letters\n", dry_run ? "would replay" : "matching",
+         (unsigned long long)w->count);
+  for (size_t i = 0; i < w->n_reasons; i++)
+    printf("  %-28s %llu\n", w->by_reason[i].reason, (unsigned long long)w->by_reason[i].count);
+  if (w->other > 0)
+    printf("  %-28s %llu\n", "(other reasons)", (unsigned long long)w->other);
+  if (p->partial > 0)
+    printf("%llu of them have parts already delivered; only the missing parts will be sent\n",
+           (unsigned long long)p->partial);
+  if (p->skipped > 0)
+    printf("%s %llu dead letters already delivered on every delivery (replaying them would "
+           "send duplicates; --force replays them anyway)\n",
+           dry_run ? "would skip" : "skipping", (unsigned long long)p->skipped);
+}
+
+/* Moves the planned ids back to READY in batches; with a rate, batch k starts no sooner than
+ * k * batch / rate seconds after the first, so no second sees more than `rate` jobs. */
+static int replay_batches(ct_spool_t *sp, const dlq_opts_t *o, const plan_t *p, size_t *moved) {
+  size_t batch = REPLAY_BATCH;
+  if (o->rate > 0) {
+    /* Ten batches a second smooth the flow; a slow rate goes one job at a time. */
+    uint64_t b = o->rate / 10;
+    batch = b == 0 ? 1 : b < REPLAY_BATCH ? (size_t)b : REPLAY_BATCH;
+  }
+  ct_progress_t bar;
+  ct_progress_start(&bar, "replay", p->n >= 2 * batch || o->rate > 0);
+  int64_t start = ct_mono_us();
+  int rc = 0;
+  for (size_t i = 0; i < p->n; i += batch) {
+    if (o->rate > 0 && i > 0) {
+      int64_t due = start + (int64_t)(i * 1000000 / o->rate);
+      int64_t now = ct_mono_us();
+      if (due > now)
+        sleep_us(due - now);
+    }
+    size_t n = p->n - i < batch ? p->n - i : batch, count = 0;
+    rc = ct_spool_replay_ids(sp, (const char *const *)p->ids + i, n, ct_now_ms(), &count);
+    if (rc != 0)
+      break;
+    *moved += count;
+    ct_progress_update(&bar, i + n, p->n, *moved);
+  }
+  ct_progress_finish(&bar);
+  return rc;
+}
+
+static int cmd_replay(ct_spool_t *sp, const dlq_opts_t *o) {
+  plan_t p = {.force = o->force};
+  int rc = ct_spool_dlq_read(sp, &o->filter, false, plan_one, &p);
+  if (rc != 0) {
+    ct_cli_error("dlq replay", "%s", ct_strerror(rc));
+    plan_free(&p);
+    return ct_cli_exit_code(rc);
+  }
+  print_plan(&p, o->dry_run);
+  int ex = 0;
+  if (o->dry_run || p.n == 0)
+    goto done;
+  if (!o->yes) {
+    if (!isatty(STDIN_FILENO)) {
+      ct_cli_error("dlq replay",
+                   "refusing to replay %zu dead letters without --yes (no terminal to ask)", p.n);
+      ex = EX_USAGE;
+      goto done;
+    }
+    char q[128];
+    snprintf(q, sizeof q, "Replay %zu dead letters?", p.n);
+    if (!ct_cli_confirm(q)) {
+      printf("nothing done\n");
+      goto done;
+    }
+  }
+  size_t moved = 0;
+  rc = replay_batches(sp, o, &p, &moved);
+  if (rc != 0) {
+    if (moved == 0)
+      ct_cli_error("dlq replay", "%s (nothing was changed)", ct_strerror(rc));
+    else
+      ct_cli_error("dlq replay", "%s (%zu dead letters were replayed before it)",
+                   ct_strerror(rc), moved);
+    ex = ct_cli_exit_code(rc);
+    goto done;
+  }
+  printf("replayed %zu dead letters\n", moved);
+  if (p.skipped > 0)
+    printf("skipped %llu dead letters already delivered on every delivery (--force replays "
+           "them)\n",
+           (unsigned long long)p.skipped);
+done:
+  plan_free(&p);
+  return ex;
+}
+
 int ct_cmd_dlq(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(argc < 2 ? stderr : stdout);
@@ -259,8 +601,14 @@ int ct_cmd_dlq(int argc, char **argv) {
   const char *sub = argv[1];
   bool is_list = strcmp(sub, "list") == 0, is_show = strcmp(sub, "show") == 0;
   bool is_replay = strcmp(sub, "replay") == 0, is_purge = strcmp(sub, "purge") == 0;
-  if (!is_list && !is_show && !is_replay && !is_purge) {
-    ct_cli_error("dlq", "unknown subcommand '%s' (expected: list, show, replay, purge)", sub);
+  bool is_stats = strcmp(sub, "stats") == 0, is_export = strcmp(sub, "export") == 0;
+  bool is_import = strcmp(sub, "import") == 0;
+  if (!is_list && !is_show && !is_replay && !is_purge && !is_stats && !is_export &&
+      !is_import) {
+    ct_cli_error("dlq",
+                 "unknown subcommand '%s' (expected: list, show, stats, replay, purge, export,"
+                 " import)",
+                 sub);
     return EX_USAGE;
   }
   dlq_opts_t o = {0};
@@ -277,15 +625,35 @@ int ct_cmd_dlq(int argc, char **argv) {
     }
     return ct_cli_show_job("dlq show", path, argv[1 + first], o.json, o.reveal);
   }
-  if (nargs != 0) {
+  if (is_export || is_import) {
+    if (nargs != 1) {
+      ct_cli_error(sub, "expected exactly one file");
+      return EX_USAGE;
+    }
+  } else if (nargs != 0) {
     ct_cli_error(sub, "unexpected argument '%s' (use --id to select one job)", argv[1 + first]);
     return EX_USAGE;
   }
+  if ((o.rate > 0 || o.force) && !is_replay) {
+    ct_cli_error(sub, "--rate and --force apply to replay only");
+    return EX_USAGE;
+  }
   ct_spool_t *sp;
-  ex = ct_cli_open_spool(path, is_list, &sp);
+  ex = ct_cli_open_spool(path, is_list || is_stats || is_export, &sp);
   if (ex != 0)
     return ex;
-  ex = is_list ? cmd_list(sp, &o) : cmd_move(sp, &o, is_replay);
+  if (is_list)
+    ex = cmd_list(sp, &o);
+  else if (is_stats)
+    ex = cmd_stats(sp, &o);
+  else if (is_replay)
+    ex = cmd_replay(sp, &o);
+  else if (is_export)
+    ex = ct_cli_dlq_export(sp, &o.filter, argv[1 + first]);
+  else if (is_import)
+    ex = ct_cli_dlq_import(sp, argv[1 + first]);
+  else
+    ex = cmd_move(sp, &o, false);
   ct_spool_close(sp);
   return ex;
 }

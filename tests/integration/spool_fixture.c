@@ -6,6 +6,12 @@
  *       attempt on CHANNEL/PROVIDER
  *   spool-fixture SPOOL ack [MAX]
  *       takes up to MAX due jobs and acknowledges each with a one-part receipt
+ *   spool-fixture SPOOL delivered-dead REASON all|some [MAX]
+ *       takes up to MAX due jobs and dead-letters each with progress: "all" has parts 0..3
+ *       accepted on the first channel of every delivery (nothing left to send), "some" the
+ *       same for every delivery but the last (jobs need two deliveries or more, e.g.
+ *       gen-invoices --channels email+sms); one permanent attempt on the last delivery's
+ *       first channel
  *
  * Prints the number of jobs it settled. */
 #include "common/clock.h"
@@ -17,26 +23,65 @@
 #include <string.h>
 
 #define CHUNK 256
+#define MAX_PARTS 64 /* progress parts per job: 16 deliveries x 4 parts */
+
+/* A progress receipt for "delivered-dead", pointing into its own arrays. */
+typedef struct {
+  ct_receipt_t receipt;
+  ct_receipt_part_t parts[MAX_PARTS];
+  ct_receipt_part_t *ptrs[MAX_PARTS];
+} progress_t;
+
+static void fill_progress(progress_t *p, const ct_job_t *job, bool all, int64_t now) {
+  carteiro__v1__receipt__init(&p->receipt);
+  p->receipt.job_id = job->id;
+  p->receipt.parts = p->ptrs;
+  size_t deliveries = all ? job->n_deliveries : job->n_deliveries - 1;
+  if (job->n_deliveries == 0)
+    deliveries = 0;
+  for (size_t d = 0; d < deliveries && p->receipt.n_parts + 4 <= MAX_PARTS; d++) {
+    if (job->deliveries[d]->n_channels == 0)
+      continue;
+    for (unsigned k = 0; k < 4; k++) {
+      ct_receipt_part_t *part = &p->parts[p->receipt.n_parts];
+      carteiro__v1__receipt_part__init(part);
+      part->channel = job->deliveries[d]->channels[0];
+      part->provider = "fixture";
+      part->message_id = "fixture-message";
+      part->at_ms = now;
+      part->part = k;
+      p->ptrs[p->receipt.n_parts++] = part;
+    }
+  }
+}
 
 static int usage(void) {
   fprintf(stderr, "usage: spool-fixture SPOOL dead REASON CHANNEL PROVIDER [MAX]\n"
-                  "       spool-fixture SPOOL ack [MAX]\n");
+                  "       spool-fixture SPOOL ack [MAX]\n"
+                  "       spool-fixture SPOOL delivered-dead REASON all|some [MAX]\n");
   return 64;
 }
 
 int main(int argc, char **argv) {
   if (argc < 3)
     return usage();
-  bool dead = strcmp(argv[2], "dead") == 0;
+  bool delivered_dead = strcmp(argv[2], "delivered-dead") == 0;
+  bool dead = delivered_dead || strcmp(argv[2], "dead") == 0;
   if (!dead && strcmp(argv[2], "ack") != 0)
     return usage();
-  if (dead && argc < 6)
+  if ((delivered_dead && argc < 5) || (!delivered_dead && dead && argc < 6))
     return usage();
-  int max_arg = dead ? 6 : 3;
+  bool all = delivered_dead && strcmp(argv[4], "all") == 0;
+  if (delivered_dead && !all && strcmp(argv[4], "some") != 0)
+    return usage();
+  int max_arg = delivered_dead ? 5 : dead ? 6 : 3;
   size_t max = argc > max_arg ? strtoul(argv[max_arg], NULL, 10) : SIZE_MAX;
   ct_channel_t channel = CT_CHANNEL_NONE;
-  if (dead && ct_channel_parse(argv[4], &channel) != 0)
+  if (dead && !delivered_dead && ct_channel_parse(argv[4], &channel) != 0)
     return usage();
+  progress_t *progress = delivered_dead ? calloc(CHUNK, sizeof *progress) : NULL;
+  if (delivered_dead && progress == NULL)
+    return 1;
 
   ct_spool_options_t opts = {.path = argv[1], .owner = true};
   ct_spool_t *sp;
@@ -57,7 +102,7 @@ int main(int argc, char **argv) {
     ct_attempt_t attempt = CARTEIRO__V1__ATTEMPT__INIT;
     attempt.at_ms = now;
     attempt.channel = (Carteiro__V1__Channel)channel;
-    attempt.provider = dead ? argv[5] : "fixture";
+    attempt.provider = dead && !delivered_dead ? argv[5] : "fixture";
     attempt.outcome = dead ? CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT
                            : CARTEIRO__V1__OUTCOME__OUTCOME_ACCEPTED;
     attempt.http_status = dead ? 400 : 200;
@@ -83,6 +128,18 @@ int main(int argc, char **argv) {
                              .attempt = &attempt,
                              .receipt = dead ? NULL : receipt,
                              .reason = dead ? argv[3] : NULL};
+      if (delivered_dead) {
+        const ct_job_t *job = leases[i].job;
+        fill_progress(&progress[i], job, all, now);
+        ops[i].receipt = &progress[i].receipt;
+      }
+    }
+    /* delivered-dead: the one failed attempt of every job of the chunk is on the last
+     * delivery's first channel of the chunk's first job (the jobs a test makes share it). */
+    if (delivered_dead && n > 0) {
+      const ct_job_t *job = leases[0].job;
+      if (job->n_deliveries > 0 && job->deliveries[job->n_deliveries - 1]->n_channels > 0)
+        attempt.channel = job->deliveries[job->n_deliveries - 1]->channels[0];
     }
     rc = ct_spool_settle(sp, ops, n, now);
     for (size_t i = 0; i < n; i++)
@@ -92,6 +149,7 @@ int main(int argc, char **argv) {
     settled += n;
   }
   ct_spool_close(sp);
+  free(progress);
   if (rc != 0) {
     fprintf(stderr, "spool-fixture: %s\n", ct_strerror(rc));
     return 1;

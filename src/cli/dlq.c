@@ -263,37 +263,33 @@ static int count_matching(ct_spool_t *sp, const dlq_opts_t *o, const char *verb,
   return 0;
 }
 
-/* replay and purge: tally, confirm, act. */
-static int cmd_move(ct_spool_t *sp, const dlq_opts_t *o, bool replay) {
-  const char *name = replay ? "dlq replay" : "dlq purge";
+/* purge: tally, confirm, act. (replay plans job by job instead: cmd_replay.) */
+static int cmd_purge(ct_spool_t *sp, const dlq_opts_t *o) {
   walk_t w = {0};
-  int ex = count_matching(sp, o, o->dry_run ? (replay ? "would replay" : "would purge")
-                                            : "matching",
-                          &w);
+  int ex = count_matching(sp, o, o->dry_run ? "would purge" : "matching", &w);
   if (ex != 0 || o->dry_run || w.count == 0)
     return ex;
   if (!o->yes) {
     if (!isatty(STDIN_FILENO)) {
-      ct_cli_error(name, "refusing to %s %llu dead letters without --yes (no terminal to ask)",
-                   replay ? "replay" : "purge", (unsigned long long)w.count);
+      ct_cli_error("dlq purge", "refusing to purge %llu dead letters without --yes (no terminal "
+                                "to ask)",
+                   (unsigned long long)w.count);
       return EX_USAGE;
     }
     char q[128];
-    snprintf(q, sizeof q, "%s %llu dead letters?", replay ? "Replay" : "Purge for good",
-             (unsigned long long)w.count);
+    snprintf(q, sizeof q, "Purge for good %llu dead letters?", (unsigned long long)w.count);
     if (!ct_cli_confirm(q)) {
       printf("nothing done\n");
       return 0;
     }
   }
   size_t moved = 0;
-  int rc = replay ? ct_spool_replay(sp, &o->filter, ct_now_ms(), &moved)
-                  : ct_spool_purge(sp, &o->filter, &moved);
+  int rc = ct_spool_purge(sp, &o->filter, &moved);
   if (rc != 0) {
-    ct_cli_error(name, "%s (nothing was changed)", ct_strerror(rc));
+    ct_cli_error("dlq purge", "%s (nothing was changed)", ct_strerror(rc));
     return ct_cli_exit_code(rc);
   }
-  printf("%s %zu dead letters\n", replay ? "replayed" : "purged", moved);
+  printf("purged %zu dead letters\n", moved);
   return 0;
 }
 
@@ -653,7 +649,7 @@ int ct_cmd_dlq(int argc, char **argv) {
   else if (is_import)
     ex = ct_cli_dlq_import(sp, argv[1 + first]);
   else
-    ex = cmd_move(sp, &o, false);
+    ex = cmd_purge(sp, &o);
   ct_spool_close(sp);
   return ex;
 }

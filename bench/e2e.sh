@@ -40,7 +40,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/carteiro-e2e.XXXXXX")
 mock_pid=""
 cleanup() {
   if [ -n "$mock_pid" ]; then kill "$mock_pid" 2>/dev/null || true; wait "$mock_pid" 2>/dev/null || true; fi
-  rm -rf "$T"
+  [ -n "${E2E_KEEP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
 }
 trap cleanup EXIT
 

@@ -104,17 +104,19 @@ bool ct_breaker_allow(ct_breaker_t *b, int64_t now_us, int64_t *retry_at_us) {
     if (now_us - b->opened_us >= b->cooldown_us) {
       b->state = CT_BREAKER_HALF_OPEN;
       b->probe_out = true;
+      b->probe_since_us = now_us;
     } else {
       ok = false;
       retry_at = b->opened_us + b->cooldown_us;
     }
   } else if (b->state == CT_BREAKER_HALF_OPEN) {
-    if (b->probe_out) {
+    if (b->probe_out && now_us - b->probe_since_us < b->cooldown_us) {
       ok = false;
       /* The probe's answer decides; ask again shortly. */
       retry_at = now_us + b->cooldown_us / 10 + 1;
     } else {
       b->probe_out = true;
+      b->probe_since_us = now_us;
     }
   }
   pthread_mutex_unlock(&b->mu);

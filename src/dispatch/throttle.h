@@ -72,6 +72,8 @@ typedef struct {
   int64_t cooldown_us;
   int64_t opened_us;
   bool probe_out;          /* half-open: the one probe is in flight */
+  int64_t probe_since_us;  /* when it went: a probe whose answer never counts (a 401, a
+                              request never sent) is replaced after one cool-down */
 } ct_breaker_t;
 
 void ct_breaker_init(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us);

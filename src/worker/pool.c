@@ -52,6 +52,7 @@ typedef struct {
 
   bool stopping;
   bool aborted;
+  bool spooler_told;         /* STOP was posted to the spooler (exactly once) */
   counters_t c;
   int64_t started_ms;
   int exit_rc;
@@ -60,6 +61,7 @@ typedef struct {
 } pool_t;
 
 static void begin_stop(pool_t *p, const char *why);
+static void finish_stop(pool_t *p);
 
 static void recycle(pool_t *p, ct_task_t *t) {
   ct_lease_free(&t->lease);
@@ -76,7 +78,7 @@ static void maybe_take(pool_t *p) {
   size_t want = p->n_free < p->cfg->take_batch ? p->n_free : p->cfg->take_batch;
   /* Wait for a worthwhile batch while plenty is in flight: one transaction for many jobs. */
   size_t out = p->n_tasks - p->n_free;
-  if (out > 0 && want < p->cfg->take_batch / 4 && want < p->n_free)
+  if (out > 0 && want < p->cfg->take_batch / 4)
     return;
   ct_list_init(&p->take.tasks);
   for (size_t i = 0; i < want; i++) {
@@ -125,6 +127,11 @@ static void on_taken(pool_t *p) {
     t->msg.type = CT_MSG_TASK;
     ct_worker_post(p->workers[p->next_worker], &t->msg);
     p->next_worker = (p->next_worker + 1) % p->n_workers;
+  }
+  if (p->stopping) {
+    /* This answer may be the last message: whatever it returned, see whether we are done. */
+    finish_stop(p);
+    return;
   }
   if (p->take.error != 0) {
     ct_error("spool: taking jobs failed: %s; trying again in %d ms", ct_strerror(p->take.error),
@@ -176,8 +183,10 @@ static void count(pool_t *p, ct_task_t *t) {
 }
 
 static void finish_stop(pool_t *p) {
-  if (p->workers_alive > 0 || p->n_free != p->n_tasks || !p->spooler_alive)
+  if (p->workers_alive > 0 || p->n_free != p->n_tasks || !p->spooler_alive ||
+      p->spooler_told)
     return;
+  p->spooler_told = true;
   /* Every outcome is durable and every worker is gone: the spooler may go. */
   p->stop_msgs[0].type = CT_MSG_STOP;
   ct_spooler_post(p->spooler, &p->stop_msgs[0]);

@@ -241,8 +241,14 @@ static void record_attempt(ct_task_t *t, const ct_account_t *acc, Carteiro__V1__
 
 /* After a failure worth retrying: back to the spool after a backoff, or to the DLQ when the
  * attempts or the deadline are used up. */
+/* A provider asking to wait longer than this is taken to mean this long: a broken header must
+ * neither overflow the due time nor park a job for years. */
+#define MAX_RETRY_AFTER_MS ((int64_t)24 * 3600 * 1000)
+
 static void retry_later(ct_worker_t *w, ct_task_t *t, int64_t retry_after_ms, int64_t floor_ms) {
   const ct_job_t *job = t->lease.job;
+  if (retry_after_ms > MAX_RETRY_AFTER_MS)
+    retry_after_ms = MAX_RETRY_AFTER_MS;
   uint32_t attempts = t->lease.attempts + 1;
   if (attempts >= w->cfg->max_attempts) {
     finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "max_attempts");
@@ -440,6 +446,13 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   t->channel = ch;
   t->part = part;
   int a = ct_accounts_route(w->accounts, w->cfg, job->tenant, ch, recipient_key(job, ch));
+  if (t->account >= 0 && a != t->account) {
+    /* A reload moved the job to another account (or to none): what it held on the old one
+     * goes back first. */
+    release_slot(w, t, CT_AIMD_NEUTRAL);
+    warm_done(w, t, false);
+    t->has_token = false;
+  }
   if (a < 0) {
     t->account = -1;
     record_attempt(t, NULL, CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT, 0, "no_account",
@@ -474,7 +487,7 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   /* Until this worker has a connection to the account's host, one request goes first. The
    * others would otherwise take their rate tokens during the TLS handshake and all leave
    * together when it completes: over the configured rate, as the provider counts it. */
-  if (w->warm[a] != WARM && !t->warm_probe) {
+  if (w->warm[a] != WARM && !t->warm_probe && !t->holds_slot) {
     if (w->warm[a] == PROBING && now_us - w->warm_since[a] < WARM_WAIT_US) {
       ct_list_insert_tail(&w->warm_waiters[a], &t->wait);
       if (!uv_is_active((uv_handle_t *)&w->slot_poll))
@@ -566,8 +579,10 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
   case CT_VERDICT_THROTTLED:
     /* The account slows down through its concurrency cap (halved); this job waits what the
      * provider asked. Holding the whole account for every 429's Retry-After would let a few
-     * throttled requests stall thousands that would have gone through. */
+     * throttled requests stall thousands that would have gone through. A 429 is an answer:
+     * for the breaker the provider is up. */
     atomic_fetch_add(&acc->throttled, 1);
+    ct_breaker_record(&acc->breaker, true, now_us);
     record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, v.error_code,
                    v.message, latency);
     release_slot(w, t, CT_AIMD_THROTTLED);
@@ -575,6 +590,7 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
     return;
   case CT_VERDICT_RECIPIENT_BUSY:
     atomic_fetch_add(&acc->throttled, 1);
+    ct_breaker_record(&acc->breaker, true, now_us);
     record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, v.error_code,
                    v.message, latency);
     release_slot(w, t, CT_AIMD_NEUTRAL);
@@ -689,17 +705,28 @@ static void put_back_waiting(ct_worker_t *w) {
   uv_timer_stop(&w->slot_poll);
 }
 
+/* The loop ends once the transport is closed and no task is left: a task may still be in
+ * document preparation on the thread pool after an abort, and its callback must run. */
+static void stop_if_done(ct_worker_t *w) {
+  if (w->closing && w->transport == NULL && w->active == 0)
+    uv_stop(&w->loop);
+}
+
 static void on_transport_closed(void *arg) {
   ct_worker_t *w = arg;
   w->transport = NULL;
   uv_close((uv_handle_t *)&w->timer, NULL);
   uv_close((uv_handle_t *)&w->slot_poll, NULL);
   /* The inbox stays open until ct_worker_join, so the control loop may still post to it. */
-  uv_stop(&w->loop);
+  stop_if_done(w);
 }
 
 static void shutdown_if_idle(ct_worker_t *w) {
-  if (!w->stopping || w->closing || w->active > 0)
+  if (w->closing) {
+    stop_if_done(w);
+    return;
+  }
+  if (!w->stopping || w->active > 0)
     return;
   w->closing = true;
   ct_transport_close(w->transport, on_transport_closed, w);

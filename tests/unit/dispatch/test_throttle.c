@@ -160,6 +160,15 @@ static void test_breaker(void **state) {
   ct_breaker_record(&b, true, T0);
   ct_breaker_record(&b, false, T0);
   assert_int_equal(ct_breaker_state(&b), CT_BREAKER_CLOSED);
+  /* A probe whose answer never counts (a 401, a request never sent) is replaced after one
+   * cool-down, so the breaker cannot stay half-open for good. */
+  for (int i = 0; i < 3; i++)
+    ct_breaker_record(&b, false, T0 + 3000000);
+  assert_int_equal(ct_breaker_state(&b), CT_BREAKER_OPEN);
+  assert_true(ct_breaker_allow(&b, T0 + 4000000, &retry));  /* the probe */
+  assert_false(ct_breaker_allow(&b, T0 + 4500000, &retry)); /* waiting for its answer */
+  assert_true(ct_breaker_allow(&b, T0 + 5000000, &retry));  /* it never came: a new probe */
+  assert_false(ct_breaker_allow(&b, T0 + 5000001, &retry));
   ct_breaker_destroy(&b);
 }
 

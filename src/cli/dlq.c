@@ -423,31 +423,6 @@ static int cmd_stats(ct_spool_t *sp, const dlq_opts_t *o) {
 
 /* replay */
 
-/* Whether `progress` holds an accepted part for every message of every delivery of `job`:
- * for each delivery, some channel of it with all its parts accepted. That is the engine's own
- * test for "nothing left to send" (worker.c, next_part), so a job it holds true for would
- * come straight back delivered, or, if a receipt is missing a part id, send a duplicate. */
-static bool nothing_left(const ct_job_t *job, const ct_receipt_t *progress) {
-  if (job == NULL || progress == NULL || progress->n_parts == 0 || job->n_deliveries == 0)
-    return false;
-  for (size_t d = 0; d < job->n_deliveries; d++) {
-    const ct_delivery_t *dl = job->deliveries[d];
-    bool complete = false;
-    for (size_t c = 0; c < dl->n_channels && !complete; c++) {
-      const ct_provider_t *p = ct_provider_for((ct_channel_t)dl->channels[c]);
-      if (p == NULL)
-        continue;
-      unsigned parts = p->parts(job), done = 0;
-      while (done < parts && ct_progress_has_part(progress, p->channel, done))
-        done++;
-      complete = done == parts;
-    }
-    if (!complete)
-      return false;
-  }
-  return true;
-}
-
 typedef struct {
   walk_t tally;   /* what will be replayed, by reason */
   bool force;
@@ -460,7 +435,7 @@ typedef struct {
 
 static int plan_one(const ct_dlq_record_t *r, void *arg) {
   plan_t *p = arg;
-  bool done = nothing_left(r->job, r->progress);
+  bool done = (r->job != NULL && ct_progress_job_done(r->job, r->progress));
   if (done && !p->force) {
     p->skipped++;
     return 0;

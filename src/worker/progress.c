@@ -1,6 +1,7 @@
 #include "worker/progress.h"
 
 #include "common/error.h"
+#include "provider/provider.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,30 @@ int ct_progress_add_failed(ct_receipt_t **r, const char *job_id, ct_channel_t ch
   (*r)->failed_channels = v;
   v[(*r)->n_failed_channels++] = (Carteiro__V1__Channel)channel;
   return 0;
+}
+
+bool ct_progress_delivery_done(const ct_job_t *job, const ct_receipt_t *r, size_t d) {
+  const ct_delivery_t *dl = job->deliveries[d];
+  for (size_t c = 0; c < dl->n_channels; c++) {
+    const ct_provider_t *p = ct_provider_for((ct_channel_t)dl->channels[c]);
+    if (p == NULL)
+      continue;
+    unsigned parts = p->parts(job), done = 0;
+    while (done < parts && ct_progress_has_part(r, p->channel, done))
+      done++;
+    if (done == parts)
+      return true;
+  }
+  return false;
+}
+
+bool ct_progress_job_done(const ct_job_t *job, const ct_receipt_t *r) {
+  if (r == NULL || job->n_deliveries == 0)
+    return false;
+  for (size_t d = 0; d < job->n_deliveries; d++)
+    if (!ct_progress_delivery_done(job, r, d))
+      return false;
+  return true;
 }
 
 void ct_progress_free(ct_receipt_t *r) {

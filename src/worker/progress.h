@@ -30,6 +30,13 @@ int ct_progress_add_part(ct_receipt_t **r, const char *job_id, ct_channel_t chan
 /* Records a channel that failed for good. Errors: CT_ENOMEM. */
 int ct_progress_add_failed(ct_receipt_t **r, const char *job_id, ct_channel_t channel);
 
+/* Whether delivery `d` of `job` is complete: some channel of it has every one of its parts
+ * (as its provider adapter counts them) accepted. */
+bool ct_progress_delivery_done(const ct_job_t *job, const ct_receipt_t *r, size_t d);
+
+/* Whether nothing is left to send for `job`: every delivery is complete. */
+bool ct_progress_job_done(const ct_job_t *job, const ct_receipt_t *r);
+
 void ct_progress_free(ct_receipt_t *r);
 
 #endif

@@ -280,17 +280,7 @@ static next_t next_part(const ct_task_t *t, ct_channel_t *channel, unsigned *par
   bool exhausted = false;
   for (size_t d = 0; d < job->n_deliveries; d++) {
     const ct_delivery_t *dl = job->deliveries[d];
-    bool complete = false;
-    for (size_t c = 0; c < dl->n_channels && !complete; c++) {
-      const ct_provider_t *p = ct_provider_for((ct_channel_t)dl->channels[c]);
-      if (p == NULL)
-        continue;
-      unsigned parts = p->parts(job), done = 0;
-      while (done < parts && ct_progress_has_part(t->progress, p->channel, done))
-        done++;
-      complete = done == parts;
-    }
-    if (complete)
+    if (ct_progress_delivery_done(job, t->progress, d))
       continue;
     for (size_t c = 0; c < dl->n_channels; c++) {
       ct_channel_t ch = (ct_channel_t)dl->channels[c];

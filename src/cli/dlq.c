@@ -19,7 +19,6 @@
 
 #include "common/clock.h"
 #include "common/error.h"
-#include "provider/provider.h"
 #include "worker/progress.h"
 
 #include <getopt.h>

@@ -71,7 +71,8 @@ typedef struct ct_task {
   size_t heap_pos;        /* position in the worker's timer heap */
   ct_list_t wait;         /* on an account's slot wait list */
   int64_t sent_us;
-  const void *sent_cfg;   /* the configuration snapshot the request was built from */
+  uint64_t sent_gen;      /* the worker's configuration generation the request was built from
+                             (a pointer could be reused by the next snapshot) */
 
   /* The invoice document, once prepared for this lease (read, checked, protected). */
   ct_bytes_t doc;

@@ -55,6 +55,7 @@ struct ct_worker {
   ct_mailbox_t inbox;
   ct_transport_t *transport;
   const ct_config_t *cfg;
+  uint64_t cfg_gen;        /* reloads seen: which configuration a request was built from */
   ct_accounts_t *accounts;
   ct_spooler_t *spooler;
   ct_mailbox_t *control;
@@ -381,7 +382,7 @@ static void send_part(ct_worker_t *w, ct_task_t *t) {
     return;
   }
   t->sent_us = ct_mono_us();
-  t->sent_cfg = w->cfg;
+  t->sent_gen = w->cfg_gen;
   t->end_channel = t->channel;
   atomic_fetch_add(&acc->requests, 1);
   rc = ct_transport_send(w->transport, &req, on_response, t);
@@ -590,7 +591,7 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
     atomic_fetch_add(&acc->refused, 1);
     /* A request built from a configuration this worker has since replaced carried the old
      * secret: its refusal says nothing about the new one, so it pauses nothing. */
-    if (t->sent_cfg == w->cfg && !atomic_exchange(&acc->paused, true))
+    if (t->sent_gen == w->cfg_gen && !atomic_exchange(&acc->paused, true))
       ct_error("provider %s refused our credentials (HTTP %d, code %s): account paused; its "
                "jobs wait. Fix the secret and send SIGHUP.",
                acc->name, resp->status, v.error_code);
@@ -761,6 +762,7 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
       break;
     case CT_MSG_RELOAD:
       w->cfg = m->ptr;
+      w->cfg_gen++;
       w->reloaded.type = CT_MSG_RELOADED;
       w->reloaded.from = w->index;
       ct_mailbox_post(w->control, &w->reloaded.node);

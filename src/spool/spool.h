@@ -112,6 +112,9 @@ typedef struct {
   int64_t seq;                 /* from the lease */
   ct_settle_kind_t kind;
   const ct_attempt_t *attempt; /* appended to the job's history when not NULL */
+  const ct_attempt_t *const *earlier; /* appended before `attempt`, in order (the parts this
+                                         lease had accepted before it); n_earlier of them */
+  size_t n_earlier;
   const ct_receipt_t *receipt; /* ACK: the receipt; RETRY: progress so far (may be NULL) */
   int64_t due_ms;              /* RETRY and RELEASE: when it is due again (0 = now) */
   const char *reason;          /* DEAD: "permanent_failure", "deadline_exceeded", ... */

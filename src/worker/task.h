@@ -44,6 +44,11 @@ typedef enum {
   CT_END_RELEASED, /* put back without an attempt: shutdown, pause, pacing */
 } ct_end_t;
 
+/* Accepted parts one lease can record besides its last attempt: a WhatsApp invoice is three
+ * messages, and a job has at most a few deliveries. More are dropped from the history (the
+ * receipt keeps every part regardless). */
+#define CT_TASK_EARLIER 8
+
 typedef struct ct_task {
   ct_msg_t msg;
   ct_lease_t lease;
@@ -58,6 +63,14 @@ typedef struct ct_task {
   char error_code[32];
   char message[160];
   char reason[48];
+  /* Parts this lease had accepted before `attempt`, kept for the history. */
+  struct {
+    ct_attempt_t a;
+    char provider[80];
+    char message[32];
+  } earlier[CT_TASK_EARLIER];
+  const ct_attempt_t *earlier_ptrs[CT_TASK_EARLIER];
+  size_t n_earlier;
 
   /* Worker-side state. */
   struct ct_worker *owner;

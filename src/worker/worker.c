@@ -197,6 +197,8 @@ static void finish(ct_worker_t *w, ct_task_t *t, ct_settle_kind_t kind, ct_end_t
       .seq = t->lease.seq,
       .kind = kind,
       .attempt = t->has_attempt ? &t->attempt : NULL,
+      .earlier = t->earlier_ptrs,
+      .n_earlier = t->n_earlier,
       .receipt = t->progress,
       .due_ms = due_ms,
       .reason = reason != NULL ? t->reason : NULL,
@@ -222,9 +224,25 @@ static void put_back(ct_worker_t *w, ct_task_t *t, int64_t due_ms) {
   finish(w, t, CT_SETTLE_RETRY, CT_END_RELEASED, due_ms, NULL);
 }
 
+/* Moves the lease's current attempt (an accepted part: any failure ends a lease) to the
+ * earlier ones, so the history keeps every request of the lease. */
+static void keep_earlier(ct_task_t *t) {
+  if (!t->has_attempt || t->n_earlier == CT_TASK_EARLIER)
+    return;
+  size_t i = t->n_earlier++;
+  t->earlier[i].a = t->attempt;
+  snprintf(t->earlier[i].provider, sizeof t->earlier[i].provider, "%.79s", t->provider);
+  snprintf(t->earlier[i].message, sizeof t->earlier[i].message, "%.31s", t->message);
+  t->earlier[i].a.provider = t->earlier[i].provider;
+  t->earlier[i].a.message = t->earlier[i].message;
+  t->earlier[i].a.error_code = (char *)"";
+  t->earlier_ptrs[i] = &t->earlier[i].a;
+}
+
 static void record_attempt(ct_task_t *t, const ct_account_t *acc, Carteiro__V1__Outcome outcome,
                            int http_status, const char *code, const char *message,
                            uint32_t latency_ms) {
+  keep_earlier(t);
   t->has_attempt = true;
   carteiro__v1__attempt__init(&t->attempt);
   snprintf(t->provider, sizeof t->provider, "%s", acc != NULL ? acc->name : "");
@@ -737,6 +755,7 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
       t->channel = CT_CHANNEL_NONE;
       t->part = 0;
       t->holds_slot = t->has_token = t->has_attempt = t->warm_probe = false;
+      t->n_earlier = 0;
       t->doc = (ct_bytes_t){0};
       t->doc_ready = false;
       t->doc_error = (ct_doc_error_t){0};

@@ -33,6 +33,17 @@ expect_eq "some sends failed after their upload" true \
 expect_eq "templates + barcodes" 24 "$(mock_stat .endpoints.whatsapp_messages.unique_keys)"
 expect_eq "e-mails with attachment" 8 "$(mock_stat .endpoints.sendgrid_mail.outcomes.ok)"
 
+# The history keeps every request: each job shows one accepted attempt per receipt part, even
+# when a later part of the same lease failed.
+mismatch=0
+for id in $(jq -r .id "$T/telco.jsonl" "$T/bank.jsonl"); do
+  "$ct" job show --json "$id" >"$T/h.json"
+  accepted=$(jq '[.attempts[] | select(.outcome == "accepted")] | length' "$T/h.json")
+  parts=$(jq '.receipt.parts | length' "$T/h.json")
+  [ "$accepted" = "$parts" ] || mismatch=$((mismatch + 1))
+done
+expect_eq "jobs whose history lacks an accepted part" 0 "$mismatch"
+
 # check_pdf FILE PASSWORD JOB_JSON WHAT: the PDF is locked with PASSWORD (AES-256, revision 6),
 # opens with it and with nothing else, and shows the job's invoice number and amount.
 check_pdf() {

@@ -106,6 +106,7 @@ enum {
   S_NEXT_LEVEL,
   S_TAKE_LEVEL,
   S_ADD_ATTEMPT,
+  S_BUMP_HISTORY,
   S_SETTLE,
   S_GET_JOB,
   S_GET_ATTEMPTS,
@@ -136,6 +137,8 @@ static const char *const stmt_sql[N_STMTS] = {
      * recorded exactly when the settle applies. */
     [S_ADD_ATTEMPT] = "INSERT INTO attempt (seq, n, body)"
                       " SELECT seq, history, ?2 FROM job WHERE seq = ?1 AND state = 0",
+    /* After each earlier attempt of a settle, so the next one gets the next number. */
+    [S_BUMP_HISTORY] = "UPDATE job SET history = history + 1 WHERE seq = ?1 AND state = 0",
     [S_SETTLE] = "UPDATE job SET state = ?2, due_ms = coalesce(?3, due_ms), updated_ms = ?4,"
                  " receipt = coalesce(?5, receipt), reason = ?6, attempts = attempts + ?7,"
                  " history = history + ?10, last_channel = coalesce(?8, last_channel),"
@@ -581,6 +584,22 @@ typedef struct {
 static int settle_one(ct__spool_backend_t *be, const ct_settle_t *op, int64_t now_ms,
                       bool *applied) {
   int rc;
+  for (size_t i = 0; i < op->n_earlier; i++) {
+    size_t len;
+    rc = ct__spool_pack_attempt(&be->attempt_buf, op->earlier[i], &len);
+    if (rc != 0)
+      return rc;
+    sqlite3_stmt *add = be->st[S_ADD_ATTEMPT];
+    sqlite3_bind_int64(add, 1, op->seq);
+    bind_blob(add, 2, be->attempt_buf.data, len);
+    rc = run(be, S_ADD_ATTEMPT, "settle");
+    if (rc != 0)
+      return rc;
+    sqlite3_bind_int64(be->st[S_BUMP_HISTORY], 1, op->seq);
+    rc = run(be, S_BUMP_HISTORY, "settle");
+    if (rc != 0)
+      return rc;
+  }
   const ct_attempt_t *a = op->attempt;
   if (a != NULL) {
     size_t len;

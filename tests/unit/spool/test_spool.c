@@ -1607,6 +1607,37 @@ static void test_dlq_import(void **state) {
   ct_job_free(j4);
 }
 
+static void test_settle_records_earlier_attempts(void **state) {
+  fixture_t *fx = *state;
+  ct_spool_t *sp = open_spool(fx, true);
+  enqueue_one(sp, T0, "e1", "tim", 0, 0);
+  ct_lease_t l[1];
+  assert_int_equal(take(sp, T0, 1, l), 1);
+  /* Two parts accepted, then the third failed: all three in order, one try counted. */
+  ct_attempt_t a0 = attempt_of(CT_CHANNEL_WHATSAPP, "wa", ACCEPTED, T0 + 1);
+  ct_attempt_t a1 = attempt_of(CT_CHANNEL_WHATSAPP, "wa", ACCEPTED, T0 + 2);
+  ct_attempt_t a2 = attempt_of(CT_CHANNEL_WHATSAPP, "wa", TRANSIENT, T0 + 3);
+  const ct_attempt_t *earlier[] = {&a0, &a1};
+  settle1(sp, T0 + 3,
+          (ct_settle_t){.seq = l[0].seq, .kind = CT_SETTLE_RETRY, .attempt = &a2,
+                        .earlier = earlier, .n_earlier = 2, .due_ms = T0 + 4},
+          0);
+  ct_lease_free(&l[0]);
+  ct_job_info_t info;
+  assert_int_equal(ct_spool_job_get(sp, "e1", &info), 0);
+  assert_int_equal(info.n_attempts, 3);
+  assert_int_equal(info.attempts[0]->at_ms, T0 + 1);
+  assert_int_equal(info.attempts[1]->at_ms, T0 + 2);
+  assert_int_equal(info.attempts[2]->at_ms, T0 + 3);
+  assert_int_equal(info.attempts[2]->outcome, TRANSIENT);
+  ct_job_info_free(&info);
+  assert_int_equal(take(sp, T0 + 10, 1, l), 1);
+  assert_int_equal(l[0].attempts, 1);
+  ct_lease_free(&l[0]);
+  ct_spool_close(sp);
+  assert_integrity_ok(fx);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1640,6 +1671,7 @@ int main(void) {
       T(test_write_faults),
       T(test_job_get_missing),
       T(test_undecodable_job_goes_to_dlq),
+      T(test_settle_records_earlier_attempts),
       T(test_only_failures_count),
       T(test_dead_keeps_receipt_and_replay_forgets_failed_channels),
       T(test_dlq_read),

@@ -223,10 +223,21 @@ static void on_stop_async(uv_async_t *a)
   uv_close((uv_handle_t *)a, NULL);
 }
 
+static pthread_mutex_t loop_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t loop_cv = PTHREAD_COND_INITIALIZER;
+static bool loop_ended;
+
+/* The loop thread never exits: h2o keeps per-thread allocation caches that only a live
+ * thread's TLS points to, and LeakSanitizer would report them once the thread is gone. */
 static void *loop_main(void *arg)
 {
   (void)arg;
   uv_run(&loop, UV_RUN_DEFAULT);
+  pthread_mutex_lock(&loop_mu);
+  loop_ended = true;
+  pthread_cond_broadcast(&loop_cv);
+  for (;;)
+    pthread_cond_wait(&loop_cv, &loop_mu);
   return NULL;
 }
 
@@ -246,6 +257,7 @@ static int group_setup(void **state)
   port = ct_http_port(server);
   assert_true(port != 0);
   assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
+  pthread_detach(loop_thread);
   return 0;
 }
 
@@ -253,7 +265,10 @@ static int group_teardown(void **state)
 {
   (void)state;
   uv_async_send(&stop_async);
-  pthread_join(loop_thread, NULL);
+  pthread_mutex_lock(&loop_mu);
+  while (!loop_ended)
+    pthread_cond_wait(&loop_cv, &loop_mu);
+  pthread_mutex_unlock(&loop_mu);
   assert_true(stopped);
   /* every handle the server opened is closed: nothing left on the loop */
   assert_int_equal(uv_loop_close(&loop), 0);

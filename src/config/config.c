@@ -55,6 +55,11 @@ static const key_t_ daemon_keys[] = {
     {"document_fetch_timeout", K_DURATION, offsetof(ct_config_t, document_fetch_timeout_ms), 0, 1,
      600000},
     UINT(ct_config_t, document_jobs, 1, 64),
+    STR(ct_config_t, http_listen),
+    STR(ct_config_t, http_token_file),
+    UINT(ct_config_t, http_max_body_mb, 1, 1024),
+    UINT(ct_config_t, spool_high_water, 1, 4000000000u),
+    UINT(ct_config_t, min_free_disk_mb, 0, 1000000),
     {"log_level", K_LOGLEVEL, offsetof(ct_config_t, log_level),
      sizeof(((ct_config_t *)0)->log_level), 0, 0},
 };
@@ -530,6 +535,9 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
   snprintf(cfg->document_root, sizeof cfg->document_root, "/var/lib/carteiro/documents");
   cfg->document_fetch_timeout_ms = 20000;
   cfg->document_jobs = 4;
+  cfg->http_max_body_mb = 32;
+  cfg->spool_high_water = 20000000;
+  cfg->min_free_disk_mb = 1024;
 
   loader_t ld = {.cfg = cfg, .errs = errs};
   FILE *f = fopen(path, "r");
@@ -552,6 +560,30 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
     check_provider(&ld, &cfg->providers[i]);
   if (cfg->n_providers == 0)
     problem(&ld, path, "no [provider.NAME] section: nothing could be delivered");
+  if (cfg->http_listen[0] != '\0') {
+    const char *colon = strrchr(cfg->http_listen, ':');
+    char *end = NULL;
+    long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || colon == cfg->http_listen || end == colon + 1 || *end != '\0' ||
+        port < 0 || port > 65535)
+      problem(&ld, "[carteiro] http_listen", "'%s' is not host:port", cfg->http_listen);
+    const char *env = getenv("CARTEIRO_HTTP_TOKEN");
+    if (env != NULL && env[0] != '\0') {
+      cfg->http_token = strdup(env);
+      if (cfg->http_token == NULL)
+        ld.oom = true;
+    } else if (cfg->http_token_file[0] != '\0') {
+      int rc = read_secret(cfg->http_token_file, &cfg->http_token);
+      if (rc != 0)
+        problem(&ld, "[carteiro] http_token_file", "%s: %s", cfg->http_token_file,
+                ct_strerror(rc));
+      else if (cfg->http_token[0] == '\0')
+        problem(&ld, "[carteiro] http_token_file", "%s is empty", cfg->http_token_file);
+    } else {
+      problem(&ld, "[carteiro] http_listen",
+              "the HTTP API needs a token: set http_token_file or $CARTEIRO_HTTP_TOKEN");
+    }
+  }
   if (cfg->backoff_cap_ms < cfg->backoff_base_ms)
     problem(&ld, "[carteiro] backoff_cap", "is smaller than backoff_base");
   if (fill_default_templates(&ld) != 0)
@@ -581,6 +613,10 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
 void ct_config_free(ct_config_t *cfg) {
   if (cfg == NULL)
     return;
+  if (cfg->http_token != NULL) {
+    explicit_bzero(cfg->http_token, strlen(cfg->http_token));
+    free(cfg->http_token);
+  }
   for (size_t i = 0; i < cfg->n_providers; i++) {
     char *s = cfg->providers[i].secret;
     if (s != NULL) {

@@ -88,6 +88,12 @@ typedef struct {
   char document_root[CT_CONFIG_PATH]; /* where documents given by path live */
   int64_t document_fetch_timeout_ms;  /* documents given by https URL */
   uint32_t document_jobs;      /* documents prepared at once per worker (thread pool) */
+  char http_listen[128];       /* "127.0.0.1:8080" for the HTTP API; "" = no HTTP server */
+  char http_token_file[CT_CONFIG_PATH]; /* bearer token for /v1 routes */
+  char *http_token;            /* read from http_token_file or $CARTEIRO_HTTP_TOKEN */
+  uint32_t http_max_body_mb;   /* larger ingest bodies get 413 */
+  uint32_t spool_high_water;   /* READY jobs above which ingest answers 503 */
+  uint32_t min_free_disk_mb;   /* free space under which ingest answers 503 */
   char log_level[16];
 
   ct_provider_conf_t providers[CT_CONFIG_MAX_PROVIDERS];

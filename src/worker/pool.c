@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/mailbox.h"
+#include "worker/ingest.h"
 #include "worker/progress.h"
 #include "worker/spooler.h"
 #include "worker/worker.h"
@@ -19,10 +20,7 @@
 /* Progress is logged this often. */
 #define REPORT_EVERY_MS 10000
 
-typedef struct {
-  uint64_t delivered, retried, dead, released;
-  uint64_t by_channel[4]; /* delivered jobs that used the channel */
-} counters_t;
+typedef ct_ingest_counters_t counters_t;
 
 typedef struct {
   uv_loop_t *loop;
@@ -53,6 +51,9 @@ typedef struct {
   bool stopping;
   bool aborted;
   bool spooler_told;         /* STOP was posted to the spooler (exactly once) */
+  ct_ingest_t ingest;        /* the HTTP API's view of the engine */
+  ct_http_server_t *http;
+  bool http_alive;
   counters_t c;
   int64_t started_ms;
   int exit_rc;
@@ -70,6 +71,7 @@ static void recycle(pool_t *p, ct_task_t *t) {
   memset(&t->lease, 0, sizeof t->lease);
   ct_list_insert_tail(&p->free_tasks, &t->msg.node);
   p->n_free++;
+  p->c.inflight = p->n_tasks - p->n_free;
 }
 
 static void maybe_take(pool_t *p) {
@@ -87,6 +89,7 @@ static void maybe_take(pool_t *p) {
     ct_list_insert_tail(&p->take.tasks, n);
   }
   p->n_free -= want;
+  p->c.inflight = p->n_tasks - p->n_free;
   p->take.want = want;
   p->take.filled = 0;
   p->take.error = 0;
@@ -184,7 +187,7 @@ static void count(pool_t *p, ct_task_t *t) {
 
 static void finish_stop(pool_t *p) {
   if (p->workers_alive > 0 || p->n_free != p->n_tasks || !p->spooler_alive ||
-      p->spooler_told)
+      p->spooler_told || p->http_alive || p->ingest.pending > 0)
     return;
   p->spooler_told = true;
   /* Every outcome is durable and every worker is gone: the spooler may go. */
@@ -224,6 +227,11 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
         maybe_take(p);
       break;
     }
+    case CT_MSG_ENQUEUED:
+      ct_ingest_enqueued(&p->ingest, ct_container_of(m, ct_enqueue_req_t, msg));
+      if (p->stopping)
+        finish_stop(p);
+      break;
     case CT_MSG_RELOADED:
       if (--p->reloads_pending == 0)
         finish_reload(p);
@@ -258,10 +266,20 @@ static void on_grace(uv_timer_t *timer) {
   }
 }
 
+static void on_http_stopped(void *arg) {
+  pool_t *p = arg;
+  p->http = NULL;
+  p->http_alive = false;
+  finish_stop(p);
+}
+
 static void begin_stop(pool_t *p, const char *why) {
   if (p->stopping)
     return;
   p->stopping = true;
+  p->ingest.closed = true;
+  if (p->http != NULL)
+    ct_http_stop(p->http, on_http_stopped, p);
   ct_info("stopping (%s): finishing %zu deliveries in flight", why, p->n_tasks - p->n_free);
   uv_timer_stop(&p->poll);
   for (size_t i = 0; i < p->n_workers; i++) {
@@ -362,6 +380,46 @@ static void print_report(pool_t *p) {
   fflush(p->opts->report);
 }
 
+/* The HTTP API on the control loop, with a read-only spool connection for lookups. */
+static int start_http(pool_t *p) {
+  ct_ingest_t *g = &p->ingest;
+  g->cfg = p->cfg;
+  g->accounts = &p->accounts;
+  g->spooler = p->spooler;
+  g->counters = &p->c;
+  snprintf(g->spool_dir, sizeof g->spool_dir, "%s", p->cfg->spool);
+  char *slash = strrchr(g->spool_dir, '/');
+  if (slash != NULL)
+    *(slash == g->spool_dir ? slash + 1 : slash) = '\0';
+  else
+    snprintf(g->spool_dir, sizeof g->spool_dir, ".");
+  ct_spooler_want_stats(p->spooler);
+  ct_spool_options_t ro = {.path = p->cfg->spool, .readonly = true};
+  int rc = ct_spool_open(&g->reader, &ro);
+  if (rc != 0) {
+    ct_error("http: opening the spool for reading: %s", ct_strerror(rc));
+    return rc;
+  }
+  char host[128];
+  snprintf(host, sizeof host, "%s", p->cfg->http_listen);
+  char *colon = strrchr(host, ':');
+  *colon = '\0';
+  ct_http_options_t ho = {.host = host,
+                          .port = (uint16_t)strtol(colon + 1, NULL, 10),
+                          .token = p->cfg->http_token,
+                          .max_body = (size_t)p->cfg->http_max_body_mb << 20};
+  ct_http_engine_t engine;
+  ct_ingest_engine(g, &engine);
+  rc = ct_http_start(p->loop, &ho, &engine, &p->http);
+  if (rc != 0) {
+    ct_error("http: cannot listen on %s: %s", p->cfg->http_listen, ct_strerror(rc));
+    return rc;
+  }
+  p->http_alive = true;
+  ct_info("http: listening on %s:%u", host, (unsigned)ct_http_port(p->http));
+  return 0;
+}
+
 static uint32_t worker_count(const ct_config_t *cfg) {
   if (cfg->workers > 0)
     return cfg->workers;
@@ -425,6 +483,9 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   }
   p.n_workers = p.workers_alive;
 
+  if (rc == 0 && p.cfg->http_listen[0] != '\0')
+    rc = start_http(&p);
+
   uv_signal_init(p.loop, &p.sigterm);
   uv_signal_init(p.loop, &p.sigint);
   uv_signal_init(p.loop, &p.sighup);
@@ -453,6 +514,7 @@ int ct_pool_run(const ct_pool_options_t *opts) {
 
   for (size_t i = 0; i < p.n_workers; i++)
     ct_worker_join(p.workers[i]);
+  ct_spool_close(p.ingest.reader);
   ct_spooler_join(p.spooler);
   ct_mailbox_dispose(&p.inbox);
   uv_loop_close(p.loop);

@@ -5,6 +5,7 @@
 #include "common/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,8 @@
 #define EXPIRE_EVERY_MS (60 * 1000)
 /* After a failed commit, wait this long before trying again. */
 #define RETRY_COMMIT_MS 1000
+/* The statistics the control loop shows (metrics, readiness) are refreshed this often. */
+#define STATS_EVERY_MS 2000
 
 struct ct_spooler {
   pthread_t thread;
@@ -31,7 +34,45 @@ struct ct_spooler {
   size_t leases_cap;
   bool stopping;
   int64_t next_expire_ms;
+  int64_t next_stats_ms;
+  pthread_mutex_t stats_mu;
+  ct_spool_stats_t stats;   /* the last snapshot, under stats_mu */
+  bool have_stats;
+  _Atomic bool want_stats;  /* snapshots are taken only when someone reads them */
 };
+
+void ct_spooler_want_stats(ct_spooler_t *s) { atomic_store(&s->want_stats, true); }
+
+bool ct_spooler_stats(ct_spooler_t *s, ct_spool_stats_t *out) {
+  pthread_mutex_lock(&s->stats_mu);
+  bool have = s->have_stats;
+  if (have)
+    *out = s->stats;
+  pthread_mutex_unlock(&s->stats_mu);
+  return have;
+}
+
+static void refresh_stats(ct_spooler_t *s) {
+  int64_t now = ct_now_ms();
+  if (!atomic_load(&s->want_stats) || now < s->next_stats_ms)
+    return;
+  s->next_stats_ms = now + STATS_EVERY_MS;
+  ct_spool_stats_t st;
+  if (ct_spool_stats(s->spool, now, &st) != 0)
+    return;
+  pthread_mutex_lock(&s->stats_mu);
+  s->stats = st;
+  s->have_stats = true;
+  pthread_mutex_unlock(&s->stats_mu);
+}
+
+/* Stores an ingest batch in its own transaction and answers the control loop. */
+static void answer_enqueue(ct_spooler_t *s, ct_enqueue_req_t *req) {
+  req->rc = s->stopping ? CT_ESTATE
+                        : ct_spool_enqueue(s->spool, req->jobs, req->n, ct_now_ms(), req->results);
+  req->msg.type = CT_MSG_ENQUEUED;
+  ct_mailbox_post(s->control, &req->msg.node);
+}
 
 void ct_spooler_post(ct_spooler_t *s, ct_msg_t *msg) {
   pthread_mutex_lock(&s->mu);
@@ -150,7 +191,7 @@ static void *run(void *arg) {
       ct_msg_t *m = ct_container_of(p, ct_msg_t, node);
       if (m->type == CT_MSG_TASK)
         ct_list_insert_tail(&s->pending, p);
-      else if (m->type == CT_MSG_TAKE)
+      else if (m->type == CT_MSG_TAKE || m->type == CT_MSG_ENQUEUE)
         ct_list_insert_tail(&takes, p);
       else if (m->type == CT_MSG_STOP)
         s->stopping = true;
@@ -171,10 +212,16 @@ static void *run(void *arg) {
     while (!ct_list_empty(&takes)) {
       ct_list_t *p = ct_list_first(&takes);
       ct_list_remove(p);
-      answer_take(s, ct_container_of(p, ct_take_req_t, msg.node));
+      ct_msg_t *m = ct_container_of(p, ct_msg_t, node);
+      if (m->type == CT_MSG_ENQUEUE)
+        answer_enqueue(s, ct_container_of(m, ct_enqueue_req_t, msg));
+      else
+        answer_take(s, ct_container_of(m, ct_take_req_t, msg));
     }
-    if (failures == 0)
+    if (failures == 0) {
       maybe_expire(s);
+      refresh_stats(s);
+    }
     pthread_mutex_lock(&s->mu);
     bool done = s->stopping && ct_list_empty(&s->queue) && ct_list_empty(&s->pending);
     pthread_mutex_unlock(&s->mu);
@@ -196,6 +243,7 @@ int ct_spooler_start(ct_spooler_t **out, const ct_spool_options_t *opts, ct_mail
     goto fail_open;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cond, NULL);
+  pthread_mutex_init(&s->stats_mu, NULL);
   ct_list_init(&s->queue);
   ct_list_init(&s->pending);
   s->control = control;
@@ -210,6 +258,7 @@ int ct_spooler_start(ct_spooler_t **out, const ct_spool_options_t *opts, ct_mail
 fail_thread:
   pthread_cond_destroy(&s->cond);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->stats_mu);
   ct_spool_close(s->spool);
 fail_open:
   free(s);
@@ -221,6 +270,7 @@ void ct_spooler_join(ct_spooler_t *s) {
   ct_spool_close(s->spool);
   pthread_cond_destroy(&s->cond);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->stats_mu);
   free(s->ops);
   free(s->leases);
   free(s);

@@ -19,7 +19,16 @@ typedef struct ct_spooler ct_spooler_t;
  * Errors: those of ct_spool_open, CT_ENOMEM. */
 int ct_spooler_start(ct_spooler_t **out, const ct_spool_options_t *opts, ct_mailbox_t *control);
 
-/* Queues a message (CT_MSG_TAKE, CT_MSG_TASK or CT_MSG_STOP) from any thread. */
+/* Asks the spooler to keep a statistics snapshot (for metrics and readiness). Counting scans
+ * the spool's indexes, which fills SQLite's page cache (bounded, but larger with a larger
+ * spool), so it is done only when something reads the snapshot. */
+void ct_spooler_want_stats(ct_spooler_t *s);
+
+/* The latest spool statistics (refreshed every couple of seconds by the spooler thread once
+ * wanted). False until the first snapshot. Any thread. */
+bool ct_spooler_stats(ct_spooler_t *s, ct_spool_stats_t *out);
+
+/* Queues a message (CT_MSG_TAKE, CT_MSG_TASK, CT_MSG_ENQUEUE or CT_MSG_STOP) from any thread. */
 void ct_spooler_post(ct_spooler_t *s, ct_msg_t *msg);
 void ct_spooler_post_all(ct_spooler_t *s, ct_list_t *msgs);
 

@@ -27,6 +27,8 @@ typedef enum {
   CT_MSG_RELOAD,  /* control -> worker: switch to the configuration in `ptr` */
   CT_MSG_RELOADED,/* worker -> control: done switching; the old configuration is not in use */
   CT_MSG_EXITED,  /* worker/spooler -> control: the thread has finished */
+  CT_MSG_ENQUEUE, /* control -> spooler: store new jobs (the HTTP ingest API) */
+  CT_MSG_ENQUEUED,/* spooler -> control: they are durable (or could not be stored) */
 } ct_msg_type_t;
 
 typedef struct {
@@ -107,5 +109,16 @@ typedef struct {
   bool want_empty;   /* in: when nothing is due, find out whether anything is READY at all */
   bool spool_empty;  /* out: nothing READY, now or later (set only when asked and filled == 0) */
 } ct_take_req_t;
+
+/* New jobs to store, from the ingest API. */
+typedef struct {
+  ct_msg_t msg;
+  ct_job_t **jobs;
+  size_t n;
+  int *results;  /* n results, filled by the spooler */
+  int rc;        /* the spool's answer; 0 when stored */
+  void *cb;      /* the caller's continuation, opaque here */
+  void *arg;
+} ct_enqueue_req_t;
 
 #endif

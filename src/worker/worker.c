@@ -552,6 +552,7 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
   acc->provider->classify(resp, &v);
   int64_t now_us = ct_mono_us();
   uint32_t latency = resp->latency_ms;
+  ct_account_observe_latency(acc, latency);
 
   if (resp->failure != CT_HTTP_OK && w->closing) {
     /* Aborted by shutdown: the provider may or may not have it; the job comes back. */

@@ -45,6 +45,7 @@ static void test_example_config_loads_with_secrets(void **state) {
   setenv("CARTEIRO_PROVIDER_WA_TIM_1_SECRET", "tok-wa", 1);
   setenv("CARTEIRO_PROVIDER_SMS_BANCO_SECRET", "tok-sms", 1);
   setenv("CARTEIRO_PROVIDER_EMAIL_BANCO_SECRET", "tok-mail", 1);
+  setenv("CARTEIRO_HTTP_TOKEN", "tok-http", 1);
   ct_config_t *cfg = NULL;
   ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
   size_t nerr = 0;
@@ -74,7 +75,18 @@ static void test_example_config_loads_with_secrets(void **state) {
   const ct_templates_t *t = ct_config_templates(cfg, "en-US");
   assert_string_equal(t->locale, "pt-BR");
   assert_string_equal(t->email_subject, "Sua fatura {number} vence em {due_date}");
+  assert_string_equal(cfg->http_listen, "127.0.0.1:8080");
+  assert_string_equal(cfg->http_token, "tok-http");
+  assert_int_equal(cfg->spool_high_water, 20000000);
   ct_config_free(cfg);
+  /* The API without a token is refused, naming what to set. */
+  unsetenv("CARTEIRO_HTTP_TOKEN");
+  ct_config_error_t e2[CT_CONFIG_MAX_ERRORS];
+  size_t n2 = 0;
+  assert_int_equal(ct_config_load(EXAMPLE_INI, &cfg, e2, &n2), CT_EINVAL);
+  assert_int_equal(n2, 1);
+  assert_string_equal(e2[0].where, "[carteiro] http_token_file");
+  assert_string_equal(e2[0].what, "/etc/carteiro/secrets/http.token: no such file");
   unsetenv("CARTEIRO_PROVIDER_WA_TIM_1_SECRET");
   unsetenv("CARTEIRO_PROVIDER_SMS_BANCO_SECRET");
   unsetenv("CARTEIRO_PROVIDER_EMAIL_BANCO_SECRET");

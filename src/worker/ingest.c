@@ -1,0 +1,261 @@
+/* The engine's side of the HTTP server (http/http.h): ingest through the spooler, job
+ * lookups, readiness and the Prometheus metrics, all on the control loop. */
+#include "worker/ingest.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "worker/task.h"
+
+#include <stdarg.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+/* How long a client is told to wait when the spool is full. */
+#define SATURATED_RETRY_S 5
+
+typedef struct {
+  ct_enqueue_req_t req;
+  ct_http_enqueue_done_cb done;
+  void *arg;
+} ingest_req_t;
+
+static void http_enqueue(void *ctx, ct_job_t **jobs, size_t n, ct_http_enqueue_done_cb done,
+                         void *arg) {
+  ct_ingest_t *g = ctx;
+  ingest_req_t *in = calloc(1, sizeof *in);
+  int *results = calloc(n ? n : 1, sizeof *results);
+  if (in == NULL || results == NULL || g->closed) {
+    for (size_t i = 0; i < n; i++)
+      ct_job_free(jobs[i]);
+    free(jobs);
+    free(in);
+    free(results);
+    done(arg, g->closed ? CT_ESTATE : CT_ENOMEM, NULL);
+    return;
+  }
+  in->req.msg.type = CT_MSG_ENQUEUE;
+  in->req.jobs = jobs;
+  in->req.n = n;
+  in->req.results = results;
+  in->done = done;
+  in->arg = arg;
+  g->pending++;
+  ct_spooler_post(g->spooler, &in->req.msg);
+}
+
+void ct_ingest_enqueued(ct_ingest_t *g, ct_enqueue_req_t *req) {
+  ingest_req_t *in = ct_container_of(req, ingest_req_t, req);
+  if (req->rc == 0) {
+    for (size_t i = 0; i < req->n; i++) {
+      if (req->results[i] == 0)
+        g->accepted++;
+      else
+        g->duplicates++;
+    }
+  }
+  in->done(in->arg, req->rc, req->rc == 0 ? req->results : NULL);
+  for (size_t i = 0; i < req->n; i++)
+    ct_job_free(req->jobs[i]);
+  free(req->jobs);
+  free(req->results);
+  free(in);
+  g->pending--;
+}
+
+static bool disk_low(const ct_ingest_t *g) {
+  struct statvfs v;
+  if (g->spool_dir[0] == '\0' || statvfs(g->spool_dir, &v) != 0)
+    return false;
+  uint64_t free_mb = (uint64_t)v.f_bavail * v.f_frsize / (1024 * 1024);
+  return free_mb < g->cfg->min_free_disk_mb;
+}
+
+static bool http_saturated(void *ctx, int *retry_after_s) {
+  ct_ingest_t *g = ctx;
+  ct_spool_stats_t st;
+  bool over = ct_spooler_stats(g->spooler, &st) && st.ready > g->cfg->spool_high_water;
+  if (over || disk_low(g) || g->closed) {
+    *retry_after_s = SATURATED_RETRY_S;
+    return true;
+  }
+  return false;
+}
+
+static int http_job_get(void *ctx, const char *id, ct_job_info_t *out) {
+  ct_ingest_t *g = ctx;
+  return g->reader != NULL ? ct_spool_job_get(g->reader, id, out) : CT_EIO;
+}
+
+static bool http_ready(void *ctx, char *why, size_t cap) {
+  ct_ingest_t *g = ctx;
+  int retry;
+  if (g->closed) {
+    snprintf(why, cap, "stopping");
+    return false;
+  }
+  if (http_saturated(ctx, &retry)) {
+    snprintf(why, cap, "spool over its high-water mark or disk nearly full");
+    return false;
+  }
+  for (size_t i = 0; i < g->accounts->n; i++)
+    if (!atomic_load(&g->accounts->v[i].paused))
+      return true;
+  snprintf(why, cap, "every provider account is paused");
+  return false;
+}
+
+/* Prometheus text, written in pieces through the server's writer. */
+typedef struct {
+  void (*write)(void *wctx, const char *s, size_t n);
+  void *wctx;
+} out_t;
+
+static void emit(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(out_t *o, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    o->write(o->wctx, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static uint64_t resident_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, rss = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+      rss = 0;
+    fclose(f);
+  }
+  return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, size_t n),
+                         void *wctx) {
+  ct_ingest_t *g = ctx;
+  out_t o = {write, wctx};
+  const ct_ingest_counters_t *c = g->counters;
+  emit(&o, "# HELP carteiro_jobs_settled_total Leases ended, by how.\n"
+           "# TYPE carteiro_jobs_settled_total counter\n");
+  emit(&o, "carteiro_jobs_settled_total{outcome=\"delivered\"} %" PRIu64 "\n", c->delivered);
+  emit(&o, "carteiro_jobs_settled_total{outcome=\"retry\"} %" PRIu64 "\n", c->retried);
+  emit(&o, "carteiro_jobs_settled_total{outcome=\"dead\"} %" PRIu64 "\n", c->dead);
+  emit(&o, "carteiro_jobs_settled_total{outcome=\"released\"} %" PRIu64 "\n", c->released);
+  emit(&o, "# HELP carteiro_jobs_delivered_total Delivered jobs that used a channel.\n"
+           "# TYPE carteiro_jobs_delivered_total counter\n");
+  static const char *const channels[] = {"", "whatsapp", "sms", "email"};
+  for (int ch = 1; ch <= 3; ch++)
+    emit(&o, "carteiro_jobs_delivered_total{channel=\"%s\"} %" PRIu64 "\n", channels[ch],
+         c->by_channel[ch]);
+  emit(&o, "# HELP carteiro_inflight_jobs Jobs leased and being delivered.\n"
+           "# TYPE carteiro_inflight_jobs gauge\ncarteiro_inflight_jobs %" PRIu64 "\n",
+       c->inflight);
+  emit(&o, "# HELP carteiro_ingest_jobs_total Jobs received by the HTTP API, by result.\n"
+           "# TYPE carteiro_ingest_jobs_total counter\n"
+           "carteiro_ingest_jobs_total{result=\"accepted\"} %" PRIu64 "\n"
+           "carteiro_ingest_jobs_total{result=\"duplicate\"} %" PRIu64 "\n",
+       g->accepted, g->duplicates);
+
+  emit(&o, "# HELP carteiro_provider_requests_total Requests sent to a provider account.\n"
+           "# TYPE carteiro_provider_requests_total counter\n");
+  for (size_t i = 0; i < g->accounts->n; i++) {
+    ct_account_t *a = &g->accounts->v[i];
+    emit(&o, "carteiro_provider_requests_total{provider=\"%s\",channel=\"%s\"} %" PRIu64 "\n",
+         a->name, channels[a->channel], atomic_load(&a->requests));
+  }
+  emit(&o, "# HELP carteiro_provider_responses_total Answers from a provider account, by "
+           "verdict.\n# TYPE carteiro_provider_responses_total counter\n");
+  for (size_t i = 0; i < g->accounts->n; i++) {
+    ct_account_t *a = &g->accounts->v[i];
+    const struct {
+      const char *name;
+      uint64_t v;
+    } r[] = {{"accepted", atomic_load(&a->accepted)},   {"transient", atomic_load(&a->transient)},
+             {"throttled", atomic_load(&a->throttled)}, {"permanent", atomic_load(&a->permanent)},
+             {"auth", atomic_load(&a->refused)}};
+    for (size_t k = 0; k < sizeof r / sizeof r[0]; k++)
+      emit(&o, "carteiro_provider_responses_total{provider=\"%s\",verdict=\"%s\"} %" PRIu64 "\n",
+           a->name, r[k].name, r[k].v);
+  }
+  emit(&o, "# HELP carteiro_provider_request_duration_seconds Request latency per provider "
+           "account.\n# TYPE carteiro_provider_request_duration_seconds histogram\n");
+  for (size_t i = 0; i < g->accounts->n; i++) {
+    ct_account_t *a = &g->accounts->v[i];
+    uint64_t cum = 0;
+    for (size_t b = 0; b < CT_LATENCY_BUCKETS; b++) {
+      cum += atomic_load(&a->latency_bucket[b]);
+      emit(&o,
+           "carteiro_provider_request_duration_seconds_bucket{provider=\"%s\",le=\"%.3f\"} "
+           "%" PRIu64 "\n",
+           a->name, ct_latency_bounds_ms[b] / 1000.0, cum);
+    }
+    uint64_t count = atomic_load(&a->latency_count);
+    emit(&o,
+         "carteiro_provider_request_duration_seconds_bucket{provider=\"%s\",le=\"+Inf\"} "
+         "%" PRIu64 "\n"
+         "carteiro_provider_request_duration_seconds_sum{provider=\"%s\"} %.3f\n"
+         "carteiro_provider_request_duration_seconds_count{provider=\"%s\"} %" PRIu64 "\n",
+         a->name, count, a->name, atomic_load(&a->latency_sum_ms) / 1000.0, a->name, count);
+  }
+  emit(&o, "# HELP carteiro_provider_concurrency_limit Adaptive concurrency cap.\n"
+           "# TYPE carteiro_provider_concurrency_limit gauge\n");
+  for (size_t i = 0; i < g->accounts->n; i++)
+    emit(&o, "carteiro_provider_concurrency_limit{provider=\"%s\"} %.2f\n",
+         g->accounts->v[i].name, ct_aimd_limit(&g->accounts->v[i].aimd));
+  emit(&o, "# HELP carteiro_provider_breaker_state 0 closed, 1 open, 2 half open.\n"
+           "# TYPE carteiro_provider_breaker_state gauge\n");
+  for (size_t i = 0; i < g->accounts->n; i++)
+    emit(&o, "carteiro_provider_breaker_state{provider=\"%s\"} %d\n", g->accounts->v[i].name,
+         (int)ct_breaker_state(&g->accounts->v[i].breaker));
+  emit(&o, "# HELP carteiro_provider_paused 1 while the account's credentials are refused.\n"
+           "# TYPE carteiro_provider_paused gauge\n");
+  for (size_t i = 0; i < g->accounts->n; i++)
+    emit(&o, "carteiro_provider_paused{provider=\"%s\"} %d\n", g->accounts->v[i].name,
+         atomic_load(&g->accounts->v[i].paused) ? 1 : 0);
+
+  ct_spool_stats_t st;
+  if (ct_spooler_stats(g->spooler, &st)) {
+    emit(&o, "# HELP carteiro_spool_jobs Jobs in the spool by state.\n"
+             "# TYPE carteiro_spool_jobs gauge\n"
+             "carteiro_spool_jobs{state=\"ready\"} %" PRIu64 "\n"
+             "carteiro_spool_jobs{state=\"due\"} %" PRIu64 "\n"
+             "carteiro_spool_jobs{state=\"delivered\"} %" PRIu64 "\n"
+             "carteiro_spool_jobs{state=\"dead\"} %" PRIu64 "\n",
+         st.ready, st.due, st.delivered, st.dead);
+    int64_t now = ct_now_ms();
+    emit(&o, "# HELP carteiro_spool_oldest_due_age_seconds Age of the oldest due job.\n"
+             "# TYPE carteiro_spool_oldest_due_age_seconds gauge\n"
+             "carteiro_spool_oldest_due_age_seconds %.3f\n",
+         st.oldest_due_ms != 0 && st.oldest_due_ms < now ? (now - st.oldest_due_ms) / 1000.0
+                                                        : 0.0);
+    emit(&o, "# HELP carteiro_dead_letters Dead letters by reason.\n"
+             "# TYPE carteiro_dead_letters gauge\n");
+    for (size_t i = 0; i < st.n_dlq; i++)
+      emit(&o, "carteiro_dead_letters{reason=\"%s\"} %" PRIu64 "\n", st.dlq[i].reason,
+           st.dlq[i].count);
+    emit(&o, "# HELP carteiro_spool_file_bytes Spool size on disk.\n"
+             "# TYPE carteiro_spool_file_bytes gauge\ncarteiro_spool_file_bytes %" PRIu64 "\n",
+         st.file_bytes);
+  }
+  emit(&o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+           "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %" PRIu64
+           "\n",
+       resident_bytes());
+}
+
+void ct_ingest_engine(ct_ingest_t *g, ct_http_engine_t *out) {
+  *out = (ct_http_engine_t){.ctx = g,
+                            .enqueue = http_enqueue,
+                            .saturated = http_saturated,
+                            .job_get = http_job_get,
+                            .ready = http_ready,
+                            .metrics = http_metrics};
+}

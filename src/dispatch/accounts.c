@@ -98,3 +98,17 @@ int ct_accounts_route(const ct_accounts_t *a, const ct_config_t *cfg, const char
   }
   return -1;
 }
+
+const uint32_t ct_latency_bounds_ms[CT_LATENCY_BUCKETS] = {5,   10,   25,   50,   100,  250,
+                                                           500, 1000, 2500, 5000, 10000};
+
+void ct_account_observe_latency(ct_account_t *acc, uint32_t ms) {
+  for (size_t i = 0; i < CT_LATENCY_BUCKETS; i++) {
+    if (ms <= ct_latency_bounds_ms[i]) {
+      atomic_fetch_add(&acc->latency_bucket[i], 1);
+      break;
+    }
+  }
+  atomic_fetch_add(&acc->latency_sum_ms, ms);
+  atomic_fetch_add(&acc->latency_count, 1);
+}

@@ -14,6 +14,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#define CT_LATENCY_BUCKETS 11
+
 typedef struct {
   char name[CT_CONFIG_NAME];
   ct_channel_t channel;
@@ -24,7 +26,16 @@ typedef struct {
   _Atomic bool paused;            /* credentials refused: waits for a reload */
   /* counters for logs and metrics */
   _Atomic uint64_t requests, accepted, transient, throttled, permanent, refused;
+  /* request latency histogram (Prometheus buckets, cumulative when exported) */
+  _Atomic uint64_t latency_bucket[CT_LATENCY_BUCKETS];
+  _Atomic uint64_t latency_sum_ms, latency_count;
 } ct_account_t;
+
+/* Upper bounds of the latency histogram's buckets, in ms (+Inf is the count). */
+extern const uint32_t ct_latency_bounds_ms[CT_LATENCY_BUCKETS];
+
+/* Records one request's latency on the account's histogram. */
+void ct_account_observe_latency(ct_account_t *acc, uint32_t ms);
 
 typedef struct {
   ct_account_t *v;

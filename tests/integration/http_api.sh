@@ -59,4 +59,21 @@ expect_eq "metrics: no personal data" 0 "$(grep -c -- "$cpf0" "$T/body")"
 
 stop_ct 20
 expect_eq "exit status on SIGTERM" 0 "$ct_status"
+
+# kill -9 right after a 202: what was acknowledged is in the spool.
+start_ct
+relisten() { [ "$(grep -c 'http: listening on 127.0.0.1:' "$T/run.log")" -ge 1 ]; }
+wait_until 10 relisten || fail "no 'http: listening' line after the restart"
+port=$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/run.log" | tail -1 | sed 's/.*://')
+"$gen" --count 50 --seed 72 --start-id 900 --profile bank --format jsonl --out "$T/more.jsonl"
+jq -s -c . "$T/more.jsonl" >"$T/more.json"
+status=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 10 "${auth[@]}" \
+  -H 'content-type: application/json' --data-binary @"$T/more.json" "http://127.0.0.1:$port/v1/jobs")
+kill -KILL "$ct_pid"
+wait "$ct_pid" 2>/dev/null || true
+ct_pid=""
+expect_eq "batch before the kill: 202" 202 "$status"
+expect_eq "accepted before the kill" 50 "$(jq -r .accepted "$T/body")"
+expect_eq "every acknowledged job survived kill -9" 50 \
+  "$(sqlite3 "$CARTEIRO_SPOOL" "select count(*) from job where id >= 'inv-00000900' and id <= 'inv-00000949'")"
 finish

@@ -36,7 +36,7 @@ for p in carteiro gen-invoices mock-provider; do
   [ -x "$bin/$p" ] || { echo "e2e.sh: $bin/$p missing; build first (tools/test --fast)" >&2; exit 66; }
 done
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/carteiro-e2e.XXXXXX")
+T=$(mktemp -d)
 mock_pid=""
 cleanup() {
   if [ -n "$mock_pid" ]; then kill "$mock_pid" 2>/dev/null || true; wait "$mock_pid" 2>/dev/null || true; fi

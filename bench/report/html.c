@@ -23,12 +23,23 @@
 static void esc(FILE *out, const char *s) {
   for (; *s != '\0'; s++) {
     switch (*s) {
-    case '&': fputs("&amp;", out); break;
-    case '<': fputs("&lt;", out); break;
-    case '>': fputs("&gt;", out); break;
-    case '"': fputs("&quot;", out); break;
-    case '\'': fputs("&#39;", out); break;
-    default: fputc(*s, out);
+    case '&':
+      fputs("&amp;", out);
+      break;
+    case '<':
+      fputs("&lt;", out);
+      break;
+    case '>':
+      fputs("&gt;", out);
+      break;
+    case '"':
+      fputs("&quot;", out);
+      break;
+    case '\'':
+      fputs("&#39;", out);
+      break;
+    default:
+      fputc(*s, out);
     }
   }
 }
@@ -94,8 +105,8 @@ static void axes(frame_t *f, bool xnumeric, const char *xlabel, const char *ylab
   double step = nice_step(f->y1, 5), bottom = f->h - f->bottom, right = f->w - f->right;
   for (double v = 0; v <= f->y1 + step * 1e-6; v += step) {
     double y = py(f, v, f->y1);
-    fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", f->left,
-            y, right, y);
+    fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+            f->left, y, right, y);
     fprintf(out, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
             f->left - 6, y + 4, tick_text(t, N, v, step));
   }
@@ -160,7 +171,8 @@ static void legend(frame_t *f, const legend_key_t *keys, size_t n) {
               k->color);
     else
       fprintf(f->out,
-              "<line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"16\" stroke=\"%s\" stroke-width=\"3\"%s/>\n",
+              "<line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"16\" stroke=\"%s\" "
+              "stroke-width=\"3\"%s/>\n",
               x, x + 18, k->color, k->dashed ? " stroke-dasharray=\"5 3\"" : "");
     fprintf(f->out, "<text class=\"legend\" x=\"%.1f\" y=\"20\">", x + 22);
     esc(f->out, k->label);
@@ -246,26 +258,31 @@ static void chart_throughput(const cb__doc_t *d, FILE *out, scratch_t *s) {
   }
   axes(&f, true, "time since the start of the run (s)", "deliveries/s", NULL);
   for (size_t c = 0; c < se->nchannels; c++) {
-    size_t n = cb__downsample_max(se->t, se->channels[c].v, se->n, CB_REPORT_MAX_POINTS, s->x, s->y);
+    size_t n =
+        cb__downsample_max(se->t, se->channels[c].v, se->n, CB_REPORT_MAX_POINTS, s->x, s->y);
     polyline(&f, s->x, s->y, n, f.y1, channel_color(se->channels[c].name, c), false, false);
   }
   for (size_t i = 0; i < d->ncycles; i++) {
     const cb__cycle_t *c = &d->cycles[i];
     char ix[N];
     double x = px(&f, c->deadline_s);
-    fprintf(out,
-            "<line class=\"deadline%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+    fprintf(out, "<line class=\"deadline%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
             c->window_met ? "" : " missed", x, f.top, x, f.h - f.bottom);
-    fprintf(out, "<text class=\"dl%s\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">cycle %s deadline</text>\n",
-            c->window_met ? "" : " missed", x - 4, f.top + 14, cb__fmt_int(ix, N, c->index));
+    fprintf(
+        out,
+        "<text class=\"dl%s\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">cycle %s deadline</text>\n",
+        c->window_met ? "" : " missed", x - 4, f.top + 14, cb__fmt_int(ix, N, c->index));
     if (!c->window_met)
-      fprintf(out, "<text class=\"dl missed\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">not met</text>\n",
-              x - 4, f.top + 28);
+      fprintf(
+          out,
+          "<text class=\"dl missed\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">not met</text>\n",
+          x - 4, f.top + 28);
   }
   legend_key_t keys[8];
   size_t nk = 0;
   for (size_t c = 0; c < se->nchannels && nk < 5; c++)
-    keys[nk++] = (legend_key_t){se->channels[c].name, channel_color(se->channels[c].name, c), false, false};
+    keys[nk++] =
+        (legend_key_t){se->channels[c].name, channel_color(se->channels[c].name, c), false, false};
   keys[nk++] = (legend_key_t){"cycle deadline (window met)", "#555555", true, false};
   keys[nk++] = (legend_key_t){"deadline missed", "#c62828", false, false};
   keys[nk++] = (legend_key_t){"cycle window", "#e8eef7", false, true};
@@ -297,11 +314,13 @@ static void chart_latency(const cb__doc_t *d, FILE *out) {
     for (int k = 0; k < 4; k++) {
       double y = py(&f, v[k], f.y1);
       fprintf(out,
-              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s %.0f ms</title></rect>\n",
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s "
+              "%.0f ms</title></rect>\n",
               x0 + k * bw, y, bw - 1, f.h - f.bottom - y, colors[k], names[k], v[k]);
     }
     char ix[N];
-    fprintf(out, "<text class=\"tick%s\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s%s</text>\n",
+    fprintf(out,
+            "<text class=\"tick%s\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s%s</text>\n",
             c->window_met ? "" : " missed", px(&f, (double)i + 0.5), f.h - f.bottom + 18,
             cb__fmt_int(ix, N, c->index), c->window_met ? "" : " (not met)");
   }
@@ -323,11 +342,11 @@ static void chart_inflight(const cb__doc_t *d, FILE *out, scratch_t *s) {
   polyline(&f, s->x, s->y, n, f.y1, "#6a3d9a", false, false);
   if (d->profile.knobs.max_inflight > 0 && d->profile.knobs.max_inflight <= f.y1) {
     double y = py(&f, d->profile.knobs.max_inflight, f.y1);
-    fprintf(out, "<line class=\"cap\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", f.left, y,
-            f.w - f.right, y);
+    fprintf(out, "<line class=\"cap\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", f.left,
+            y, f.w - f.right, y);
   }
   legend_key_t keys[] = {{"in flight (peak of each interval)", "#6a3d9a", false, false},
-                  {"max_inflight cap", "#888888", true, false}};
+                         {"max_inflight cap", "#888888", true, false}};
   legend(&f, keys, 2);
   svg_close(&f);
 }
@@ -345,7 +364,7 @@ static void chart_retries(const cb__doc_t *d, FILE *out, scratch_t *s) {
   n = cb__downsample_max(se->t, se->dead_total, se->n, CB_REPORT_MAX_POINTS, s->x, s->y);
   polyline(&f, s->x, s->y, n, f.y2, "#c62828", true, false); /* a count: steps, not slopes */
   legend_key_t keys[] = {{"retries/s (left axis)", "#e6850e", false, false},
-                  {"dead letters, cumulative (right axis)", "#c62828", false, false}};
+                         {"dead letters, cumulative (right axis)", "#c62828", false, false}};
   legend(&f, keys, 2);
   svg_close(&f);
 }
@@ -359,10 +378,14 @@ static int cmp_double(const void *a, const void *b) {
 
 static double knob(const cb__knobs_t *k, int which) {
   switch (which) {
-  case 0: return k->workers;
-  case 1: return k->max_inflight;
-  case 2: return k->provider_concurrency;
-  default: return k->connections;
+  case 0:
+    return k->workers;
+  case 1:
+    return k->max_inflight;
+  case 2:
+    return k->provider_concurrency;
+  default:
+    return k->connections;
   }
 }
 
@@ -411,7 +434,8 @@ static int chart_knob(const cb__doc_t *d, FILE *out, int which, const char *name
         continue;
       best[v] = fmax(best[v], p->deliveries_per_s);
       double x = px(&f, (double)v + 0.5) + ((double)j - (double)(m - 1) / 2) * 7;
-      fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#4292c6\" fill-opacity=\"0.7\"/>\n",
+      fprintf(out,
+              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#4292c6\" fill-opacity=\"0.7\"/>\n",
               x, py(&f, p->deliveries_per_s, f.y1));
       j++;
     }
@@ -421,7 +445,7 @@ static int chart_knob(const cb__doc_t *d, FILE *out, int which, const char *name
   }
   polyline(&f, bx, best, nv, f.y1, "#c62828", false, false);
   legend_key_t keys[] = {{"one grid point", "#4292c6", false, true},
-                  {"best at this value", "#c62828", false, false}};
+                         {"best at this value", "#c62828", false, false}};
   legend(&f, keys, 2);
   svg_close(&f);
   free(vals);
@@ -447,10 +471,10 @@ static void chart_limit(const cb__doc_t *d, FILE *out) {
   const char *color[2] = {"#888888", "#2f6fb3"};
   for (int i = 0; i < 2; i++) {
     double x = px(&f, i + 0.5), y = py(&f, v[i], f.y1);
-    fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"120\" height=\"%.1f\" fill=\"%s\"/>\n", x - 60,
-            y, f.h - f.bottom - y, color[i]);
-    fprintf(out, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s/s</text>\n", x,
-            y - 6, cb__fmt_int(t, N, v[i]));
+    fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"120\" height=\"%.1f\" fill=\"%s\"/>\n",
+            x - 60, y, f.h - f.bottom - y, color[i]);
+    fprintf(out, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s/s</text>\n",
+            x, y - 6, cb__fmt_int(t, N, v[i]));
     fprintf(out, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x,
             f.h - f.bottom + 18);
     esc(out, i == 0 ? l->tool : "carteiro");
@@ -466,7 +490,8 @@ static void chart_limit(const cb__doc_t *d, FILE *out) {
 static const char css[] =
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;"
     "margin:24px auto;max-width:1080px;color:#1d2733;padding:0 16px}"
-    "h1{font-size:22px;margin:0 0 12px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d9dee5;padding-bottom:4px}"
+    "h1{font-size:22px;margin:0 0 12px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid "
+    "#d9dee5;padding-bottom:4px}"
     "h3{font-size:15px;margin:20px 0 4px}"
     ".capacity{font-size:19px;font-weight:600;padding:14px 18px;border-radius:6px;margin:0 0 16px;"
     "background:#e9f6ee;border-left:6px solid #1e9e4a}"
@@ -519,7 +544,8 @@ static void run_table(const cb__doc_t *d, FILE *out) {
     for (size_t i = 0; i < p->nchannels && o < sizeof line; i++)
       o += (size_t)snprintf(line + o, sizeof line - o, "%s%s", i > 0 ? " + " : "", p->channels[i]);
     if (o < sizeof line)
-      snprintf(line + o, sizeof line - o, "%s%s; %s", p->fallback != NULL ? ", fallback " : ", no fallback",
+      snprintf(line + o, sizeof line - o, "%s%s; %s",
+               p->fallback != NULL ? ", fallback " : ", no fallback",
                p->fallback != NULL ? p->fallback : "", p->pdf ? "PDF attached" : "no PDF");
     kv(out, "channels", line);
     o = 0;
@@ -534,9 +560,10 @@ static void run_table(const cb__doc_t *d, FILE *out) {
     }
     kv(out, "provider rates", line);
     char w[N], m[N], c[N], n[N];
-    snprintf(line, sizeof line, "workers %s, max_inflight %s, provider_concurrency %s, connections %s",
-             cb__fmt_int(w, N, p->knobs.workers), cb__fmt_int(m, N, p->knobs.max_inflight),
-             cb__fmt_int(c, N, p->knobs.provider_concurrency), cb__fmt_int(n, N, p->knobs.connections));
+    snprintf(
+        line, sizeof line, "workers %s, max_inflight %s, provider_concurrency %s, connections %s",
+        cb__fmt_int(w, N, p->knobs.workers), cb__fmt_int(m, N, p->knobs.max_inflight),
+        cb__fmt_int(c, N, p->knobs.provider_concurrency), cb__fmt_int(n, N, p->knobs.connections));
     kv(out, "knobs", line);
   }
   fputs("</table>\n", out);
@@ -609,7 +636,8 @@ static int by_rate(const void *a, const void *b) {
 }
 
 static int sweep_section(const cb__doc_t *d, FILE *out) {
-  static const char *const knobs[] = {"workers", "max_inflight", "provider_concurrency", "connections"};
+  static const char *const knobs[] = {"workers", "max_inflight", "provider_concurrency",
+                                      "connections"};
   const cb__sweep_t *s = &d->sweep;
   char lat[96], v[10][N];
   size_t *order = malloc(s->npoints * sizeof *order);
@@ -619,22 +647,25 @@ static int sweep_section(const cb__doc_t *d, FILE *out) {
     order[i] = i;
   sort_base = s->points;
   qsort(order, s->npoints, sizeof *order, by_rate);
-  fprintf(out, "<h2>Sweep</h2>\n<p>%zu settings, %s jobs each, provider latency %s. Best: "
-               "workers %s, max_inflight %s, provider_concurrency %s, connections %s — "
-               "<strong>%s deliveries/s</strong>.</p>\n",
-          s->npoints, cb__fmt_int(v[0], N, s->jobs_per_point), cb__fmt_plat(lat, sizeof lat, &s->lat),
-          cb__fmt_int(v[1], N, s->best.workers), cb__fmt_int(v[2], N, s->best.max_inflight),
-          cb__fmt_int(v[3], N, s->best.provider_concurrency), cb__fmt_int(v[4], N, s->best.connections),
-          cb__fmt_int(v[5], N, s->best_per_s));
+  fprintf(out,
+          "<h2>Sweep</h2>\n<p>%zu settings, %s jobs each, provider latency %s. Best: "
+          "workers %s, max_inflight %s, provider_concurrency %s, connections %s — "
+          "<strong>%s deliveries/s</strong>.</p>\n",
+          s->npoints, cb__fmt_int(v[0], N, s->jobs_per_point),
+          cb__fmt_plat(lat, sizeof lat, &s->lat), cb__fmt_int(v[1], N, s->best.workers),
+          cb__fmt_int(v[2], N, s->best.max_inflight),
+          cb__fmt_int(v[3], N, s->best.provider_concurrency),
+          cb__fmt_int(v[4], N, s->best.connections), cb__fmt_int(v[5], N, s->best_per_s));
   int rc = 0;
   fputs("<div class=\"pair\">\n", out);
   for (int k = 0; k < 4 && rc == 0; k++)
     rc = chart_knob(d, out, k, knobs[k]);
   fputs("</div>\n", out);
-  fputs("<h3>The grid, by throughput</h3>\n<table>\n<tr><th>rank</th><th>workers</th>"
-        "<th>max_inflight</th><th>provider_concurrency</th><th>connections</th>"
-        "<th>deliveries/s</th><th>CPU-µs per delivery</th><th>p99 (ms)</th><th>peak RSS</th></tr>\n",
-        out);
+  fputs(
+      "<h3>The grid, by throughput</h3>\n<table>\n<tr><th>rank</th><th>workers</th>"
+      "<th>max_inflight</th><th>provider_concurrency</th><th>connections</th>"
+      "<th>deliveries/s</th><th>CPU-µs per delivery</th><th>p99 (ms)</th><th>peak RSS</th></tr>\n",
+      out);
   for (size_t r = 0; r < s->npoints; r++) {
     const cb__point_t *p = &s->points[order[r]];
     fprintf(out,
@@ -658,7 +689,9 @@ static void scale_para(const cb__doc_t *d, FILE *out) {
   cb__fmt_int(run, N, invoices);
   cb__fmt_int(full, N, d->full_month_invoices);
   if (d->scale >= 1)
-    fprintf(out, "<p class=\"scale\">The full month: %s invoices in %zu cycles, windows at full length.</p>\n",
+    fprintf(out,
+            "<p class=\"scale\">The full month: %s invoices in %zu cycles, windows at full "
+            "length.</p>\n",
             run, d->ncycles);
   else
     fprintf(out,
@@ -669,7 +702,9 @@ static void scale_para(const cb__doc_t *d, FILE *out) {
 
 static int page(const cb__doc_t *d, FILE *out) {
   int rc = 0;
-  fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>carteiro-bench ", out);
+  fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta "
+        "charset=\"utf-8\">\n<title>carteiro-bench ",
+        out);
   esc(out, d->kind_name);
   fputs(" — ", out);
   esc(out, d->commit);
@@ -686,7 +721,8 @@ static int page(const cb__doc_t *d, FILE *out) {
     fputs("</p>\n", out);
     char sus[N], need[N];
     fprintf(out, "<p>%s: sustained %s/s, the load needs %s %% of one instance; bottleneck: ",
-            d->capacity.fits ? "Fits" : "Does not fit", cb__fmt_int(sus, N, d->capacity.sustained_per_s),
+            d->capacity.fits ? "Fits" : "Does not fit",
+            cb__fmt_int(sus, N, d->capacity.sustained_per_s),
             cb__fmt_pct(need, N, d->capacity.needed_percent));
     esc(out, d->capacity.bottleneck != NULL ? d->capacity.bottleneck : "none found");
     fputs(".</p>\n", out);

@@ -26,8 +26,8 @@ static int fail(ctx_t *c, const char *path, const char *key, const char *fmt, ..
 static int fail(ctx_t *c, const char *path, const char *key, const char *fmt, ...) {
   if (c->errcap == 0)
     return CT_EINVAL;
-  int n = snprintf(c->err, c->errcap, "%s%s%s: ", path, path[0] != '\0' && key[0] != '\0' ? "." : "",
-                   key);
+  int n = snprintf(c->err, c->errcap, "%s%s%s: ", path,
+                   path[0] != '\0' && key[0] != '\0' ? "." : "", key);
   if (n < 0 || (size_t)n >= c->errcap)
     return CT_EINVAL;
   va_list ap;
@@ -49,8 +49,8 @@ static int member(ctx_t *c, const json_t *obj, const char *path, const char *key
   return 0;
 }
 
-static int number_value(ctx_t *c, const json_t *v, const char *path, const char *key,
-                        bool whole, double *out) {
+static int number_value(ctx_t *c, const json_t *v, const char *path, const char *key, bool whole,
+                        double *out) {
   if (!json_is_number(v))
     return fail(c, path, key, whole ? "expected a whole number" : "expected a number");
   double d = json_number_value(v);
@@ -68,8 +68,7 @@ static int get_num(ctx_t *c, const json_t *obj, const char *path, const char *ke
   return rc != 0 ? rc : number_value(c, v, path, key, false, out);
 }
 
-static int get_count(ctx_t *c, const json_t *obj, const char *path, const char *key,
-                     double *out) {
+static int get_count(ctx_t *c, const json_t *obj, const char *path, const char *key, double *out) {
   const json_t *v = NULL;
   int rc = member(c, obj, path, key, &v);
   return rc != 0 ? rc : number_value(c, v, path, key, true, out);
@@ -120,8 +119,7 @@ static const char *join(char *buf, size_t cap, const char *path, const char *key
   return buf;
 }
 
-static const char *join_index(char *buf, size_t cap, const char *path, const char *key,
-                              size_t i) {
+static const char *join_index(char *buf, size_t cap, const char *path, const char *key, size_t i) {
   snprintf(buf, cap, "%s%s%s[%zu]", path, path[0] != '\0' ? "." : "", key, i);
   return buf;
 }
@@ -160,7 +158,8 @@ static int read_profile(ctx_t *c, const json_t *root, cb__profile_t *pr) {
   const char *path = "profile";
   char sub[128];
   int rc;
-  if ((rc = get_obj(c, root, "", "profile", &p)) != 0 || (rc = read_plat(c, p, path, &pr->lat)) != 0)
+  if ((rc = get_obj(c, root, "", "profile", &p)) != 0 ||
+      (rc = read_plat(c, p, path, &pr->lat)) != 0)
     return rc;
   if ((rc = get_obj(c, p, path, "errors", &e)) != 0)
     return rc;
@@ -186,7 +185,8 @@ static int read_profile(ctx_t *c, const json_t *root, cb__profile_t *pr) {
   const json_t *fb = json_object_get(p, "fallback");
   if (fb != NULL && !json_is_null(fb) && (rc = get_str(c, p, path, "fallback", &pr->fallback)) != 0)
     return rc;
-  if ((rc = get_bool(c, p, path, "pdf", &pr->pdf)) != 0 || (rc = get_arr(c, p, path, "rates", &a)) != 0)
+  if ((rc = get_bool(c, p, path, "pdf", &pr->pdf)) != 0 ||
+      (rc = get_arr(c, p, path, "rates", &a)) != 0)
     return rc;
   pr->nrates = json_array_size(a);
   if (pr->nrates > 0) {
@@ -297,8 +297,8 @@ static int read_series(ctx_t *c, const json_t *root, cb__series_t *s) {
   for (size_t i = 1; i < s->n; i++)
     if (s->t[i] < s->t[i - 1]) {
       char p[64];
-      return fail(c, join_index(p, sizeof p, path, "t_s", i), "", "time goes backwards (%g after %g)",
-                  s->t[i], s->t[i - 1]);
+      return fail(c, join_index(p, sizeof p, path, "t_s", i), "",
+                  "time goes backwards (%g after %g)", s->t[i], s->t[i - 1]);
     }
   if ((rc = get_obj(c, o, path, "deliveries_per_s", &dps)) != 0)
     return rc;
@@ -346,7 +346,8 @@ static int read_limit(ctx_t *c, const json_t *root, cb__limit_t *l) {
   const json_t *o;
   const char *p = "limit";
   int rc;
-  if ((rc = get_obj(c, root, "", "limit", &o)) != 0 || (rc = get_str(c, o, p, "tool", &l->tool)) != 0 ||
+  if ((rc = get_obj(c, root, "", "limit", &o)) != 0 ||
+      (rc = get_str(c, o, p, "tool", &l->tool)) != 0 ||
       (rc = get_num(c, o, p, "requests_per_s", &l->requests_per_s)) != 0 ||
       (rc = get_count(c, o, p, "requests", &l->requests)) != 0 ||
       (rc = get_num(c, o, p, "ours_per_s", &l->ours_per_s)) != 0 ||
@@ -359,7 +360,8 @@ static int read_sweep(ctx_t *c, const json_t *root, cb__sweep_t *s) {
   const json_t *o, *a, *best;
   char p[64];
   int rc;
-  if ((rc = get_obj(c, root, "", "sweep", &o)) != 0 || (rc = read_plat(c, o, "sweep", &s->lat)) != 0 ||
+  if ((rc = get_obj(c, root, "", "sweep", &o)) != 0 ||
+      (rc = read_plat(c, o, "sweep", &s->lat)) != 0 ||
       (rc = get_count(c, o, "sweep", "jobs_per_point", &s->jobs_per_point)) != 0 ||
       (rc = get_arr(c, o, "sweep", "points", &a)) != 0)
     return rc;

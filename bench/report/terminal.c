@@ -42,7 +42,9 @@ static void knobs_text(char *buf, size_t cap, const cb__knobs_t *k) {
 
 static void profile(const cb__profile_t *p, FILE *out) {
   char lat[96], t[N], r[N], e[N], knobs[256];
-  fprintf(out, "profile:  provider latency %s; errors %s %% transient, %s %% rate-limited, %s %% permanent\n",
+  fprintf(out,
+          "profile:  provider latency %s; errors %s %% transient, %s %% rate-limited, %s %% "
+          "permanent\n",
           cb__fmt_plat(lat, sizeof lat, &p->lat), cb__fmt_pct(t, N, p->transient * 100),
           cb__fmt_pct(r, N, p->rate_limited * 100), cb__fmt_pct(e, N, p->permanent * 100));
   fprintf(out, "          channels ");
@@ -74,13 +76,13 @@ static void cycles(const cb__doc_t *d, FILE *out) {
     const cb__cycle_t *c = &d->cycles[i];
     char ix[N], inv[N], dr[N], win[N], del[N], dead[N], ret[N], p50[N], p90[N], p99[N], max[N];
     met += c->window_met;
-    fprintf(out, "%5s %9s %6s s %6s s %4s %10s %6s %8s %7s %7s %7s %7s\n", cb__fmt_int(ix, N, c->index),
-            cb__fmt_int(inv, N, c->invoices), cb__fmt_dec(dr, N, c->drain_s, 1),
-            cb__fmt_dec(win, N, c->window_s, 1), c->window_met ? "yes" : "NO",
-            cb__fmt_int(del, N, c->delivered), cb__fmt_int(dead, N, c->dead),
-            cb__fmt_int(ret, N, c->retries), cb__fmt_int(p50, N, c->lat.p50),
-            cb__fmt_int(p90, N, c->lat.p90), cb__fmt_int(p99, N, c->lat.p99),
-            cb__fmt_int(max, N, c->lat.max));
+    fprintf(out, "%5s %9s %6s s %6s s %4s %10s %6s %8s %7s %7s %7s %7s\n",
+            cb__fmt_int(ix, N, c->index), cb__fmt_int(inv, N, c->invoices),
+            cb__fmt_dec(dr, N, c->drain_s, 1), cb__fmt_dec(win, N, c->window_s, 1),
+            c->window_met ? "yes" : "NO", cb__fmt_int(del, N, c->delivered),
+            cb__fmt_int(dead, N, c->dead), cb__fmt_int(ret, N, c->retries),
+            cb__fmt_int(p50, N, c->lat.p50), cb__fmt_int(p90, N, c->lat.p90),
+            cb__fmt_int(p99, N, c->lat.p99), cb__fmt_int(max, N, c->lat.max));
   }
   fprintf(out, "windows:  %zu of %zu met", met, d->ncycles);
   for (size_t i = 0; i < d->ncycles; i++) {
@@ -89,7 +91,8 @@ static void cycles(const cb__doc_t *d, FILE *out) {
     if (!c->window_met)
       fprintf(out, "; cycle %s drained in %s s, %s s past its %s s window",
               cb__fmt_int(ix, N, c->index), cb__fmt_dec(dr, N, c->drain_s, 1),
-              cb__fmt_dec(late, N, c->drain_s - c->window_s, 1), cb__fmt_dec(win, N, c->window_s, 1));
+              cb__fmt_dec(late, N, c->drain_s - c->window_s, 1),
+              cb__fmt_dec(win, N, c->window_s, 1));
   }
   fputc('\n', out);
 }
@@ -98,8 +101,8 @@ static void totals(const cb__totals_t *t, FILE *out) {
   char enq[N], del[N], dead[N], lost[N], uniq[N], ret[N], wall[N], rate[N], cpu[N], rss[N];
   fprintf(out, "\ntotals:   %s enqueued, %s delivered, %s dead, %s lost; %s retries in %s s\n",
           cb__fmt_int(enq, N, t->enqueued), cb__fmt_int(del, N, t->delivered),
-          cb__fmt_int(dead, N, t->dead), cb__fmt_int(lost, N, t->lost), cb__fmt_int(ret, N, t->retries),
-          cb__fmt_dec(wall, N, t->wall_s, 1));
+          cb__fmt_int(dead, N, t->dead), cb__fmt_int(lost, N, t->lost),
+          cb__fmt_int(ret, N, t->retries), cb__fmt_dec(wall, N, t->wall_s, 1));
   fprintf(out, "          the mock providers saw %s distinct jobs delivered\n",
           cb__fmt_int(uniq, N, t->mock_unique));
   fprintf(out, "rate:     %s deliveries/s, %s CPU-µs per delivery, peak RSS %s\n",
@@ -113,8 +116,8 @@ static void limit(const cb__doc_t *d, FILE *out) {
   if (d->kind == CB__LIMIT) {
     fprintf(out, "\n%-9s %s requests/s (%s requests) over the same TLS HTTP/2 path\n", l->tool,
             cb__fmt_int(rps, N, l->requests_per_s), cb__fmt_int(req, N, l->requests));
-    fprintf(out, "carteiro: %s requests/s, %s %% of %s's rate\n", cb__fmt_int(ours, N, l->ours_per_s),
-            cb__fmt_pct(pct, N, l->fraction * 100), l->tool);
+    fprintf(out, "carteiro: %s requests/s, %s %% of %s's rate\n",
+            cb__fmt_int(ours, N, l->ours_per_s), cb__fmt_pct(pct, N, l->fraction * 100), l->tool);
     return;
   }
   char label[48];
@@ -151,11 +154,11 @@ static int sweep(const cb__doc_t *d, FILE *out) {
   for (size_t r = 0; r < s->npoints; r++) {
     const cb__point_t *p = &s->points[order[r]];
     char w[N], m[N], c[N], n[N], dps[N], cpu[N], p99[N], rss[N];
-    fprintf(out, "%4zu %7s %12s %11s %11s %12s %9s %7s %10s\n", r + 1, cb__fmt_int(w, N, p->k.workers),
-            cb__fmt_int(m, N, p->k.max_inflight), cb__fmt_int(c, N, p->k.provider_concurrency),
-            cb__fmt_int(n, N, p->k.connections), cb__fmt_int(dps, N, p->deliveries_per_s),
-            cb__fmt_int(cpu, N, p->cpu_us_per_delivery), cb__fmt_int(p99, N, p->p99_ms),
-            cb__fmt_bytes(rss, N, p->peak_rss_bytes));
+    fprintf(out, "%4zu %7s %12s %11s %11s %12s %9s %7s %10s\n", r + 1,
+            cb__fmt_int(w, N, p->k.workers), cb__fmt_int(m, N, p->k.max_inflight),
+            cb__fmt_int(c, N, p->k.provider_concurrency), cb__fmt_int(n, N, p->k.connections),
+            cb__fmt_int(dps, N, p->deliveries_per_s), cb__fmt_int(cpu, N, p->cpu_us_per_delivery),
+            cb__fmt_int(p99, N, p->p99_ms), cb__fmt_bytes(rss, N, p->peak_rss_bytes));
   }
   free(order);
   knobs_text(knobs, sizeof knobs, &s->best);
@@ -165,9 +168,11 @@ static int sweep(const cb__doc_t *d, FILE *out) {
 
 static void capacity(const cb__capacity_t *c, FILE *out) {
   char sus[N], need[N];
-  fprintf(out, "capacity: %s; sustained %s/s, the load needs %s %% of one instance; bottleneck: %s\n",
+  fprintf(out,
+          "capacity: %s; sustained %s/s, the load needs %s %% of one instance; bottleneck: %s\n",
           c->fits ? "fits" : "DOES NOT FIT", cb__fmt_int(sus, N, c->sustained_per_s),
-          cb__fmt_pct(need, N, c->needed_percent), c->bottleneck != NULL ? c->bottleneck : "none found");
+          cb__fmt_pct(need, N, c->needed_percent),
+          c->bottleneck != NULL ? c->bottleneck : "none found");
   fprintf(out, "\n%s\n", c->sentence);
 }
 

@@ -71,18 +71,23 @@ static void test_month_terminal(void **state) {
   json_t *doc = load("month-small.json");
   char *t = render(cb_report_terminal, doc, 0);
   assert_line(t, "carteiro-bench month, commit c6e86df, 2026-11-23T21:30:00Z");
-  assert_line(t, "scaled sample: 1 % of the month (24,000 of 2,400,000 invoices), windows scaled alike");
+  assert_line(
+      t, "scaled sample: 1 % of the month (24,000 of 2,400,000 invoices), windows scaled alike");
   assert_line(t, "profile:  provider latency p50 150 ms, p99 800 ms; errors 2 % transient, 1 % "
                  "rate-limited, 0.5 % permanent");
-  assert_line(t, "cycle  invoices    drain   window  met  delivered   dead  retries  p50 ms  p90 ms  "
-                 "p99 ms  max ms");
-  assert_line(t, "    2     4,000   41.9 s   72.0 s  yes      3,999      1       85     920   2,150   "
-                 "5,300   7,900");
-  assert_line(t, "    3     4,000   79.6 s   72.0 s   NO      3,996      4      124   1,400   4,800  "
-                 "11,200  19,600");
+  assert_line(t,
+              "cycle  invoices    drain   window  met  delivered   dead  retries  p50 ms  p90 ms  "
+              "p99 ms  max ms");
+  assert_line(t,
+              "    2     4,000   41.9 s   72.0 s  yes      3,999      1       85     920   2,150   "
+              "5,300   7,900");
+  assert_line(t,
+              "    3     4,000   79.6 s   72.0 s   NO      3,996      4      124   1,400   4,800  "
+              "11,200  19,600");
   assert_int_equal(count(t, " s  yes "), 5);
   assert_line(t, "windows:  5 of 6 met; cycle 3 drained in 79.6 s, 7.6 s past its 72.0 s window");
-  assert_line(t, "totals:   24,000 enqueued, 23,990 delivered, 10 dead, 0 lost; 512 retries in 600.0 s");
+  assert_line(
+      t, "totals:   24,000 enqueued, 23,990 delivered, 10 dead, 0 lost; 512 retries in 600.0 s");
   assert_line(t, "rate:     40.0 deliveries/s, 410 CPU-µs per delivery, peak RSS 93.5 MiB");
   assert_line(t, "h2load:   61,000 requests/s in the same run; ours 9,800/s is 16.1 % of it");
   assert_line(t, "capacity: fits; sustained 96/s, the load needs 58 % of one instance; bottleneck: "
@@ -98,15 +103,19 @@ static void test_sweep_terminal(void **state) {
   char *t = render(cb_report_terminal, doc, 0);
   assert_line(t, "sweep:    16 settings, 20,000 jobs each, provider latency fixed 100 ms");
   /* Sorted by throughput: the best first, the worst last, 16 rows in all. */
-  assert_line(t, "   1       2        2,000         500           4        5,659       314     239   "
-                 "87.7 MiB");
-  assert_line(t, "  16       1          500         250           2        1,886       442     242   "
-                 "66.8 MiB");
+  assert_line(t,
+              "   1       2        2,000         500           4        5,659       314     239   "
+              "87.7 MiB");
+  assert_line(t,
+              "  16       1          500         250           2        1,886       442     242   "
+              "66.8 MiB");
   assert_int_equal(count(t, " MiB\n"), 16);
-  assert_line(t, "best:     workers 2, max_inflight 2,000, provider_concurrency 500, connections 4: "
-                 "5,659 deliveries/s");
-  assert_last_line(t, "At the best setting one instance sustains 5659 deliveries/s with a fixed 100 ms "
-                      "provider latency.");
+  assert_line(t,
+              "best:     workers 2, max_inflight 2,000, provider_concurrency 500, connections 4: "
+              "5,659 deliveries/s");
+  assert_last_line(
+      t, "At the best setting one instance sustains 5659 deliveries/s with a fixed 100 ms "
+         "provider latency.");
   free(t);
   json_decref(doc);
 }
@@ -269,7 +278,8 @@ static void test_bad_documents(void **state) {
 
   json_t *sms = json_object_get(json_object_get(series, "deliveries_per_s"), "sms");
   json_array_remove(sms, 0);
-  assert_refused(doc, "series.deliveries_per_s.sms: 299 values, expected 300 (as many as series.t_s)");
+  assert_refused(doc,
+                 "series.deliveries_per_s.sms: 299 values, expected 300 (as many as series.t_s)");
   json_array_insert_new(sms, 0, json_real(0));
 
   json_object_del(doc, "capacity");
@@ -415,10 +425,10 @@ static void test_write_failure(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_month_terminal),      cmocka_unit_test(test_sweep_terminal),
-      cmocka_unit_test(test_limit_terminal),      cmocka_unit_test(test_month_html),
-      cmocka_unit_test(test_sweep_and_limit_html), cmocka_unit_test(test_bad_documents),
-      cmocka_unit_test(test_strings_are_escaped), cmocka_unit_test(test_numbers),
+      cmocka_unit_test(test_month_terminal),         cmocka_unit_test(test_sweep_terminal),
+      cmocka_unit_test(test_limit_terminal),         cmocka_unit_test(test_month_html),
+      cmocka_unit_test(test_sweep_and_limit_html),   cmocka_unit_test(test_bad_documents),
+      cmocka_unit_test(test_strings_are_escaped),    cmocka_unit_test(test_numbers),
       cmocka_unit_test(test_downsample_keeps_peaks), cmocka_unit_test(test_long_series_html),
       cmocka_unit_test(test_write_failure),
   };

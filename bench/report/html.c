@@ -157,7 +157,7 @@ static void axes(frame_t *f, bool xnumeric, const char *xlabel, const char *ylab
 
 typedef struct {
   const char *label, *color;
-  bool dashed, bar;
+  char shape; /* 'l' line, 'd' dashed line, 'b' bar or area, 'o' dot */
 } legend_key_t;
 
 /* One row of swatches and labels above the plot. Labels are measured at ~6.5 px a character,
@@ -166,14 +166,16 @@ static void legend(frame_t *f, const legend_key_t *keys, size_t n) {
   double x = f->left;
   for (size_t i = 0; i < n; i++) {
     const legend_key_t *k = &keys[i];
-    if (k->bar)
+    if (k->shape == 'b')
       fprintf(f->out, "<rect x=\"%.1f\" y=\"10\" width=\"14\" height=\"12\" fill=\"%s\"/>\n", x,
               k->color);
+    else if (k->shape == 'o')
+      fprintf(f->out, "<circle cx=\"%.1f\" cy=\"16\" r=\"4\" fill=\"%s\"/>\n", x + 9, k->color);
     else
       fprintf(f->out,
               "<line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"16\" stroke=\"%s\" "
               "stroke-width=\"3\"%s/>\n",
-              x, x + 18, k->color, k->dashed ? " stroke-dasharray=\"5 3\"" : "");
+              x, x + 18, k->color, k->shape == 'd' ? " stroke-dasharray=\"5 3\"" : "");
     fprintf(f->out, "<text class=\"legend\" x=\"%.1f\" y=\"20\">", x + 22);
     esc(f->out, k->label);
     fputs("</text>\n", f->out);
@@ -282,10 +284,10 @@ static void chart_throughput(const cb__doc_t *d, FILE *out, scratch_t *s) {
   size_t nk = 0;
   for (size_t c = 0; c < se->nchannels && nk < 5; c++)
     keys[nk++] =
-        (legend_key_t){se->channels[c].name, channel_color(se->channels[c].name, c), false, false};
-  keys[nk++] = (legend_key_t){"cycle deadline (window met)", "#555555", true, false};
-  keys[nk++] = (legend_key_t){"deadline missed", "#c62828", false, false};
-  keys[nk++] = (legend_key_t){"cycle window", "#e8eef7", false, true};
+        (legend_key_t){se->channels[c].name, channel_color(se->channels[c].name, c), 'l'};
+  keys[nk++] = (legend_key_t){"cycle deadline (window met)", "#555555", 'd'};
+  keys[nk++] = (legend_key_t){"deadline missed", "#c62828", 'l'};
+  keys[nk++] = (legend_key_t){"cycle window", "#e8eef7", 'b'};
   legend(&f, keys, nk);
   svg_close(&f);
 }
@@ -326,7 +328,7 @@ static void chart_latency(const cb__doc_t *d, FILE *out) {
   }
   legend_key_t keys[4];
   for (int k = 0; k < 4; k++)
-    keys[k] = (legend_key_t){names[k], colors[k], false, true};
+    keys[k] = (legend_key_t){names[k], colors[k], 'b'};
   legend(&f, keys, 4);
   svg_close(&f);
 }
@@ -345,8 +347,8 @@ static void chart_inflight(const cb__doc_t *d, FILE *out, scratch_t *s) {
     fprintf(out, "<line class=\"cap\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", f.left,
             y, f.w - f.right, y);
   }
-  legend_key_t keys[] = {{"in flight (peak of each interval)", "#6a3d9a", false, false},
-                         {"max_inflight cap", "#888888", true, false}};
+  legend_key_t keys[] = {{"in flight (peak of each interval)", "#6a3d9a", 'l'},
+                         {"max_inflight cap", "#888888", 'd'}};
   legend(&f, keys, 2);
   svg_close(&f);
 }
@@ -363,8 +365,8 @@ static void chart_retries(const cb__doc_t *d, FILE *out, scratch_t *s) {
   polyline(&f, s->x, s->y, n, f.y1, "#e6850e", false, false);
   n = cb__downsample_max(se->t, se->dead_total, se->n, CB_REPORT_MAX_POINTS, s->x, s->y);
   polyline(&f, s->x, s->y, n, f.y2, "#c62828", true, false); /* a count: steps, not slopes */
-  legend_key_t keys[] = {{"retries/s (left axis)", "#e6850e", false, false},
-                         {"dead letters, cumulative (right axis)", "#c62828", false, false}};
+  legend_key_t keys[] = {{"retries/s (left axis)", "#e6850e", 'l'},
+                         {"dead letters, cumulative (right axis)", "#c62828", 'l'}};
   legend(&f, keys, 2);
   svg_close(&f);
 }
@@ -425,27 +427,23 @@ static int chart_knob(const cb__doc_t *d, FILE *out, int which, const char *name
   f.y1 = nice_max(top * 1.1);
   axes(&f, false, name, "deliveries/s", NULL);
   for (size_t v = 0; v < nv; v++) {
-    size_t m = 0, j = 0;
-    for (size_t i = 0; i < s->npoints; i++)
-      m += knob(&s->points[i].k, which) == vals[v];
     for (size_t i = 0; i < s->npoints; i++) {
       const cb__point_t *p = &s->points[i];
       if (knob(&p->k, which) != vals[v])
         continue;
       best[v] = fmax(best[v], p->deliveries_per_s);
-      double x = px(&f, (double)v + 0.5) + ((double)j - (double)(m - 1) / 2) * 7;
+      double x = px(&f, (double)v + 0.5);
       fprintf(out,
               "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#4292c6\" fill-opacity=\"0.7\"/>\n",
               x, py(&f, p->deliveries_per_s, f.y1));
-      j++;
     }
     bx[v] = (double)v + 0.5;
     fprintf(out, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
             px(&f, bx[v]), f.h - f.bottom + 18, cb__fmt_int(t, N, vals[v]));
   }
   polyline(&f, bx, best, nv, f.y1, "#c62828", false, false);
-  legend_key_t keys[] = {{"one grid point", "#4292c6", false, true},
-                         {"best at this value", "#c62828", false, false}};
+  legend_key_t keys[] = {{"one grid point", "#4292c6", 'o'},
+                         {"best at this value", "#c62828", 'l'}};
   legend(&f, keys, 2);
   svg_close(&f);
   free(vals);
@@ -480,7 +478,7 @@ static void chart_limit(const cb__doc_t *d, FILE *out) {
     esc(out, i == 0 ? l->tool : "carteiro");
     fputs("</text>\n", out);
   }
-  legend_key_t keys[] = {{l->tool, color[0], false, true}, {"carteiro", color[1], false, true}};
+  legend_key_t keys[] = {{l->tool, color[0], 'b'}, {"carteiro", color[1], 'b'}};
   legend(&f, keys, 2);
   svg_close(&f);
 }

@@ -207,7 +207,7 @@ static void test_sweep_and_limit_html(void **state) {
   assert_self_contained(h);
   assert_balanced(h);
   assert_int_equal(count(h, "<svg "), 4); /* throughput against each of the four knobs */
-  assert_int_equal(count(h, "<circle "), 4 * 16);
+  assert_int_equal(count(h, "<circle "), 4 * (16 + 1)); /* the points and a legend dot */
   assert_int_equal(count(h, ">provider_concurrency</text>"), 1);
   assert_int_equal(count(h, "<tr><td>"), 16);
   free(h);

@@ -1,5 +1,6 @@
-/* Numbers for people, and the downsampling of long series. */
+/* Numbers for people, the downsampling of long series, and the sweep's ranking. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report_int.h"
@@ -90,4 +91,21 @@ size_t cb__downsample_max(const double *x, const double *y, size_t n, size_t max
     oy[b] = y[best];
   }
   return max;
+}
+
+static int by_rate(const void *a, const void *b) {
+  const cb__point_t *p = *(const cb__point_t *const *)a, *q = *(const cb__point_t *const *)b;
+  if (p->deliveries_per_s != q->deliveries_per_s)
+    return p->deliveries_per_s > q->deliveries_per_s ? -1 : 1;
+  return (p > q) - (p < q); /* pointers into one array: document order */
+}
+
+const cb__point_t **cb__sweep_by_rate(const cb__sweep_t *s) {
+  const cb__point_t **order = malloc(s->npoints * sizeof *order);
+  if (order == NULL)
+    return NULL;
+  for (size_t i = 0; i < s->npoints; i++)
+    order[i] = &s->points[i];
+  qsort(order, s->npoints, sizeof *order, by_rate);
+  return order;
 }

@@ -624,27 +624,14 @@ static void limit_table(const cb__doc_t *d, FILE *out) {
   fputs("</table>\n", out);
 }
 
-static const cb__point_t *sort_base;
-static int by_rate(const void *a, const void *b) {
-  size_t i = *(const size_t *)a, j = *(const size_t *)b;
-  double x = sort_base[i].deliveries_per_s, y = sort_base[j].deliveries_per_s;
-  if (x != y)
-    return x > y ? -1 : 1;
-  return i < j ? -1 : i > j;
-}
-
 static int sweep_section(const cb__doc_t *d, FILE *out) {
   static const char *const knobs[] = {"workers", "max_inflight", "provider_concurrency",
                                       "connections"};
   const cb__sweep_t *s = &d->sweep;
   char lat[96], v[10][N];
-  size_t *order = malloc(s->npoints * sizeof *order);
+  const cb__point_t **order = cb__sweep_by_rate(s);
   if (order == NULL)
     return CT_ENOMEM;
-  for (size_t i = 0; i < s->npoints; i++)
-    order[i] = i;
-  sort_base = s->points;
-  qsort(order, s->npoints, sizeof *order, by_rate);
   fprintf(out,
           "<h2>Sweep</h2>\n<p>%zu settings, %s jobs each, provider latency %s. Best: "
           "workers %s, max_inflight %s, provider_concurrency %s, connections %s — "
@@ -665,7 +652,7 @@ static int sweep_section(const cb__doc_t *d, FILE *out) {
       "<th>deliveries/s</th><th>CPU-µs per delivery</th><th>p99 (ms)</th><th>peak RSS</th></tr>\n",
       out);
   for (size_t r = 0; r < s->npoints; r++) {
-    const cb__point_t *p = &s->points[order[r]];
+    const cb__point_t *p = order[r];
     fprintf(out,
             "<tr><td>%zu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
             "<td>%s</td><td>%s</td></tr>\n",

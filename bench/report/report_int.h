@@ -132,6 +132,10 @@ const char *cb__fmt_bytes(char *buf, size_t cap, double bytes);
 size_t cb__downsample_max(const double *x, const double *y, size_t n, size_t max, double *ox,
                           double *oy);
 
+/* The sweep's points by throughput, highest first, ties in the document's order: a new array
+ * of pointers into s->points (free() it), or NULL when out of memory. */
+const cb__point_t **cb__sweep_by_rate(const cb__sweep_t *s);
+
 /* Provider latency described in words: "fixed 100 ms" or "p50 150 ms, p99 800 ms". */
 const char *cb__fmt_plat(char *buf, size_t cap, const cb__plat_t *lat);
 

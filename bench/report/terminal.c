@@ -127,32 +127,18 @@ static void limit(const cb__doc_t *d, FILE *out) {
           cb__fmt_pct(pct, N, l->fraction * 100));
 }
 
-/* Sweep points by throughput, highest first; ties keep the document's order. */
-static const cb__point_t *sort_base;
-static int by_rate(const void *a, const void *b) {
-  size_t i = *(const size_t *)a, j = *(const size_t *)b;
-  double x = sort_base[i].deliveries_per_s, y = sort_base[j].deliveries_per_s;
-  if (x != y)
-    return x > y ? -1 : 1;
-  return i < j ? -1 : i > j;
-}
-
 static int sweep(const cb__doc_t *d, FILE *out) {
   const cb__sweep_t *s = &d->sweep;
   char lat[96], jobs[N], knobs[256], best[N];
-  size_t *order = malloc(s->npoints * sizeof *order);
+  const cb__point_t **order = cb__sweep_by_rate(s);
   if (order == NULL)
     return CT_ENOMEM;
-  for (size_t i = 0; i < s->npoints; i++)
-    order[i] = i;
-  sort_base = s->points;
-  qsort(order, s->npoints, sizeof *order, by_rate);
   fprintf(out, "sweep:    %zu settings, %s jobs each, provider latency %s\n", s->npoints,
           cb__fmt_int(jobs, N, s->jobs_per_point), cb__fmt_plat(lat, sizeof lat, &s->lat));
   fprintf(out, "\n%4s %7s %12s %11s %11s %12s %9s %7s %10s\n", "rank", "workers", "max_inflight",
           "concurrency", "connections", "deliveries/s", "CPU-µs/d", "p99 ms", "peak RSS");
   for (size_t r = 0; r < s->npoints; r++) {
-    const cb__point_t *p = &s->points[order[r]];
+    const cb__point_t *p = order[r];
     char w[N], m[N], c[N], n[N], dps[N], cpu[N], p99[N], rss[N];
     fprintf(out, "%4zu %7s %12s %11s %11s %12s %9s %7s %10s\n", r + 1,
             cb__fmt_int(w, N, p->k.workers), cb__fmt_int(m, N, p->k.max_inflight),

@@ -283,8 +283,7 @@ static void chart_throughput(const cb__doc_t *d, FILE *out, scratch_t *s) {
   legend_key_t keys[8];
   size_t nk = 0;
   for (size_t c = 0; c < se->nchannels && nk < 5; c++)
-    keys[nk++] =
-        (legend_key_t){se->channels[c].name, channel_color(se->channels[c].name, c), 'l'};
+    keys[nk++] = (legend_key_t){se->channels[c].name, channel_color(se->channels[c].name, c), 'l'};
   keys[nk++] = (legend_key_t){"cycle deadline (window met)", "#555555", 'd'};
   keys[nk++] = (legend_key_t){"deadline missed", "#c62828", 'l'};
   keys[nk++] = (legend_key_t){"cycle window", "#e8eef7", 'b'};

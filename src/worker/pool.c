@@ -326,6 +326,8 @@ static void start_reload(pool_t *p) {
     ct_log_set_level(lvl);
   p->retiring = p->cfg;
   p->cfg = next;
+  /* the HTTP hooks read the configuration too, on this loop: the old one is freed soon */
+  p->ingest.cfg = next;
   p->reloads_pending = (int)p->n_workers;
   for (size_t i = 0; i < p->n_workers; i++) {
     ct_msg_t *m = &p->worker_msgs[i * 3 + 2];

@@ -7,6 +7,7 @@
 #include "worker/ingest.h"
 #include "worker/progress.h"
 #include "worker/spooler.h"
+#include "worker/status.h"
 #include "worker/worker.h"
 
 #include <signal.h>
@@ -19,6 +20,8 @@
 #define TAKE_RETRY_MS 1000
 /* Progress is logged this often. */
 #define REPORT_EVERY_MS 10000
+/* The status document's rates are sampled this often (worker/status.h). */
+#define RATES_EVERY_MS 1000
 
 typedef ct_ingest_counters_t counters_t;
 
@@ -39,7 +42,7 @@ typedef struct {
 
   ct_mailbox_t inbox;
   uv_signal_t sigterm, sigint, sighup;
-  uv_timer_t poll, grace, report;
+  uv_timer_t poll, grace, report, rates_tick;
 
   ct_task_t *tasks;
   size_t n_tasks;
@@ -54,6 +57,7 @@ typedef struct {
   ct_ingest_t ingest;        /* the HTTP API's view of the engine */
   ct_http_server_t *http;
   bool http_alive;
+  ct_rates_t rates;          /* per-second samples for /v1/status, with the HTTP API only */
   counters_t c;
   int64_t started_ms;
   int exit_rc;
@@ -202,6 +206,7 @@ static void close_all(pool_t *p) {
   uv_close((uv_handle_t *)&p->poll, NULL);
   uv_close((uv_handle_t *)&p->grace, NULL);
   uv_close((uv_handle_t *)&p->report, NULL);
+  uv_close((uv_handle_t *)&p->rates_tick, NULL);
   ct_mailbox_close(&p->inbox, NULL);
 }
 
@@ -365,6 +370,11 @@ static void on_report(uv_timer_t *timer) {
           secs > 0 ? (double)p->c.delivered / secs : 0.0);
 }
 
+static void on_rates_tick(uv_timer_t *timer) {
+  pool_t *p = timer->data;
+  ct_rates_sample(&p->rates, ct_mono_ms(), p->c.delivered, &p->accounts);
+}
+
 static void print_report(pool_t *p) {
   if (p->opts->report == NULL)
     return;
@@ -389,6 +399,10 @@ static int start_http(pool_t *p) {
   g->accounts = &p->accounts;
   g->spooler = p->spooler;
   g->counters = &p->c;
+  int rc = ct_rates_init(&p->rates, p->accounts.n);
+  if (rc != 0)
+    return rc;
+  g->rates = &p->rates;
   snprintf(g->spool_dir, sizeof g->spool_dir, "%s", p->cfg->spool);
   char *slash = strrchr(g->spool_dir, '/');
   if (slash != NULL)
@@ -397,7 +411,7 @@ static int start_http(pool_t *p) {
     snprintf(g->spool_dir, sizeof g->spool_dir, ".");
   ct_spooler_want_stats(p->spooler);
   ct_spool_options_t ro = {.path = p->cfg->spool, .readonly = true};
-  int rc = ct_spool_open(&g->reader, &ro);
+  rc = ct_spool_open(&g->reader, &ro);
   if (rc != 0) {
     ct_error("http: opening the spool for reading: %s", ct_strerror(rc));
     return rc;
@@ -418,6 +432,8 @@ static int start_http(pool_t *p) {
     return rc;
   }
   p->http_alive = true;
+  ct_rates_sample(&p->rates, ct_mono_ms(), p->c.delivered, &p->accounts);
+  uv_timer_start(&p->rates_tick, on_rates_tick, RATES_EVERY_MS, RATES_EVERY_MS);
   ct_info("http: listening on %s:%u", host, (unsigned)ct_http_port(p->http));
   return 0;
 }
@@ -485,6 +501,8 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   }
   p.n_workers = p.workers_alive;
 
+  uv_timer_init(p.loop, &p.rates_tick); /* before start_http, which starts it */
+  p.rates_tick.data = &p;
   if (rc == 0 && p.cfg->http_listen[0] != '\0')
     rc = start_http(&p);
 
@@ -531,6 +549,7 @@ out_mailbox:
   uv_run(p.loop, UV_RUN_DEFAULT);
   ct_mailbox_dispose(&p.inbox);
 out_alloc:
+  ct_rates_destroy(&p.rates);
   free(p.tasks);
   free(p.workers);
   free(p.worker_msgs);

@@ -68,6 +68,12 @@ typedef struct {
 static void begin_stop(pool_t *p, const char *why);
 static void finish_stop(pool_t *p);
 
+/* Jobs leased and being delivered: the tasks out of the free list, less those lent to a take
+ * the spooler has not answered (they hold no job yet, and an idle take may wait a while). */
+static void count_inflight(pool_t *p) {
+  p->c.inflight = p->n_tasks - p->n_free - (p->take_out ? p->take.want : 0);
+}
+
 static void recycle(pool_t *p, ct_task_t *t) {
   ct_lease_free(&t->lease);
   ct_progress_free(t->progress);
@@ -75,7 +81,7 @@ static void recycle(pool_t *p, ct_task_t *t) {
   memset(&t->lease, 0, sizeof t->lease);
   ct_list_insert_tail(&p->free_tasks, &t->msg.node);
   p->n_free++;
-  p->c.inflight = p->n_tasks - p->n_free;
+  count_inflight(p);
 }
 
 static void maybe_take(pool_t *p) {
@@ -93,7 +99,6 @@ static void maybe_take(pool_t *p) {
     ct_list_insert_tail(&p->take.tasks, n);
   }
   p->n_free -= want;
-  p->c.inflight = p->n_tasks - p->n_free;
   p->take.want = want;
   p->take.filled = 0;
   p->take.error = 0;
@@ -101,6 +106,7 @@ static void maybe_take(pool_t *p) {
   p->take.want_empty = p->opts->drain;
   p->take.msg.type = CT_MSG_TAKE;
   p->take_out = true;
+  count_inflight(p);
   uv_timer_stop(&p->poll);
   ct_spooler_post(p->spooler, &p->take.msg);
 }
@@ -135,6 +141,7 @@ static void on_taken(pool_t *p) {
     ct_worker_post(p->workers[p->next_worker], &t->msg);
     p->next_worker = (p->next_worker + 1) % p->n_workers;
   }
+  count_inflight(p);
   if (p->stopping) {
     /* This answer may be the last message: whatever it returned, see whether we are done. */
     finish_stop(p);

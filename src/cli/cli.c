@@ -28,6 +28,7 @@ static const struct {
     {"spool", ct_cmd_spool, "spool statistics (spool stats)"},
     {"job", ct_cmd_job, "everything known about one job (job show ID)"},
     {"dlq", ct_cmd_dlq, "dead letters: list, show, replay, purge"},
+    {"status", ct_cmd_status, "the running daemon at a glance, from its HTTP API"},
 };
 
 static void usage(FILE *out) {

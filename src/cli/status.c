@@ -451,6 +451,7 @@ int ct_cmd_status(int argc, char **argv) {
   const char *config_flag = NULL, *url_flag = NULL, *token_file = NULL;
   bool json = false;
   unsigned watch = 0;
+  argv[0] = "carteiro status"; /* getopt names argv[0] in its messages */
   optind = 1;
   for (;;) {
     int c = getopt_long(argc, argv, "", longopts, NULL);

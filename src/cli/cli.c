@@ -28,15 +28,45 @@ static const struct {
     {"spool", ct_cmd_spool, "spool statistics (spool stats)"},
     {"job", ct_cmd_job, "everything known about one job (job show ID)"},
     {"dlq", ct_cmd_dlq, "dead letters: list, show, replay, purge"},
+    {"status", ct_cmd_status, "the running daemon at a glance, from its HTTP API"},
+};
+
+/* Every command line a user can ask --help of, as `carteiro --help` lists them (the help
+ * test walks this list). */
+static const struct {
+  const char *form;
+  const char *summary;
+} forms[] = {
+    {"run", "deliver the jobs in the spool (the daemon)"},
+    {"config check", "check a configuration file and name every problem"},
+    {"enqueue", "validate job files and store the good jobs in the spool"},
+    {"spool stats", "jobs by state, the oldest due job, dead letters by reason"},
+    {"job show", "everything known about one job"},
+    {"dlq list", "dead letters matching filters"},
+    {"dlq show", "one dead letter with its attempt history"},
+    {"dlq stats", "dead letters counted by reason, tenant, channel, provider"},
+    {"dlq replay", "dead letters back to ready, paced, without duplicates"},
+    {"dlq purge", "dead letters deleted for good"},
+    {"dlq export", "dead letters to a file of DeadLetter records"},
+    {"dlq import", "such a file into this spool"},
+    {"status", "the running daemon at a glance, from its HTTP API"},
 };
 
 static void usage(FILE *out) {
   fprintf(out, "usage: carteiro <command> [options]\n\n"
                "carteiro delivers invoices over WhatsApp, SMS and e-mail.\n\ncommands:\n");
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out, "\nEvery command takes --spool PATH (default $CARTEIRO_SPOOL, else %s)\n"
-               "and --help. Run 'carteiro <command> --help' for its options.\n",
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+    fprintf(out, "  %-14s %s\n", forms[i].form, forms[i].summary);
+  fprintf(out, "\noptions:\n"
+               "  --help         this text; 'carteiro <command> --help' for a command's options\n"
+               "  --version      the version\n\n"
+               "Commands that read the spool take --spool PATH (default $CARTEIRO_SPOOL,\n"
+               "else %s).\n"
+               "Exit codes follow sysexits.h: 64 usage, 65 bad data, 66 missing input,\n"
+               "69 daemon unreachable, 74 I/O error, 75 spool busy, 76 bad answer from the\n"
+               "daemon, 77 permission or token refused, 78 configuration.\n\n"
+               "Example:\n"
+               "  carteiro enqueue jobs.pbs.zst && carteiro status --config carteiro.ini\n",
           CT_CLI_DEFAULT_SPOOL);
 }
 

@@ -27,6 +27,7 @@ int ct_cmd_job(int argc, char **argv);
 int ct_cmd_dlq(int argc, char **argv);
 int ct_cmd_run(int argc, char **argv);
 int ct_cmd_config(int argc, char **argv);
+int ct_cmd_status(int argc, char **argv);
 
 /* The spool path from --spool (when not NULL), else $CARTEIRO_SPOOL, else the default. */
 const char *ct_cli_spool_path(const char *flag);

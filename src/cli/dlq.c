@@ -41,30 +41,119 @@ typedef struct {
   uint64_t rate; /* replay: jobs per second, 0 = unpaced */
 } dlq_opts_t;
 
-static void usage(FILE *out) {
-  fprintf(out,
-          "usage: carteiro dlq list    [filters] [--json]\n"
-          "       carteiro dlq show ID [--json] [--reveal]\n"
-          "       carteiro dlq stats   [filters] [--json]\n"
-          "       carteiro dlq replay  [filters] [--dry-run] [--yes] [--rate N/s] [--force]\n"
-          "       carteiro dlq purge   [filters] [--dry-run] [--yes]\n"
-          "       carteiro dlq export  FILE.pbs.zst [filters]\n"
-          "       carteiro dlq import  FILE\n\n"
-          "replay:\n"
-          "  --rate N/s      replay at most N jobs per second (e.g. 50/s), in small batches\n"
-          "  --force         also replay jobs whose every delivery was already accepted\n"
-          "                  (they are skipped otherwise: replaying them sends duplicates)\n\n"
-          "filters (all optional, combined with AND):\n"
-          "  --reason R      e.g. permanent_failure, deadline_exceeded\n"
-          "  --tenant T\n"
-          "  --channel C     whatsapp, sms or email (of the last failed attempt)\n"
-          "  --provider P    provider account of the last failed attempt\n"
-          "  --since T       dead at or after T: RFC 3339, YYYY-MM-DD, or an age (30m, 6h, 2d)\n"
-          "  --until T       dead before T\n"
-          "  --id ID         exactly this job\n"
-          "  --limit N       at most N dead letters, oldest first\n\n"
-          "  --spool PATH    spool file (default $CARTEIRO_SPOOL, else %s)\n",
-          CT_CLI_DEFAULT_SPOOL);
+/* Every option any dlq subcommand takes, with its --help line. The getopt table is made from
+ * it, so the two cannot drift apart. */
+static const struct {
+  const char *name;
+  int has_arg;
+  int val;
+  const char *arg; /* what the value looks like, for --help */
+  const char *help;
+} options[] = {
+    {"reason", required_argument, 'r', "R", "dead letters with this reason, e.g. permanent_failure"},
+    {"tenant", required_argument, 't', "T", "dead letters of this tenant"},
+    {"channel", required_argument, 'c', "C", "last failed attempt on whatsapp, sms or email"},
+    {"provider", required_argument, 'p', "P", "last failed attempt on this provider account"},
+    {"since", required_argument, 'S', "T", "dead at or after T: RFC 3339, YYYY-MM-DD or an age (30m, 6h, 2d)"},
+    {"until", required_argument, 'U', "T", "dead before T (same forms as --since)"},
+    {"id", required_argument, 'i', "ID", "exactly this job"},
+    {"limit", required_argument, 'l', "N", "at most N dead letters, oldest first"},
+    {"dry-run", no_argument, 'n', NULL, "count what would change, by reason, and change nothing"},
+    {"yes", no_argument, 'y', NULL, "do not ask for confirmation (needed without a terminal)"},
+    {"rate", required_argument, 'q', "N/s", "replay at most N jobs a second (e.g. 50/s), in small batches"},
+    {"force", no_argument, 'f', NULL, "also replay jobs whose every delivery was already accepted"},
+    {"json", no_argument, 'j', NULL, "print JSON instead of a table"},
+    {"reveal", no_argument, 'R', NULL, "show personal data in clear (masked by default)"},
+    {"spool", required_argument, 's', "PATH", "spool file (default $CARTEIRO_SPOOL, else " CT_CLI_DEFAULT_SPOOL ")"},
+    {"help", no_argument, 'h', NULL, "this text"},
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* Each subcommand: its arguments, what it does, the options it takes (in the order --help
+ * lists them; any other option is refused), and examples. */
+static const struct {
+  const char *name;
+  const char *args;
+  const char *about;
+  const char *options;
+  const char *examples[2];
+} subcommands[] = {
+    {"list", "[filters] [--json]",
+     "Lists the dead letters that match the filters, oldest first.",
+     "reason tenant channel provider since until id limit json spool help",
+     {"carteiro dlq list --reason permanent_failure --since 6h",
+      "carteiro dlq list --channel whatsapp --limit 20 --json"}},
+    {"show", "ID [--json] [--reveal]",
+     "One dead letter: the job, its reason and its whole attempt history.",
+     "json reveal spool help",
+     {"carteiro dlq show inv-00000042", NULL}},
+    {"stats", "[filters] [--json]",
+     "Counts the matching dead letters by reason, tenant, channel and provider of the last\n"
+     "failure, with the oldest and the newest.",
+     "reason tenant channel provider since until id limit json spool help",
+     {"carteiro dlq stats --since 2026-11-23", NULL}},
+    {"replay", "[filters] [--dry-run] [--yes] [--rate N/s] [--force]",
+     "Moves the matching dead letters back to ready, so the daemon delivers them again. A job\n"
+     "whose every delivery was already accepted is skipped unless --force (replaying it could\n"
+     "only send duplicates); a partly delivered one sends only its missing parts. Asks before\n"
+     "acting unless --yes.",
+     "reason tenant channel provider since until id limit dry-run yes rate force spool help",
+     {"carteiro dlq replay --reason permanent_failure --dry-run",
+      "carteiro dlq replay --reason deadline_exceeded --since 2h --rate 50/s --yes"}},
+    {"purge", "[filters] [--dry-run] [--yes]",
+     "Deletes the matching dead letters for good. Asks before acting unless --yes.",
+     "reason tenant channel provider since until id limit dry-run yes spool help",
+     {"carteiro dlq purge --reason document_not_pdf --until 30d --yes", NULL}},
+    {"export", "FILE.pbs.zst [filters]",
+     "Writes the matching dead letters (job, attempts, reason, dead time) to FILE as\n"
+     "carteiro.v1.DeadLetter records, zstd-compressed when the name ends in .zst.",
+     "reason tenant channel provider since until id limit spool help",
+     {"carteiro dlq export dead-2026-11-23.pbs.zst --since 2026-11-23", NULL}},
+    {"import", "FILE",
+     "Stores the records of a dlq export as dead letters in this spool; ids already present\n"
+     "are reported and skipped.",
+     "spool help",
+     {"carteiro dlq import --spool /var/lib/carteiro/spool.db dead-2026-11-23.pbs.zst", NULL}},
+};
+#define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
+
+/* True when the space-separated `list` names option `name`. */
+static bool takes(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p != '\0';) {
+    size_t k = strcspn(p, " ");
+    if (k == n && memcmp(p, name, n) == 0)
+      return true;
+    p += k;
+    p += strspn(p, " ");
+  }
+  return false;
+}
+
+/* The help of one subcommand, or (sub < 0) the summary of all of them. */
+static void usage(FILE *out, int sub) {
+  if (sub < 0) {
+    fprintf(out, "usage: carteiro dlq <subcommand> [options]\n\n"
+                 "The dead-letter queue: what could not be delivered, with its reason and attempt\n"
+                 "history. Run 'carteiro dlq <subcommand> --help' for its options.\n\n");
+    for (size_t i = 0; i < N_SUBCOMMANDS; i++)
+      fprintf(out, "  carteiro dlq %-7s %s\n", subcommands[i].name, subcommands[i].args);
+    fprintf(out, "\nExample:\n  %s\n", subcommands[0].examples[0]);
+    return;
+  }
+  fprintf(out, "usage: carteiro dlq %s %s\n\n%s\n\noptions:\n", subcommands[sub].name,
+          subcommands[sub].args, subcommands[sub].about);
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    if (!takes(subcommands[sub].options, options[i].name))
+      continue;
+    char head[32];
+    snprintf(head, sizeof head, "--%s%s%s", options[i].name, options[i].arg ? " " : "",
+             options[i].arg ? options[i].arg : "");
+    fprintf(out, "  %-15s %s\n", head, options[i].help);
+  }
+  fprintf(out, "\nExample:\n");
+  for (size_t k = 0; k < 2 && subcommands[sub].examples[k] != NULL; k++)
+    fprintf(out, "  %s\n", subcommands[sub].examples[k]);
 }
 
 /* "50/s" or "50": jobs per second. Returns 0 or CT_EINVAL. */
@@ -80,25 +169,30 @@ static int parse_rate(const char *s, uint64_t *out) {
   return ct_cli_parse_count(num, MAX_RATE, out);
 }
 
-/* Parses options shared by every dlq subcommand. argv[0] is the subcommand. Returns 0, or an
- * exit code (a usage error has been printed). */
-static int parse(int argc, char **argv, dlq_opts_t *o, int *first_arg) {
-  static const struct option longopts[] = {
-      {"spool", required_argument, NULL, 's'},  {"reason", required_argument, NULL, 'r'},
-      {"tenant", required_argument, NULL, 't'}, {"channel", required_argument, NULL, 'c'},
-      {"provider", required_argument, NULL, 'p'}, {"since", required_argument, NULL, 'S'},
-      {"until", required_argument, NULL, 'U'},  {"id", required_argument, NULL, 'i'},
-      {"limit", required_argument, NULL, 'l'},  {"json", no_argument, NULL, 'j'},
-      {"dry-run", no_argument, NULL, 'n'},      {"yes", no_argument, NULL, 'y'},
-      {"reveal", no_argument, NULL, 'R'},       {"help", no_argument, NULL, 'h'},
-      {"rate", required_argument, NULL, 'q'},   {"force", no_argument, NULL, 'f'},
-      {NULL, 0, NULL, 0}};
+/* Parses the options of subcommand `sub` (argv[0] is its name): those of another
+ * subcommand are refused by name. Returns 0, -1 after printing --help, or an exit code (a
+ * usage error has been printed). */
+static int parse(int argc, char **argv, int sub, dlq_opts_t *o, int *first_arg) {
+  struct option longopts[N_OPTIONS + 1];
+  for (size_t i = 0; i < N_OPTIONS; i++)
+    longopts[i] = (struct option){options[i].name, options[i].has_arg, NULL, options[i].val};
+  longopts[N_OPTIONS] = (struct option){NULL, 0, NULL, 0};
+  /* getopt names argv[0] in its messages; static, as argv outlives this call */
+  static char prog[32];
+  snprintf(prog, sizeof prog, "carteiro dlq %s", subcommands[sub].name);
+  argv[0] = prog;
   int64_t now = ct_now_ms();
   optind = 1;
   for (;;) {
-    int c = getopt_long(argc, argv, "", longopts, NULL);
+    int idx = -1;
+    int c = getopt_long(argc, argv, "", longopts, &idx);
     if (c == -1)
       break;
+    if (idx >= 0 && !takes(subcommands[sub].options, options[idx].name)) {
+      fprintf(stderr, "%s: --%s does not apply to %s (see carteiro dlq %s --help)\n", prog,
+              options[idx].name, subcommands[sub].name, subcommands[sub].name);
+      return EX_USAGE;
+    }
     switch (c) {
     case 's':
       o->spool_flag = optarg;
@@ -167,10 +261,10 @@ static int parse(int argc, char **argv, dlq_opts_t *o, int *first_arg) {
       }
       break;
     case 'h':
-      usage(stdout);
+      usage(stdout, sub);
       return -1;
     default:
-      usage(stderr);
+      fprintf(stderr, "(see carteiro dlq %s --help)\n", subcommands[sub].name);
       return EX_USAGE;
     }
   }
@@ -565,25 +659,27 @@ done:
 
 int ct_cmd_dlq(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    usage(argc < 2 ? stderr : stdout);
+    usage(argc < 2 ? stderr : stdout, -1);
     return argc < 2 ? EX_USAGE : 0;
   }
   const char *sub = argv[1];
-  bool is_list = strcmp(sub, "list") == 0, is_show = strcmp(sub, "show") == 0;
-  bool is_replay = strcmp(sub, "replay") == 0, is_purge = strcmp(sub, "purge") == 0;
-  bool is_stats = strcmp(sub, "stats") == 0, is_export = strcmp(sub, "export") == 0;
-  bool is_import = strcmp(sub, "import") == 0;
-  if (!is_list && !is_show && !is_replay && !is_purge && !is_stats && !is_export &&
-      !is_import) {
+  int si = -1;
+  for (size_t i = 0; i < N_SUBCOMMANDS; i++)
+    if (strcmp(sub, subcommands[i].name) == 0)
+      si = (int)i;
+  if (si < 0) {
     ct_cli_error("dlq",
                  "unknown subcommand '%s' (expected: list, show, stats, replay, purge, export,"
                  " import)",
                  sub);
     return EX_USAGE;
   }
+  bool is_list = strcmp(sub, "list") == 0, is_show = strcmp(sub, "show") == 0;
+  bool is_replay = strcmp(sub, "replay") == 0, is_stats = strcmp(sub, "stats") == 0;
+  bool is_export = strcmp(sub, "export") == 0, is_import = strcmp(sub, "import") == 0;
   dlq_opts_t o = {0};
   int first;
-  int ex = parse(argc - 1, argv + 1, &o, &first);
+  int ex = parse(argc - 1, argv + 1, si, &o, &first);
   if (ex != 0)
     return ex < 0 ? 0 : ex;
   int nargs = argc - 1 - first;
@@ -602,10 +698,6 @@ int ct_cmd_dlq(int argc, char **argv) {
     }
   } else if (nargs != 0) {
     ct_cli_error(sub, "unexpected argument '%s' (use --id to select one job)", argv[1 + first]);
-    return EX_USAGE;
-  }
-  if ((o.rate > 0 || o.force) && !is_replay) {
-    ct_cli_error(sub, "--rate and --force apply to replay only");
     return EX_USAGE;
   }
   ct_spool_t *sp;

@@ -75,7 +75,10 @@ static void usage(FILE *out) {
           "  --quiet            print only errors\n"
           "  --help             this text\n\n"
           "Exit status: 0 all records enqueued or duplicates; 65 some record was rejected;\n"
-          "66 a file could not be opened; 75 the spool was busy; 74 a spool I/O error.\n",
+          "66 a file could not be opened; 75 the spool was busy; 74 a spool I/O error.\n\n"
+          "Example:\n"
+          "  carteiro enqueue --spool /var/lib/carteiro/spool.db jobs-2026-12.pbs.zst\n"
+          "  gen-invoices --count 10 --format jsonl --out - | carteiro enqueue --json -\n",
           CT_CLI_DEFAULT_SPOOL, DEFAULT_BATCH);
 }
 
@@ -319,6 +322,7 @@ int ct_cmd_enqueue(int argc, char **argv) {
   const char *spool_flag = NULL;
   bool format_given = false;
   int c;
+  argv[0] = "carteiro enqueue"; /* getopt names argv[0] in its messages */
   optind = 1;
   for (;;) {
     c = getopt_long(argc, argv, "", longopts, NULL);

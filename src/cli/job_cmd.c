@@ -11,9 +11,19 @@
 #include <sysexits.h>
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: carteiro job show ID [--spool PATH] [--json] [--reveal]\n\n"
-               "State, the job itself, every attempt and the receipt of one job.\n"
-               "Personal data is masked unless --reveal is given.\n");
+  fprintf(out,
+          "usage: carteiro job show ID [--spool PATH] [--json] [--reveal]\n\n"
+          "State, the job itself, every attempt and the receipt of one job.\n"
+          "Personal data is masked unless --reveal is given.\n\n"
+          "options:\n"
+          "  --spool PATH   spool file (default $CARTEIRO_SPOOL, else %s)\n"
+          "  --json         print one JSON object\n"
+          "  --reveal       show personal data in clear (this output ends up in tickets)\n"
+          "  --help         this text\n\n"
+          "Exit status: 0; 66 no job with that id.\n\n"
+          "Example:\n"
+          "  carteiro job show inv-00000042\n",
+          CT_CLI_DEFAULT_SPOOL);
 }
 
 static json_t *info_json(const ct_job_info_t *info, bool reveal) {
@@ -108,6 +118,7 @@ int ct_cmd_job(int argc, char **argv) {
   }
   const char *spool_flag = NULL;
   bool json = false, reveal = false;
+  argv[1] = "carteiro job show"; /* getopt names argv[0] in its messages */
   optind = 1;
   for (;;) {
     int c = getopt_long(argc - 1, argv + 1, "", longopts, NULL);

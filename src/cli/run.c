@@ -7,6 +7,7 @@
 #include "worker/pool.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +20,18 @@ static void run_usage(FILE *out) {
           "usage: carteiro run [--config FILE] [--spool PATH] [--drain] [--report]\n\n"
           "Delivers the jobs in the spool until SIGTERM or SIGINT (which finish the requests in\n"
           "flight, record every outcome and exit 0). SIGHUP reloads credentials, rates and\n"
-          "templates.\n\n"
+          "templates. With http_listen set it serves the HTTP API (carteiro status reads it).\n\n"
+          "options:\n"
           "  --config FILE  configuration (default $CARTEIRO_CONFIG, else %s)\n"
           "  --spool PATH   use this spool instead of the configuration's\n"
           "  --drain        exit once nothing is left to deliver\n"
-          "  --report       print a one-line JSON summary on stdout at exit\n",
+          "  --report       print a one-line JSON summary on stdout at exit\n"
+          "  --help         this text\n\n"
+          "Exit status: 0 after a clean stop; 78 a bad configuration (every problem is logged);\n"
+          "75 the spool is owned by another carteiro run.\n\n"
+          "Example:\n"
+          "  carteiro run --config /etc/carteiro/carteiro.ini\n"
+          "  carteiro run --config carteiro.ini --spool /tmp/spool.db --drain --report\n",
           DEFAULT_CONFIG);
 }
 
@@ -41,6 +49,7 @@ int ct_cmd_run(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
   ct_pool_options_t o = {0};
   const char *config_flag = NULL;
+  argv[0] = "carteiro run"; /* getopt names argv[0] in its messages */
   optind = 1;
   for (;;) {
     int c = getopt_long(argc, argv, "", longopts, NULL);
@@ -78,17 +87,34 @@ int ct_cmd_run(int argc, char **argv) {
   return ct_cli_exit_code(rc);
 }
 
+static void config_usage(FILE *out) {
+  fprintf(out,
+          "usage: carteiro config check [FILE]\n\n"
+          "Loads FILE (default $CARTEIRO_CONFIG, else %s) with the environment's overrides,\n"
+          "reads the secret files it names, and names every bad section, key or value.\n\n"
+          "options:\n"
+          "  --help         this text\n\n"
+          "Exit status: 0 when it is usable; 66 no such file; 78 a problem (each one printed).\n\n"
+          "Example:\n"
+          "  carteiro config check /etc/carteiro/carteiro.ini\n",
+          DEFAULT_CONFIG);
+}
+
 int ct_cmd_config(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-    fprintf(argc < 2 ? stderr : stdout,
-            "usage: carteiro config check [FILE]\n\n"
-            "Loads FILE (default $CARTEIRO_CONFIG, else %s) with the environment's overrides\n"
-            "and names every bad section, key or value. Exit 0 when it is usable, 78 if not.\n",
-            DEFAULT_CONFIG);
-    return argc < 2 ? EX_USAGE : 0;
+  bool help = false;
+  for (int i = 1; i < argc; i++)
+    help = help || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+  if (argc < 2 || help) {
+    config_usage(help ? stdout : stderr);
+    return help ? 0 : EX_USAGE;
   }
   if (strcmp(argv[1], "check") != 0 || argc > 3) {
     ct_cli_error("config", "expected: config check [FILE]");
+    return EX_USAGE;
+  }
+  if (argc == 3 && argv[2][0] == '-' && argv[2][1] != '\0') {
+    ct_cli_error("config check", "unknown option '%s' (see carteiro config check --help)",
+                 argv[2]);
     return EX_USAGE;
   }
   const char *path = config_path(argc == 3 ? argv[2] : NULL);

@@ -10,8 +10,17 @@
 #include <sysexits.h>
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: carteiro spool stats [--spool PATH] [--json]\n\n"
-               "Counts of jobs by state, the oldest due job, and dead letters by reason.\n");
+  fprintf(out,
+          "usage: carteiro spool stats [--spool PATH] [--json]\n\n"
+          "Counts of jobs by state, the oldest due job, and dead letters by reason, read from\n"
+          "the spool file (safe while the daemon runs; carteiro status asks the daemon).\n\n"
+          "options:\n"
+          "  --spool PATH   spool file (default $CARTEIRO_SPOOL, else %s)\n"
+          "  --json         print one JSON object\n"
+          "  --help         this text\n\n"
+          "Example:\n"
+          "  carteiro spool stats --spool /var/lib/carteiro/spool.db\n",
+          CT_CLI_DEFAULT_SPOOL);
 }
 
 static json_t *stats_json(const ct_spool_stats_t *st, int64_t now) {
@@ -60,6 +69,7 @@ int ct_cmd_spool(int argc, char **argv) {
   }
   const char *spool_flag = NULL;
   bool json = false;
+  argv[1] = "carteiro spool stats"; /* getopt names argv[0] in its messages */
   optind = 1;
   for (;;) {
     int c = getopt_long(argc - 1, argv + 1, "", longopts, NULL);

@@ -77,6 +77,13 @@ double ct_aimd_limit(ct_aimd_t *a) {
   return l;
 }
 
+uint32_t ct_aimd_inflight(ct_aimd_t *a) {
+  pthread_mutex_lock(&a->mu);
+  uint32_t n = a->inflight;
+  pthread_mutex_unlock(&a->mu);
+  return n;
+}
+
 void ct_breaker_init(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us) {
   pthread_mutex_init(&b->mu, NULL);
   b->state = CT_BREAKER_CLOSED;

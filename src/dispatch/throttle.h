@@ -61,6 +61,8 @@ typedef enum { CT_AIMD_OK, CT_AIMD_THROTTLED, CT_AIMD_NEUTRAL } ct_aimd_signal_t
 void ct_aimd_release(ct_aimd_t *a, ct_aimd_signal_t s, int64_t now_us, int64_t cut_window_us);
 /* The current cap (for metrics and tests). */
 double ct_aimd_limit(ct_aimd_t *a);
+/* The slots taken now (for the status screen). */
+uint32_t ct_aimd_inflight(ct_aimd_t *a);
 
 typedef enum { CT_BREAKER_CLOSED, CT_BREAKER_OPEN, CT_BREAKER_HALF_OPEN } ct_breaker_state_t;
 

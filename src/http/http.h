@@ -3,6 +3,7 @@
  *
  *   POST /v1/jobs          enqueue one job or a batch (JSON or protobuf, optionally zstd)
  *   GET  /v1/jobs/{id}     a job's state, attempts and receipt (personal data masked)
+ *   GET  /v1/status        the on-call screen's figures as JSON (carteiro status)
  *   GET  /metrics          Prometheus text exposition
  *   GET  /healthz          alive
  *   GET  /readyz           ready to take work
@@ -51,6 +52,10 @@ typedef struct {
   bool (*ready)(void *ctx, char *why, size_t cap);
   /* Writes the Prometheus exposition through write(wctx, text, len). */
   void (*metrics)(void *ctx, void (*write)(void *wctx, const char *s, size_t n), void *wctx);
+  /* Optional (NULL: GET /v1/status answers 404). The status document as a new JSON object
+   * (see worker/status.h), or NULL when out of memory. The server adds the records it
+   * refused to "enqueue" before sending it. */
+  json_t *(*status)(void *ctx);
 } ct_http_engine_t;
 
 /* Starts listening on `loop`. Errors: CT_EIO (bind, TLS set-up), CT_ENOMEM, CT_EINVAL. */

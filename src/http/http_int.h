@@ -35,6 +35,7 @@ struct ct_http_server {
   ct__http_conn_t *conns; /* open connections, so stop can end the ones that linger */
   size_t nconns;
   size_t pending; /* enqueues handed to the engine that have not called back */
+  uint64_t rejected; /* records POST /v1/jobs refused as invalid, for /v1/status */
 
   bool stopping;
   bool conns_shut;
@@ -65,6 +66,7 @@ void ct__http_ingest(ct_http_server_t *s, h2o_req_t *req);
 /* GET routes (routes.c). */
 void ct__http_get_job(ct_http_server_t *s, h2o_req_t *req, const char *id, size_t idlen);
 void ct__http_metrics(ct_http_server_t *s, h2o_req_t *req);
+void ct__http_status(ct_http_server_t *s, h2o_req_t *req);
 void ct__http_healthz(ct_http_server_t *s, h2o_req_t *req);
 void ct__http_readyz(ct_http_server_t *s, h2o_req_t *req);
 

@@ -593,6 +593,7 @@ void ct__http_ingest(ct_http_server_t *s, h2o_req_t *req)
     return;
   }
   bool bad = in->njobs < in->nrec;
+  s->rejected += in->nrec - in->njobs;
   if (in->njobs == 0 || (bad && query_flag(req, "all_or_nothing"))) {
     reply_summary(req, in, 422,
                   in->njobs == 0 ? "every record was rejected"

@@ -1,4 +1,4 @@
-/* The read-only routes: a job's state, metrics, health and readiness. */
+/* The read-only routes: a job's state, the status document, metrics, health and readiness. */
 #include "http/http_int.h"
 
 #include "common/error.h"
@@ -105,6 +105,29 @@ void ct__http_metrics(ct_http_server_t *s, h2o_req_t *req)
   else
     ct__http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
   free(b.p);
+}
+
+void ct__http_status(ct_http_server_t *s, h2o_req_t *req)
+{
+  if (s->engine.status == NULL) {
+    ct__http_send_error(req, 404, "no such route");
+    return;
+  }
+  if (!ct__http_authorized(s, req)) {
+    ct__http_send_error(req, 401, "missing or wrong bearer token");
+    return;
+  }
+  json_t *doc = s->engine.status(s->engine.ctx);
+  /* the engine never sees the records refused here, so the server adds their count */
+  json_t *enq = doc != NULL ? json_object_get(doc, "enqueue") : NULL;
+  if (enq == NULL ||
+      json_object_set_new(enq, "rejected", json_integer((json_int_t)s->rejected)) != 0) {
+    json_decref(doc);
+    ct__http_send_error(req, 500, "out of memory");
+    return;
+  }
+  ct__http_send_json(req, 200, doc);
+  json_decref(doc);
 }
 
 void ct__http_healthz(ct_http_server_t *s, h2o_req_t *req)

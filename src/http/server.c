@@ -159,6 +159,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
       method_not_allowed(req, "GET, HEAD");
     else
       ct__http_get_job(s, req, p.base + jpl, p.len - jpl);
+  } else if (path_is(p, "/v1/status")) {
+    if (!get)
+      method_not_allowed(req, "GET, HEAD");
+    else
+      ct__http_status(s, req);
   } else if (path_is(p, "/metrics") || path_is(p, "/healthz") || path_is(p, "/readyz")) {
     if (!get)
       method_not_allowed(req, "GET, HEAD");

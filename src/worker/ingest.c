@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "worker/status.h"
 #include "worker/task.h"
 
 #include <stdarg.h>
@@ -257,5 +258,6 @@ void ct_ingest_engine(ct_ingest_t *g, ct_http_engine_t *out) {
                             .saturated = http_saturated,
                             .job_get = http_job_get,
                             .ready = http_ready,
-                            .metrics = http_metrics};
+                            .metrics = http_metrics,
+                            .status = ct_status_document};
 }

@@ -24,6 +24,7 @@ typedef struct {
   ct_spooler_t *spooler;
   ct_spool_t *reader;         /* read-only connection for job lookups */
   const ct_ingest_counters_t *counters;
+  const struct ct_rates *rates; /* per-second samples for /v1/status (worker/status.h) */
   char spool_dir[512];        /* for the free-space check */
   uint64_t pending;           /* enqueues handed to the spooler, not yet answered */
   uint64_t accepted, duplicates;

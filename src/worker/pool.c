@@ -7,6 +7,7 @@
 #include "worker/ingest.h"
 #include "worker/progress.h"
 #include "worker/spooler.h"
+#include "worker/status.h"
 #include "worker/worker.h"
 
 #include <signal.h>
@@ -19,6 +20,8 @@
 #define TAKE_RETRY_MS 1000
 /* Progress is logged this often. */
 #define REPORT_EVERY_MS 10000
+/* The status document's rates are sampled this often (worker/status.h). */
+#define RATES_EVERY_MS 1000
 
 typedef ct_ingest_counters_t counters_t;
 
@@ -39,7 +42,7 @@ typedef struct {
 
   ct_mailbox_t inbox;
   uv_signal_t sigterm, sigint, sighup;
-  uv_timer_t poll, grace, report;
+  uv_timer_t poll, grace, report, rates_tick;
 
   ct_task_t *tasks;
   size_t n_tasks;
@@ -54,6 +57,7 @@ typedef struct {
   ct_ingest_t ingest;        /* the HTTP API's view of the engine */
   ct_http_server_t *http;
   bool http_alive;
+  ct_rates_t rates;          /* per-second samples for /v1/status, with the HTTP API only */
   counters_t c;
   int64_t started_ms;
   int exit_rc;
@@ -64,6 +68,12 @@ typedef struct {
 static void begin_stop(pool_t *p, const char *why);
 static void finish_stop(pool_t *p);
 
+/* Jobs leased and being delivered: the tasks out of the free list, less those lent to a take
+ * the spooler has not answered (they hold no job yet, and an idle take may wait a while). */
+static void count_inflight(pool_t *p) {
+  p->c.inflight = p->n_tasks - p->n_free - (p->take_out ? p->take.want : 0);
+}
+
 static void recycle(pool_t *p, ct_task_t *t) {
   ct_lease_free(&t->lease);
   ct_progress_free(t->progress);
@@ -71,7 +81,7 @@ static void recycle(pool_t *p, ct_task_t *t) {
   memset(&t->lease, 0, sizeof t->lease);
   ct_list_insert_tail(&p->free_tasks, &t->msg.node);
   p->n_free++;
-  p->c.inflight = p->n_tasks - p->n_free;
+  count_inflight(p);
 }
 
 static void maybe_take(pool_t *p) {
@@ -89,7 +99,6 @@ static void maybe_take(pool_t *p) {
     ct_list_insert_tail(&p->take.tasks, n);
   }
   p->n_free -= want;
-  p->c.inflight = p->n_tasks - p->n_free;
   p->take.want = want;
   p->take.filled = 0;
   p->take.error = 0;
@@ -97,6 +106,7 @@ static void maybe_take(pool_t *p) {
   p->take.want_empty = p->opts->drain;
   p->take.msg.type = CT_MSG_TAKE;
   p->take_out = true;
+  count_inflight(p);
   uv_timer_stop(&p->poll);
   ct_spooler_post(p->spooler, &p->take.msg);
 }
@@ -131,6 +141,7 @@ static void on_taken(pool_t *p) {
     ct_worker_post(p->workers[p->next_worker], &t->msg);
     p->next_worker = (p->next_worker + 1) % p->n_workers;
   }
+  count_inflight(p);
   if (p->stopping) {
     /* This answer may be the last message: whatever it returned, see whether we are done. */
     finish_stop(p);
@@ -202,6 +213,7 @@ static void close_all(pool_t *p) {
   uv_close((uv_handle_t *)&p->poll, NULL);
   uv_close((uv_handle_t *)&p->grace, NULL);
   uv_close((uv_handle_t *)&p->report, NULL);
+  uv_close((uv_handle_t *)&p->rates_tick, NULL);
   ct_mailbox_close(&p->inbox, NULL);
 }
 
@@ -326,6 +338,8 @@ static void start_reload(pool_t *p) {
     ct_log_set_level(lvl);
   p->retiring = p->cfg;
   p->cfg = next;
+  /* the HTTP hooks read the configuration too, on this loop: the old one is freed soon */
+  p->ingest.cfg = next;
   p->reloads_pending = (int)p->n_workers;
   for (size_t i = 0; i < p->n_workers; i++) {
     ct_msg_t *m = &p->worker_msgs[i * 3 + 2];
@@ -363,6 +377,11 @@ static void on_report(uv_timer_t *timer) {
           secs > 0 ? (double)p->c.delivered / secs : 0.0);
 }
 
+static void on_rates_tick(uv_timer_t *timer) {
+  pool_t *p = timer->data;
+  ct_rates_sample(&p->rates, ct_mono_ms(), p->c.delivered, &p->accounts);
+}
+
 static void print_report(pool_t *p) {
   if (p->opts->report == NULL)
     return;
@@ -387,6 +406,10 @@ static int start_http(pool_t *p) {
   g->accounts = &p->accounts;
   g->spooler = p->spooler;
   g->counters = &p->c;
+  int rc = ct_rates_init(&p->rates, p->accounts.n);
+  if (rc != 0)
+    return rc;
+  g->rates = &p->rates;
   snprintf(g->spool_dir, sizeof g->spool_dir, "%s", p->cfg->spool);
   char *slash = strrchr(g->spool_dir, '/');
   if (slash != NULL)
@@ -395,7 +418,7 @@ static int start_http(pool_t *p) {
     snprintf(g->spool_dir, sizeof g->spool_dir, ".");
   ct_spooler_want_stats(p->spooler);
   ct_spool_options_t ro = {.path = p->cfg->spool, .readonly = true};
-  int rc = ct_spool_open(&g->reader, &ro);
+  rc = ct_spool_open(&g->reader, &ro);
   if (rc != 0) {
     ct_error("http: opening the spool for reading: %s", ct_strerror(rc));
     return rc;
@@ -416,6 +439,8 @@ static int start_http(pool_t *p) {
     return rc;
   }
   p->http_alive = true;
+  ct_rates_sample(&p->rates, ct_mono_ms(), p->c.delivered, &p->accounts);
+  uv_timer_start(&p->rates_tick, on_rates_tick, RATES_EVERY_MS, RATES_EVERY_MS);
   ct_info("http: listening on %s:%u", host, (unsigned)ct_http_port(p->http));
   return 0;
 }
@@ -483,6 +508,8 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   }
   p.n_workers = p.workers_alive;
 
+  uv_timer_init(p.loop, &p.rates_tick); /* before start_http, which starts it */
+  p.rates_tick.data = &p;
   if (rc == 0 && p.cfg->http_listen[0] != '\0')
     rc = start_http(&p);
 
@@ -529,6 +556,7 @@ out_mailbox:
   uv_run(p.loop, UV_RUN_DEFAULT);
   ct_mailbox_dispose(&p.inbox);
 out_alloc:
+  ct_rates_destroy(&p.rates);
   free(p.tasks);
   free(p.workers);
   free(p.worker_msgs);

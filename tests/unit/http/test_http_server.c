@@ -179,6 +179,14 @@ static void fake_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
   write(wctx, "carteiro_spool_ready 7\n", 23);
 }
 
+/* The engine's document; the server adds enqueue.rejected to it. */
+static json_t *fake_status(void *ctx)
+{
+  (void)ctx;
+  return json_pack("{s:{s:i, s:i}, s:[]}", "enqueue", "accepted", 5, "duplicates", 1,
+                   "providers");
+}
+
 static void fake_reset(void)
 {
   pthread_mutex_lock(&fake.mu);
@@ -251,7 +259,7 @@ static int group_setup(void **state)
   assert_int_equal(uv_loop_init(&loop), 0);
   assert_int_equal(uv_async_init(&loop, &stop_async, on_stop_async), 0);
   static const ct_http_engine_t engine = {NULL, fake_enqueue, fake_saturated, fake_job_get,
-                                          fake_ready, fake_metrics};
+                                          fake_ready, fake_metrics, fake_status};
   ct_http_options_t o = {.host = "127.0.0.1", .port = 0, .token = TOKEN, .max_body = MAX_BODY};
   assert_int_equal(ct_http_start(&loop, &o, &engine, &server), 0);
   port = ct_http_port(server);
@@ -773,6 +781,34 @@ static void test_metrics_and_health(void **state)
   assert_string_equal(r.body, "spool not open");
 }
 
+/* GET /v1/status: the engine's document behind the token, with the records the server
+ * refused counted in. */
+static void test_status(void **state)
+{
+  (void)state;
+  resp_t r;
+  assert_int_equal(request(&r, "GET", "/v1/status", NULL, NULL, NULL, 0), 401);
+  assert_int_equal(request(&r, "GET", "/v1/status", "wrong", NULL, NULL, 0), 401);
+  assert_int_equal(request(&r, "POST", "/v1/status", TOKEN, NULL, "", 0), 405);
+  assert_int_equal(request(&r, "GET", "/v1/status", TOKEN, NULL, NULL, 0), 200);
+  assert_string_equal(r.content_type, "application/json");
+  json_t *j = parse(&r);
+  json_t *enq = json_object_get(j, "enqueue");
+  assert_int_equal(jint(enq, "accepted"), 5);
+  assert_int_equal(jint(enq, "duplicates"), 1);
+  json_int_t before = jint(enq, "rejected");
+  json_decref(j);
+
+  char *s = batch("[", ",", "]"); /* three records, one with a bad CPF */
+  post_json(&r, "/v1/jobs", s);
+  free(s);
+  assert_int_equal(r.status, 202);
+  assert_int_equal(request(&r, "GET", "/v1/status", TOKEN, NULL, NULL, 0), 200);
+  j = parse(&r);
+  assert_int_equal(jint(json_object_get(j, "enqueue"), "rejected"), before + 1);
+  json_decref(j);
+}
+
 static void test_routes(void **state)
 {
   (void)state;
@@ -839,6 +875,7 @@ int main(void)
       cmocka_unit_test_setup(test_engine_fails, test_setup),
       cmocka_unit_test_setup(test_get_job, test_setup),
       cmocka_unit_test_setup(test_metrics_and_health, test_setup),
+      cmocka_unit_test_setup(test_status, test_setup),
       cmocka_unit_test_setup(test_routes, test_setup),
       cmocka_unit_test_setup(test_client_gone, test_setup),
   };

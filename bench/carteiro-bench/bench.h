@@ -141,6 +141,9 @@ typedef struct {
   uint64_t mock_unique;              /* jobs the mock saw delivered (see load.c) */
   double inflight_median;            /* over the samples with work waiting */
   double req_rate_median[CB_NCHANNELS]; /* requests/s per channel, median of busy seconds */
+  /* the steady part: jobs delivered from the first sample that saw a delivery to the last
+   * sample, and the seconds between them (0 when fewer than two such samples) */
+  double steady_delivered, steady_s;
 } cb_load_t;
 
 typedef struct {

@@ -426,7 +426,7 @@ int cb_load_run(const cb_load_ctx_t *c, const char *spool, const char *jobs_file
   double *rq[CB_NCHANNELS];
   for (int ch = 0; ch < CB_NCHANNELS; ch++)
     rq[ch] = malloc(cap * sizeof(double));
-  double stop_at = 0;
+  double stop_at = 0, first_t = -1, first_delivered = 0;
   while (!exited) {
     pid_t w = wait4(pid, &status, WNOHANG, &ru);
     if (w == pid) {
@@ -496,6 +496,14 @@ int cb_load_run(const cb_load_ctx_t *c, const char *spool, const char *jobs_file
                 fabs(c->window_s - elapsed));
       fputc('\n', stderr);
       last_progress = now;
+    }
+    if (m.settled_delivered > 0) {
+      if (first_t < 0) {
+        first_t = now;
+        first_delivered = m.settled_delivered;
+      }
+      out->steady_s = now - first_t;
+      out->steady_delivered = m.settled_delivered - first_delivered;
     }
     prev = m;
     prev_t = now;

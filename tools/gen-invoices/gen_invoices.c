@@ -141,6 +141,8 @@ typedef enum {
   PDF_NONE,   /* no document: the invoice goes out as texts only */
   PDF_INLINE, /* document.inline_pdf carries the bytes */
   PDF_DIR,    /* document.path, and the file written under pdf_dir */
+  PDF_POOL,   /* document.path names one of pdf_pool shared files (pool/NNNNNN.pdf), written
+               * under pdf_dir when one is given: a month of invoices on a pool of documents */
 } pdf_mode_t;
 
 typedef struct {
@@ -166,6 +168,7 @@ typedef struct {
   int32_t base_days;
   pdf_mode_t pdf;
   const char *pdf_dir;
+  uint64_t pdf_pool;
   size_t nspecs;
   channels_spec_t specs[MAX_SPECS];
 } options_t;
@@ -196,6 +199,9 @@ static void usage(FILE *f) {
       "                         the bytes in document.inline_pdf; dir=DIR writes DIR/<path>\n"
       "                         for the job's document.path (e.g. faturas/tim/2026-12/\n"
       "                         inv-00000001.pdf); none (default): jobs carry no document\n"
+      "  --pdf pool=N[:DIR]      job K's document.path is pool/<(K-1) mod N, 6 digits>.pdf, a\n"
+      "                         pool of N files shared by all jobs; with :DIR each job's PDF\n"
+      "                         is written there (run once with --count N to make the pool)\n"
       "  --help                 this text\n",
       f);
 }
@@ -356,8 +362,20 @@ static int parse_options(int argc, char **argv, options_t *o) {
       } else if (strncmp(optarg, "dir=", 4) == 0 && optarg[4] != '\0') {
         o->pdf = PDF_DIR;
         o->pdf_dir = optarg + 4;
+      } else if (strncmp(optarg, "pool=", 5) == 0) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(optarg + 5, &end, 10);
+        if (errno != 0 || end == optarg + 5 || n == 0 || n > 1000000 ||
+            (*end != '\0' && (*end != ':' || end[1] == '\0')))
+          return usage_error("--pdf: expected pool=N or pool=N:DIR with N 1..1000000, not %s",
+                             optarg);
+        o->pdf = PDF_POOL;
+        o->pdf_pool = n;
+        o->pdf_dir = *end == ':' ? end + 1 : NULL;
       } else {
-        return usage_error("--pdf: expected none, inline or dir=DIR, not %s", optarg);
+        return usage_error("--pdf: expected none, inline, dir=DIR or pool=N[:DIR], not %s",
+                           optarg);
       }
       break;
     case O_HELP:
@@ -650,6 +668,11 @@ static int write_pdf_file(const char *dir, const char *rel, const uint8_t *data,
  * job (*pdf, to be freed by the caller once the record is written). On failure the message is
  * printed and an exit status returned; 0 on success. */
 static int attach_pdf(const options_t *o, uint64_t number, gen_job_t *g, uint8_t **pdf) {
+  if (o->pdf == PDF_POOL) {
+    snprintf(g->path, sizeof g->path, "pool/%06" PRIu64 ".pdf", (number - 1) % o->pdf_pool);
+    if (o->pdf_dir == NULL)
+      return 0; /* the pool was written once, before */
+  }
   uint8_t *data;
   size_t len;
   char err[256];

@@ -200,7 +200,8 @@ static int set_fault(mock_prov_conf_t *pc, mock_prov_t p, const char *name, doub
                {"server_error", &pc->p_server_error},
                {"rate_limit", &pc->p_rate_limit},
                {"pair_rate_limit", &pc->p_pair_rate_limit},
-               {"slow", &pc->p_slow}};
+               {"slow", &pc->p_slow},
+               {"reject", &pc->p_reject}};
   for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
     if (strcmp(name, rates[i].name) != 0)
       continue;
@@ -225,7 +226,7 @@ static int set_fault(mock_prov_conf_t *pc, mock_prov_t p, const char *name, doub
     pc->slow_ms = (unsigned)v;
   } else {
     return fail(err, "%s: unknown fault \"%s\" (drop, reset, server_error, server_error_status, "
-                     "rate_limit, pair_rate_limit, retry_after, slow, slow_ms)",
+                     "rate_limit, pair_rate_limit, retry_after, slow, slow_ms, reject)",
                 prov_names[p], name);
   }
   return 0;
@@ -431,12 +432,13 @@ static json_t *prov_json(const mock_prov_conf_t *pc, mock_prov_t p)
     json_array_append_new(rules, json_string(buf));
   }
   json_t *j = json_pack(
-      "{s:i, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:i, s:f, s:f, s:i, s:f, s:i}, s:o, s:b}",
+      "{s:i, s:{s:f, s:f}, s:{s:f, s:f, s:f, s:i, s:f, s:f, s:i, s:f, s:i, s:f}, s:o, s:b}",
       "credentials", (int)pc->ncreds, "latency_ms", "p50", pc->latency_p50_ms, "p99",
       pc->latency_p99_ms, "faults", "drop", pc->p_drop, "reset", pc->p_reset, "server_error",
       pc->p_server_error, "server_error_status", pc->server_error_status, "rate_limit",
       pc->p_rate_limit, "pair_rate_limit", pc->p_pair_rate_limit, "retry_after",
-      (int)pc->retry_after_s, "slow", pc->p_slow, "slow_ms", (int)pc->slow_ms, "reject", rules,
+      (int)pc->retry_after_s, "slow", pc->p_slow, "slow_ms", (int)pc->slow_ms, "reject",
+      pc->p_reject, "reject", rules,
       "revoked", pc->revoked);
   if (p == MOCK_PROV_WHATSAPP) {
     json_t *t = json_array();
@@ -490,7 +492,8 @@ static const char usage[] =
     "      --twilio-account SID:TOKEN  accept this account (repeatable)\n"
     "      --sendgrid-key KEY     accept this API key (repeatable)\n"
     "      --latency PROV=MS      fixed latency, or PROV=P50/P99 for a log-normal one\n"
-    "      --fault PROV.NAME=V    drop, reset, server_error, rate_limit, pair_rate_limit, slow\n"
+    "      --fault PROV.NAME=V    drop, reset, server_error, rate_limit, pair_rate_limit, slow,\n"
+    "                             reject (share of recipients refused permanently)\n"
     "                             (rates 0..1), server_error_status, retry_after (s), slow_ms\n"
     "      --reject PROV=RULE     permanent failure for a recipient: VALUE, prefix:V, suffix:V\n"
     "      --revoked PROV         answer 401 to every request (revoked credentials)\n"

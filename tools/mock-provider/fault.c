@@ -97,6 +97,14 @@ mock_fate_t mock_fault_decide(const mock_prov_conf_t *pc, uint64_t seed, uint64_
   return f;
 }
 
+bool mock_reject_draw(const mock_prov_conf_t *pc, uint64_t seed, const char *recipient)
+{
+  if (pc->p_reject <= 0)
+    return false;
+  uint64_t h = mock_hash_field(MOCK_HASH_INIT, recipient, strlen(recipient));
+  return unit(mock_mix64(seed ^ mock_mix64(h ^ 0x03))) < pc->p_reject;
+}
+
 bool mock_rule_match(const mock_prov_conf_t *pc, const char *recipient)
 {
   size_t n = strlen(recipient);

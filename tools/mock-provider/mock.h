@@ -127,6 +127,10 @@ typedef struct {
   /* injected faults, probabilities per attempt; drop+reset+server_error+rate_limit+
    * pair_rate_limit <= 1, slow is independent of them */
   double p_drop, p_reset, p_server_error, p_rate_limit, p_pair_rate_limit, p_slow;
+  /* the share of recipients refused permanently, drawn from (seed, recipient) so that every
+   * message and every attempt to one recipient meets the same refusal (a number that is no
+   * WhatsApp user stays one); applied like a matching --reject rule */
+  double p_reject;
   int server_error_status;
   unsigned retry_after_s;
   unsigned slow_ms;
@@ -204,6 +208,10 @@ mock_fate_t mock_fault_decide(const mock_prov_conf_t *pc, uint64_t seed, uint64_
 /* The latency of a request that has no message key (rejected before validation passed),
  * from the provider's distribution and a hash `h` of its arrival number. */
 uint32_t mock_latency_sample(const mock_prov_conf_t *pc, uint64_t h);
+
+/* True when `recipient` falls in the share `p_reject` of recipients refused permanently: a
+ * pure function of (seed, recipient). */
+bool mock_reject_draw(const mock_prov_conf_t *pc, uint64_t seed, const char *recipient);
 
 /* True when `recipient` (normalized like the rules) matches a permanent-failure rule. */
 bool mock_rule_match(const mock_prov_conf_t *pc, const char *recipient);

@@ -150,6 +150,9 @@ static void run_pipeline(mock_t *m, const mock_endpoint_t *ep, mock_call_t *call
     goto unkeyed;
   }
 
+  if (!call->rejected && mock_reject_draw(pc, m->conf.seed, call->recipient))
+    call->rejected = true;
+
   /* a client-supplied idempotency value names the message better than its content does */
   h2o_iovec_t idem = mock_header_str(call->req, "idempotency-key");
   if (idem.base != NULL && idem.len > 0)

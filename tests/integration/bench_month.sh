@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# carteiro-bench month on a scaled sample: it runs the real daemon against the mock, and every
+# job is accounted for. Per cycle and in total: delivered + dead == enqueued, nothing lost, and
+# the mock saw exactly the delivered jobs; the result document has the schema's required
+# fields (bench/carteiro-bench/SCHEMA.md).
+# usage: bench_month.sh CARTEIRO_BENCH GEN_TEST_CA [SCALE]
+# SCALE defaults to 0.01 (6 cycles of 4,000 invoices); the sanitizer build passes a smaller
+# one (see tests/integration/CMakeLists.txt) to stay within its time budget.
+. "$(dirname "$0")/lib.sh"
+bench=$1 gen_ca=$2 scale=${3:-0.01}
+echo "scale $scale"
+
+"$bench" month --scale "$scale" --limit-requests 5000 --gen-ca "$gen_ca" --quiet \
+  --out "$T/month.json" >"$T/summary.txt" 2>"$T/bench.err" || {
+  fail "carteiro-bench month exited $?"
+  sed 's/^/  bench: /' "$T/bench.err" >&2
+}
+r() { jq -r "$1" "$T/month.json"; }
+
+want=$(awk -v s="$scale" 'BEGIN { printf "%d", 400000 * s + 0.5 }')
+expect_eq "schema" "carteiro-bench/1" "$(r .schema)"
+expect_eq "kind" "month" "$(r .kind)"
+expect_eq "scale" "$scale" "$(r .scale)"
+expect_eq "full month" 2400000 "$(r .full_month_invoices)"
+expect_eq "cycles" 6 "$(r '.cycles | length')"
+expect_eq "total enqueued" $((want * 6)) "$(r .totals.enqueued)"
+for i in 0 1 2 3 4 5; do
+  expect_eq "cycle $i invoices" "$want" "$(r ".cycles[$i].invoices")"
+  expect_eq "cycle $i delivered + dead" "$want" "$(r ".cycles[$i] | .delivered + .dead")"
+  expect_eq "cycle $i lost" 0 "$(r ".cycles[$i].lost")"
+  expect_eq "cycle $i mock saw the delivered jobs" "$(r ".cycles[$i].delivered")" \
+    "$(r ".cycles[$i].mock_unique")"
+  expect_eq "cycle $i window" true "$(r ".cycles[$i] | (.deadline_s - .start_s - .window_s) as \$d | \$d * \$d < 1e-6")"
+done
+expect_eq "total delivered + dead" "$(r .totals.enqueued)" "$(r '.totals | .delivered + .dead')"
+expect_eq "total lost" 0 "$(r .totals.lost)"
+expect_eq "mock saw every delivered job" "$(r .totals.delivered)" "$(r .totals.mock_unique)"
+expect_eq "cycles add up" "$(r .totals.delivered)" "$(r '[.cycles[].delivered] | add')"
+# The error mix really happened: 0.5 % of recipients refused (dead, no fallback), 5xx and 429
+# retried.
+expect_eq "some dead letters" true "$(r '.totals.dead > 0')"
+expect_eq "some retries" true "$(r '.totals.retries > 0')"
+
+# The schema's required fields, with their types.
+expect_eq "required fields" true "$(r '
+  (.created | type == "string") and (.commit | type == "string") and
+  (.command | startswith("carteiro-bench month")) and
+  (.host | (.cpus | type == "number") and (.mem_bytes | type == "number") and (.kernel | type == "string")) and
+  (.profile | (.latency_ms | has("fixed") or (has("p50") and has("p99"))) and
+     (.errors | has("transient") and has("rate_limited") and has("permanent")) and
+     (.channels | type == "array") and (.pdf | type == "boolean") and (.rates | type == "array") and
+     (.knobs | has("workers") and has("max_inflight") and has("provider_concurrency") and has("connections"))) and
+  all(.cycles[]; has("index") and has("invoices") and has("start_s") and has("window_s") and
+     has("deadline_s") and has("enqueued_s") and has("drained_s") and has("drain_s") and
+     has("window_met") and has("delivered") and has("dead") and has("retries") and
+     (.latency_ms | has("p50") and has("p90") and has("p99") and has("max")) and
+     has("deliveries_per_s")) and
+  (.series | (.t_s | length) as $n | $n > 0 and (.inflight | length) == $n and
+     (.retries_per_s | length) == $n and (.dead_total | length) == $n and
+     all(.deliveries_per_s[]; length == $n)) and
+  (.totals | has("enqueued") and has("delivered") and has("dead") and has("lost") and
+     has("mock_unique") and has("retries") and has("wall_s") and has("deliveries_per_s") and
+     has("cpu_us_per_delivery") and has("peak_rss_bytes")) and
+  (.limit | .tool == "h2load" and .requests == 5000 and .requests_per_s > 0 and
+     has("ours_per_s") and has("fraction")) and
+  (.capacity | has("sustained_per_s") and (.fits | type == "boolean") and has("needed_percent") and
+     has("bottleneck") and (.sentence | startswith("At this profile one instance sustains")))')"
+expect_eq "latencies ordered" true \
+  "$(r 'all(.cycles[].latency_ms; .p50 <= .p90 and .p90 <= .p99 and .p99 <= .max)')"
+expect_eq "summary printed" true "$(grep -q '^At this profile' "$T/summary.txt" && echo true || echo false)"
+finish

@@ -432,6 +432,13 @@ static json_t *summary(ingest_t *in, const char *error)
 
 static void reply_summary(h2o_req_t *req, ingest_t *in, int status, const char *error)
 {
+  /* Counted as the client is told, so the metrics and the answers agree. */
+  const ct_http_engine_t *e = &in->server->engine;
+  size_t rejected = 0;
+  for (size_t i = 0; i < in->nrec; i++)
+    rejected += in->recs[i].result == RES_REJECTED;
+  if (rejected > 0 && e->rejected != NULL)
+    e->rejected(e->ctx, rejected);
   json_t *j = summary(in, error);
   if (j == NULL) {
     ct__http_send_error(req, 500, "out of memory");

@@ -26,7 +26,7 @@ typedef struct {
   const ct_ingest_counters_t *counters;
   char spool_dir[512];        /* for the free-space check */
   uint64_t pending;           /* enqueues handed to the spooler, not yet answered */
-  uint64_t accepted, duplicates;
+  uint64_t accepted, duplicates, rejected; /* records, as the HTTP answers counted them */
   bool closed;                /* stopping: refuse new work */
 } ct_ingest_t;
 

@@ -64,6 +64,12 @@ typedef struct {
 static void begin_stop(pool_t *p, const char *why);
 static void finish_stop(pool_t *p);
 
+/* Jobs leased: the tasks out of the free list, less those lent to a take still under way
+ * (the spooler fills them, or not: until it answers they hold no job). */
+static void count_inflight(pool_t *p) {
+  p->c.inflight = p->n_tasks - p->n_free - (p->take_out ? p->take.want : 0);
+}
+
 static void recycle(pool_t *p, ct_task_t *t) {
   ct_lease_free(&t->lease);
   ct_progress_free(t->progress);
@@ -71,7 +77,7 @@ static void recycle(pool_t *p, ct_task_t *t) {
   memset(&t->lease, 0, sizeof t->lease);
   ct_list_insert_tail(&p->free_tasks, &t->msg.node);
   p->n_free++;
-  p->c.inflight = p->n_tasks - p->n_free;
+  count_inflight(p);
 }
 
 static void maybe_take(pool_t *p) {
@@ -89,7 +95,6 @@ static void maybe_take(pool_t *p) {
     ct_list_insert_tail(&p->take.tasks, n);
   }
   p->n_free -= want;
-  p->c.inflight = p->n_tasks - p->n_free;
   p->take.want = want;
   p->take.filled = 0;
   p->take.error = 0;
@@ -131,6 +136,7 @@ static void on_taken(pool_t *p) {
     ct_worker_post(p->workers[p->next_worker], &t->msg);
     p->next_worker = (p->next_worker + 1) % p->n_workers;
   }
+  count_inflight(p);
   if (p->stopping) {
     /* This answer may be the last message: whatever it returned, see whether we are done. */
     finish_stop(p);
@@ -326,6 +332,9 @@ static void start_reload(pool_t *p) {
     ct_log_set_level(lvl);
   p->retiring = p->cfg;
   p->cfg = next;
+  /* The HTTP side reads the high-water mark and rates from it; the old one is freed once
+   * every worker has moved on. */
+  p->ingest.cfg = next;
   p->reloads_pending = (int)p->n_workers;
   for (size_t i = 0; i < p->n_workers; i++) {
     ct_msg_t *m = &p->worker_msgs[i * 3 + 2];

@@ -179,7 +179,7 @@ static const char *const channel_names[] = {"", "whatsapp", "sms", "email"};
 
 /* Everything per provider account: what was sent and answered, latency, and the flow
  * control the workers share (concurrency slots, rate bucket, breaker, pause). */
-static void account_metrics(out_t *o, const ct_accounts_t *accs) {
+static void account_metrics(out_t *o, const ct_accounts_t *accs, const ct_config_t *cfg) {
   emit(o, "# HELP carteiro_provider_requests_total Requests sent to a provider account.\n"
           "# TYPE carteiro_provider_requests_total counter\n");
   for (size_t i = 0; i < accs->n; i++) {
@@ -205,6 +205,15 @@ static void account_metrics(out_t *o, const ct_accounts_t *accs) {
            "carteiro_provider_responses_total{provider=\"%s\",channel=\"%s\",outcome=\"%s\"} "
            "%" PRIu64 "\n",
            a->name, channel_names[a->channel], r[k].name, r[k].v);
+  }
+  /* Not every transient answer is a retry: at max_attempts or past not_after the job is dead
+   * instead. Fallbacks to the next channel are not retries either. */
+  emit(o, "# HELP carteiro_provider_retries_total Jobs sent back to wait after a failure that "
+          "may pass (5xx, timeout, 429).\n# TYPE carteiro_provider_retries_total counter\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_account_t *a = &accs->v[i];
+    emit(o, "carteiro_provider_retries_total{provider=\"%s\",channel=\"%s\"} %" PRIu64 "\n",
+         a->name, channel_names[a->channel], atomic_load(&a->retries));
   }
   emit(o, "# HELP carteiro_provider_request_duration_seconds Request latency per provider "
           "account.\n# TYPE carteiro_provider_request_duration_seconds histogram\n");
@@ -248,13 +257,13 @@ static void account_metrics(out_t *o, const ct_accounts_t *accs) {
    * go, and a bucket idle for `tolerance` is full again. Read without a lock: each value is
    * atomic, and a gauge needs no more than a consistent-enough glimpse. */
   int64_t now_us = ct_mono_us();
+  /* The configured rate (account i is provider section i); the bucket runs a little under
+   * it (dispatch/accounts.c, RATE_HEADROOM). */
   emit(o, "# HELP carteiro_provider_rate_limit Configured send rate, messages per second "
           "(0: unlimited).\n# TYPE carteiro_provider_rate_limit gauge\n");
-  for (size_t i = 0; i < accs->n; i++) {
-    int64_t interval = atomic_load(&accs->v[i].bucket.interval_us);
+  for (size_t i = 0; i < accs->n && i < cfg->n_providers; i++)
     emit(o, "carteiro_provider_rate_limit{provider=\"%s\"} %.3f\n", accs->v[i].name,
-         interval > 0 ? 1e6 / (double)interval : 0.0);
-  }
+         cfg->providers[i].rate);
   emit(o, "# HELP carteiro_provider_rate_tokens Sends the token bucket allows at once now "
           "(+Inf: unlimited).\n# TYPE carteiro_provider_rate_tokens gauge\n");
   for (size_t i = 0; i < accs->n; i++) {
@@ -333,6 +342,8 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
   ct_ingest_t *g = ctx;
   out_t o = {write, wctx};
   const ct_ingest_counters_t *c = g->counters;
+  /* retry: back to the spool to be tried again, after a failure that may pass or to fall
+   * back to the job's next channel; released: given back untried (window, pause, stop). */
   emit(&o, "# HELP carteiro_jobs_settled_total Leases ended, by how.\n"
            "# TYPE carteiro_jobs_settled_total counter\n");
   emit(&o, "carteiro_jobs_settled_total{outcome=\"delivered\"} %" PRIu64 "\n", c->delivered);
@@ -353,7 +364,7 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
            "carteiro_ingest_jobs_total{result=\"duplicate\"} %" PRIu64 "\n"
            "carteiro_ingest_jobs_total{result=\"rejected\"} %" PRIu64 "\n",
        g->accepted, g->duplicates, g->rejected);
-  account_metrics(&o, g->accounts);
+  account_metrics(&o, g->accounts, g->cfg);
   spool_metrics(&o, g->spooler);
   emit(&o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %" PRIu64

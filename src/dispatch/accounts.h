@@ -26,6 +26,7 @@ typedef struct {
   _Atomic bool paused;            /* credentials refused: waits for a reload */
   /* counters for logs and metrics */
   _Atomic uint64_t requests, accepted, transient, throttled, permanent, refused;
+  _Atomic uint64_t retries;       /* jobs sent back to wait after a failure that may pass */
   /* request latency histogram (Prometheus buckets, cumulative when exported) */
   _Atomic uint64_t latency_bucket[CT_LATENCY_BUCKETS];
   _Atomic uint64_t latency_sum_ms, latency_count;

@@ -43,6 +43,9 @@ typedef struct {
    * durably and calls done(arg, ...) later, on the loop thread. */
   void (*enqueue)(void *ctx, ct_job_t **jobs, size_t n, ct_http_enqueue_done_cb done,
                   void *arg);
+  /* Counts records answered "rejected" (invalid, or refused with an all-or-nothing batch),
+   * for the metrics; those never reach enqueue. May be NULL. */
+  void (*rejected)(void *ctx, size_t n);
   /* True when new work must be refused for now (spool over its high-water mark, disk nearly
    * full): the server answers 503 with Retry-After: *retry_after_s. */
   bool (*saturated)(void *ctx, int *retry_after_s);

@@ -35,7 +35,7 @@ struct ct_http_server {
   ct__http_conn_t *conns; /* open connections, so stop can end the ones that linger */
   size_t nconns;
   size_t pending; /* enqueues handed to the engine that have not called back */
-  uint64_t rejected; /* records POST /v1/jobs refused as invalid, for /v1/status */
+  uint64_t rejected; /* records POST /v1/jobs answered "rejected", for /v1/status */
 
   bool stopping;
   bool conns_shut;

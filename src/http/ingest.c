@@ -432,6 +432,14 @@ static json_t *summary(ingest_t *in, const char *error)
 
 static void reply_summary(h2o_req_t *req, ingest_t *in, int status, const char *error)
 {
+  /* Counted as the client is told, so the metrics and the answers agree. */
+  const ct_http_engine_t *e = &in->server->engine;
+  size_t rejected = 0;
+  for (size_t i = 0; i < in->nrec; i++)
+    rejected += in->recs[i].result == RES_REJECTED;
+  in->server->rejected += rejected;
+  if (rejected > 0 && e->rejected != NULL)
+    e->rejected(e->ctx, rejected);
   json_t *j = summary(in, error);
   if (j == NULL) {
     ct__http_send_error(req, 500, "out of memory");
@@ -593,7 +601,6 @@ void ct__http_ingest(ct_http_server_t *s, h2o_req_t *req)
     return;
   }
   bool bad = in->njobs < in->nrec;
-  s->rejected += in->nrec - in->njobs;
   if (in->njobs == 0 || (bad && query_flag(req, "all_or_nothing"))) {
     reply_summary(req, in, 422,
                   in->njobs == 0 ? "every record was rejected"

@@ -139,11 +139,212 @@ static uint64_t resident_bytes(void) {
   return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* jemalloc's control interface. Every program links jemalloc except the sanitizer builds
+ * (the sanitizer must own malloc), so the symbol is weak: NULL there, and the allocator's
+ * gauges are left out rather than shown as zeros. Debian's libjemalloc exports it without a
+ * prefix. */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    __attribute__((weak));
+
+static void jemalloc_metrics(out_t *o) {
+  if (mallctl == NULL)
+    return;
+  /* The stats are a snapshot jemalloc refreshes only when the epoch advances. */
+  uint64_t epoch = 1;
+  size_t len = sizeof epoch;
+  if (mallctl("epoch", &epoch, &len, &epoch, len) != 0)
+    return;
+  static const struct {
+    const char *ctl, *name, *help;
+  } stats[] = {
+      {"stats.allocated", "allocated", "Bytes in objects the program allocated."},
+      {"stats.active", "active", "Bytes in the allocator's active pages (>= allocated)."},
+      {"stats.resident", "resident",
+       "Bytes in physically resident pages the allocator maps, at most (>= active)."},
+      {"stats.mapped", "mapped", "Bytes in extents the allocator has mapped (>= active)."},
+      {"stats.retained", "retained",
+       "Bytes of virtual memory kept for reuse but returned to the system."},
+  };
+  for (size_t i = 0; i < sizeof stats / sizeof stats[0]; i++) {
+    size_t v = 0;
+    len = sizeof v;
+    if (mallctl(stats[i].ctl, &v, &len, NULL, 0) != 0)
+      continue;
+    emit(o, "# HELP carteiro_jemalloc_%s_bytes %s\n# TYPE carteiro_jemalloc_%s_bytes gauge\n"
+            "carteiro_jemalloc_%s_bytes %zu\n",
+         stats[i].name, stats[i].help, stats[i].name, stats[i].name, v);
+  }
+}
+
+static const char *const channel_names[] = {"", "whatsapp", "sms", "email"};
+
+/* Everything per provider account: what was sent and answered, latency, and the flow
+ * control the workers share (concurrency slots, rate bucket, breaker, pause). */
+static void account_metrics(out_t *o, const ct_accounts_t *accs, const ct_config_t *cfg) {
+  emit(o, "# HELP carteiro_provider_requests_total Requests sent to a provider account.\n"
+          "# TYPE carteiro_provider_requests_total counter\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_account_t *a = &accs->v[i];
+    emit(o, "carteiro_provider_requests_total{provider=\"%s\",channel=\"%s\"} %" PRIu64 "\n",
+         a->name, channel_names[a->channel], atomic_load(&a->requests));
+  }
+  /* The provider's answers, one per message sent (a request shutdown aborted has none):
+   * accepted, transient (5xx, timeout, reset: retried), throttled (429: retried later),
+   * permanent (next channel or DLQ), auth (credentials refused: the account pauses). */
+  emit(o, "# HELP carteiro_provider_responses_total Answers from a provider account, by "
+          "outcome.\n# TYPE carteiro_provider_responses_total counter\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_account_t *a = &accs->v[i];
+    const struct {
+      const char *name;
+      uint64_t v;
+    } r[] = {{"accepted", atomic_load(&a->accepted)},   {"transient", atomic_load(&a->transient)},
+             {"throttled", atomic_load(&a->throttled)}, {"permanent", atomic_load(&a->permanent)},
+             {"auth", atomic_load(&a->refused)}};
+    for (size_t k = 0; k < sizeof r / sizeof r[0]; k++)
+      emit(o,
+           "carteiro_provider_responses_total{provider=\"%s\",channel=\"%s\",outcome=\"%s\"} "
+           "%" PRIu64 "\n",
+           a->name, channel_names[a->channel], r[k].name, r[k].v);
+  }
+  /* Not every transient answer is a retry: at max_attempts or past not_after the job is dead
+   * instead. Fallbacks to the next channel are not retries either. */
+  emit(o, "# HELP carteiro_provider_retries_total Jobs sent back to wait after a failure that "
+          "may pass (5xx, timeout, 429).\n# TYPE carteiro_provider_retries_total counter\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_account_t *a = &accs->v[i];
+    emit(o, "carteiro_provider_retries_total{provider=\"%s\",channel=\"%s\"} %" PRIu64 "\n",
+         a->name, channel_names[a->channel], atomic_load(&a->retries));
+  }
+  emit(o, "# HELP carteiro_provider_request_duration_seconds Request latency per provider "
+          "account.\n# TYPE carteiro_provider_request_duration_seconds histogram\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_account_t *a = &accs->v[i];
+    uint64_t cum = 0;
+    for (size_t b = 0; b < CT_LATENCY_BUCKETS; b++) {
+      cum += atomic_load(&a->latency_bucket[b]);
+      emit(o,
+           "carteiro_provider_request_duration_seconds_bucket{provider=\"%s\",le=\"%.3f\"} "
+           "%" PRIu64 "\n",
+           a->name, ct_latency_bounds_ms[b] / 1000.0, cum);
+    }
+    uint64_t count = atomic_load(&a->latency_count);
+    emit(o,
+         "carteiro_provider_request_duration_seconds_bucket{provider=\"%s\",le=\"+Inf\"} "
+         "%" PRIu64 "\n"
+         "carteiro_provider_request_duration_seconds_sum{provider=\"%s\"} %.3f\n"
+         "carteiro_provider_request_duration_seconds_count{provider=\"%s\"} %" PRIu64 "\n",
+         a->name, count, a->name, atomic_load(&a->latency_sum_ms) / 1000.0, a->name, count);
+  }
+  /* A slot is taken before the rate token, so this counts requests on the wire and those
+   * waiting for their token: what the concurrency limit bounds. */
+  emit(o, "# HELP carteiro_provider_inflight_requests Requests holding one of the account's "
+          "concurrency slots.\n# TYPE carteiro_provider_inflight_requests gauge\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_aimd_t *m = &accs->v[i].aimd;
+    pthread_mutex_lock(&m->mu);
+    uint32_t inflight = m->inflight;
+    pthread_mutex_unlock(&m->mu);
+    emit(o, "carteiro_provider_inflight_requests{provider=\"%s\"} %" PRIu32 "\n",
+         accs->v[i].name, inflight);
+  }
+  emit(o, "# HELP carteiro_provider_concurrency_limit Adaptive concurrency cap.\n"
+          "# TYPE carteiro_provider_concurrency_limit gauge\n");
+  for (size_t i = 0; i < accs->n; i++)
+    emit(o, "carteiro_provider_concurrency_limit{provider=\"%s\"} %.2f\n", accs->v[i].name,
+         ct_aimd_limit(&accs->v[i].aimd));
+
+  /* The token bucket is kept as GCRA (dispatch/throttle.h): tat is when the next send may
+   * go, and a bucket idle for `tolerance` is full again. Read without a lock: each value is
+   * atomic, and a gauge needs no more than a consistent-enough glimpse. */
+  int64_t now_us = ct_mono_us();
+  /* The configured rate (account i is provider section i); the bucket runs a little under
+   * it (dispatch/accounts.c, RATE_HEADROOM). */
+  emit(o, "# HELP carteiro_provider_rate_limit Configured send rate, messages per second "
+          "(0: unlimited).\n# TYPE carteiro_provider_rate_limit gauge\n");
+  for (size_t i = 0; i < accs->n && i < cfg->n_providers; i++)
+    emit(o, "carteiro_provider_rate_limit{provider=\"%s\"} %.3f\n", accs->v[i].name,
+         cfg->providers[i].rate);
+  emit(o, "# HELP carteiro_provider_rate_tokens Sends the token bucket allows at once now "
+          "(+Inf: unlimited).\n# TYPE carteiro_provider_rate_tokens gauge\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_bucket_t *b = &accs->v[i].bucket;
+    int64_t interval = atomic_load(&b->interval_us);
+    if (interval <= 0) {
+      emit(o, "carteiro_provider_rate_tokens{provider=\"%s\"} +Inf\n", accs->v[i].name);
+      continue;
+    }
+    int64_t tolerance = atomic_load(&b->tolerance_us), tat = atomic_load(&b->tat_us);
+    int64_t start = tat > now_us - tolerance ? tat : now_us - tolerance;
+    int64_t tokens = start <= now_us ? (now_us - start) / interval + 1 : 0;
+    emit(o, "carteiro_provider_rate_tokens{provider=\"%s\"} %" PRId64 "\n", accs->v[i].name,
+         tokens);
+  }
+  emit(o, "# HELP carteiro_provider_rate_wait_seconds How long a send taking the next token "
+          "would wait.\n# TYPE carteiro_provider_rate_wait_seconds gauge\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_bucket_t *b = &accs->v[i].bucket;
+    int64_t tat = atomic_load(&b->tat_us);
+    double wait = atomic_load(&b->interval_us) > 0 && tat > now_us ? (tat - now_us) / 1e6 : 0.0;
+    emit(o, "carteiro_provider_rate_wait_seconds{provider=\"%s\"} %.6f\n", accs->v[i].name,
+         wait);
+  }
+  emit(o, "# HELP carteiro_provider_breaker_state 0 closed, 1 open, 2 half open.\n"
+          "# TYPE carteiro_provider_breaker_state gauge\n");
+  for (size_t i = 0; i < accs->n; i++)
+    emit(o, "carteiro_provider_breaker_state{provider=\"%s\"} %d\n", accs->v[i].name,
+         (int)ct_breaker_state(&accs->v[i].breaker));
+  emit(o, "# HELP carteiro_provider_paused 1 while the account's credentials are refused.\n"
+          "# TYPE carteiro_provider_paused gauge\n");
+  for (size_t i = 0; i < accs->n; i++)
+    emit(o, "carteiro_provider_paused{provider=\"%s\"} %d\n", accs->v[i].name,
+         atomic_load(&accs->v[i].paused) ? 1 : 0);
+}
+
+/* The spool as last counted by the spooler thread (every two seconds while someone asks):
+ * never a query on the control loop. */
+static void spool_metrics(out_t *o, ct_spooler_t *spooler) {
+  ct_spool_stats_t st;
+  if (!ct_spooler_stats(spooler, &st))
+    return;
+  /* The states do not overlap, so a sum is every job on disk; READY includes the jobs this
+   * process has leased (leases live in memory only). */
+  emit(o, "# HELP carteiro_spool_jobs Jobs in the spool by state.\n"
+          "# TYPE carteiro_spool_jobs gauge\n"
+          "carteiro_spool_jobs{state=\"ready\"} %" PRIu64 "\n"
+          "carteiro_spool_jobs{state=\"delivered\"} %" PRIu64 "\n"
+          "carteiro_spool_jobs{state=\"dead\"} %" PRIu64 "\n",
+       st.ready, st.delivered, st.dead);
+  emit(o, "# HELP carteiro_spool_due_jobs READY jobs whose due time has come.\n"
+          "# TYPE carteiro_spool_due_jobs gauge\ncarteiro_spool_due_jobs %" PRIu64 "\n",
+       st.due);
+  int64_t now = ct_now_ms();
+  emit(o, "# HELP carteiro_spool_oldest_due_age_seconds Age of the oldest due job.\n"
+          "# TYPE carteiro_spool_oldest_due_age_seconds gauge\n"
+          "carteiro_spool_oldest_due_age_seconds %.3f\n",
+       st.oldest_due_ms != 0 && st.oldest_due_ms < now ? (now - st.oldest_due_ms) / 1000.0
+                                                      : 0.0);
+  emit(o, "# HELP carteiro_dead_letters Dead letters by reason.\n"
+          "# TYPE carteiro_dead_letters gauge\n");
+  for (size_t i = 0; i < st.n_dlq; i++)
+    emit(o, "carteiro_dead_letters{reason=\"%s\"} %" PRIu64 "\n", st.dlq[i].reason,
+         st.dlq[i].count);
+  emit(o, "# HELP carteiro_spool_file_bytes Spool size on disk.\n"
+          "# TYPE carteiro_spool_file_bytes gauge\ncarteiro_spool_file_bytes %" PRIu64 "\n",
+       st.file_bytes);
+}
+
+/* The exposition: https://prometheus.io/docs/instrumenting/exposition_formats/. Counters end
+ * in _total, units are base units named in the suffix, and dimensions are labels; every
+ * family is one HELP, one TYPE and its samples together (promtool check metrics is clean;
+ * tests/integration/metrics_check.sh holds it so). */
 static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, size_t n),
                          void *wctx) {
   ct_ingest_t *g = ctx;
   out_t o = {write, wctx};
   const ct_ingest_counters_t *c = g->counters;
+  /* retry: back to the spool to be tried again, after a failure that may pass or to fall
+   * back to the job's next channel; released: given back untried (window, pause, stop). */
   emit(&o, "# HELP carteiro_jobs_settled_total Leases ended, by how.\n"
            "# TYPE carteiro_jobs_settled_total counter\n");
   emit(&o, "carteiro_jobs_settled_total{outcome=\"delivered\"} %" PRIu64 "\n", c->delivered);
@@ -152,9 +353,8 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
   emit(&o, "carteiro_jobs_settled_total{outcome=\"released\"} %" PRIu64 "\n", c->released);
   emit(&o, "# HELP carteiro_jobs_delivered_total Delivered jobs that used a channel.\n"
            "# TYPE carteiro_jobs_delivered_total counter\n");
-  static const char *const channels[] = {"", "whatsapp", "sms", "email"};
   for (int ch = 1; ch <= 3; ch++)
-    emit(&o, "carteiro_jobs_delivered_total{channel=\"%s\"} %" PRIu64 "\n", channels[ch],
+    emit(&o, "carteiro_jobs_delivered_total{channel=\"%s\"} %" PRIu64 "\n", channel_names[ch],
          c->by_channel[ch]);
   emit(&o, "# HELP carteiro_inflight_jobs Jobs leased and being delivered.\n"
            "# TYPE carteiro_inflight_jobs gauge\ncarteiro_inflight_jobs %" PRIu64 "\n",
@@ -162,99 +362,27 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
   emit(&o, "# HELP carteiro_ingest_jobs_total Jobs received by the HTTP API, by result.\n"
            "# TYPE carteiro_ingest_jobs_total counter\n"
            "carteiro_ingest_jobs_total{result=\"accepted\"} %" PRIu64 "\n"
-           "carteiro_ingest_jobs_total{result=\"duplicate\"} %" PRIu64 "\n",
-       g->accepted, g->duplicates);
-
-  emit(&o, "# HELP carteiro_provider_requests_total Requests sent to a provider account.\n"
-           "# TYPE carteiro_provider_requests_total counter\n");
-  for (size_t i = 0; i < g->accounts->n; i++) {
-    ct_account_t *a = &g->accounts->v[i];
-    emit(&o, "carteiro_provider_requests_total{provider=\"%s\",channel=\"%s\"} %" PRIu64 "\n",
-         a->name, channels[a->channel], atomic_load(&a->requests));
-  }
-  emit(&o, "# HELP carteiro_provider_responses_total Answers from a provider account, by "
-           "verdict.\n# TYPE carteiro_provider_responses_total counter\n");
-  for (size_t i = 0; i < g->accounts->n; i++) {
-    ct_account_t *a = &g->accounts->v[i];
-    const struct {
-      const char *name;
-      uint64_t v;
-    } r[] = {{"accepted", atomic_load(&a->accepted)},   {"transient", atomic_load(&a->transient)},
-             {"throttled", atomic_load(&a->throttled)}, {"permanent", atomic_load(&a->permanent)},
-             {"auth", atomic_load(&a->refused)}};
-    for (size_t k = 0; k < sizeof r / sizeof r[0]; k++)
-      emit(&o, "carteiro_provider_responses_total{provider=\"%s\",verdict=\"%s\"} %" PRIu64 "\n",
-           a->name, r[k].name, r[k].v);
-  }
-  emit(&o, "# HELP carteiro_provider_request_duration_seconds Request latency per provider "
-           "account.\n# TYPE carteiro_provider_request_duration_seconds histogram\n");
-  for (size_t i = 0; i < g->accounts->n; i++) {
-    ct_account_t *a = &g->accounts->v[i];
-    uint64_t cum = 0;
-    for (size_t b = 0; b < CT_LATENCY_BUCKETS; b++) {
-      cum += atomic_load(&a->latency_bucket[b]);
-      emit(&o,
-           "carteiro_provider_request_duration_seconds_bucket{provider=\"%s\",le=\"%.3f\"} "
-           "%" PRIu64 "\n",
-           a->name, ct_latency_bounds_ms[b] / 1000.0, cum);
-    }
-    uint64_t count = atomic_load(&a->latency_count);
-    emit(&o,
-         "carteiro_provider_request_duration_seconds_bucket{provider=\"%s\",le=\"+Inf\"} "
-         "%" PRIu64 "\n"
-         "carteiro_provider_request_duration_seconds_sum{provider=\"%s\"} %.3f\n"
-         "carteiro_provider_request_duration_seconds_count{provider=\"%s\"} %" PRIu64 "\n",
-         a->name, count, a->name, atomic_load(&a->latency_sum_ms) / 1000.0, a->name, count);
-  }
-  emit(&o, "# HELP carteiro_provider_concurrency_limit Adaptive concurrency cap.\n"
-           "# TYPE carteiro_provider_concurrency_limit gauge\n");
-  for (size_t i = 0; i < g->accounts->n; i++)
-    emit(&o, "carteiro_provider_concurrency_limit{provider=\"%s\"} %.2f\n",
-         g->accounts->v[i].name, ct_aimd_limit(&g->accounts->v[i].aimd));
-  emit(&o, "# HELP carteiro_provider_breaker_state 0 closed, 1 open, 2 half open.\n"
-           "# TYPE carteiro_provider_breaker_state gauge\n");
-  for (size_t i = 0; i < g->accounts->n; i++)
-    emit(&o, "carteiro_provider_breaker_state{provider=\"%s\"} %d\n", g->accounts->v[i].name,
-         (int)ct_breaker_state(&g->accounts->v[i].breaker));
-  emit(&o, "# HELP carteiro_provider_paused 1 while the account's credentials are refused.\n"
-           "# TYPE carteiro_provider_paused gauge\n");
-  for (size_t i = 0; i < g->accounts->n; i++)
-    emit(&o, "carteiro_provider_paused{provider=\"%s\"} %d\n", g->accounts->v[i].name,
-         atomic_load(&g->accounts->v[i].paused) ? 1 : 0);
-
-  ct_spool_stats_t st;
-  if (ct_spooler_stats(g->spooler, &st)) {
-    emit(&o, "# HELP carteiro_spool_jobs Jobs in the spool by state.\n"
-             "# TYPE carteiro_spool_jobs gauge\n"
-             "carteiro_spool_jobs{state=\"ready\"} %" PRIu64 "\n"
-             "carteiro_spool_jobs{state=\"due\"} %" PRIu64 "\n"
-             "carteiro_spool_jobs{state=\"delivered\"} %" PRIu64 "\n"
-             "carteiro_spool_jobs{state=\"dead\"} %" PRIu64 "\n",
-         st.ready, st.due, st.delivered, st.dead);
-    int64_t now = ct_now_ms();
-    emit(&o, "# HELP carteiro_spool_oldest_due_age_seconds Age of the oldest due job.\n"
-             "# TYPE carteiro_spool_oldest_due_age_seconds gauge\n"
-             "carteiro_spool_oldest_due_age_seconds %.3f\n",
-         st.oldest_due_ms != 0 && st.oldest_due_ms < now ? (now - st.oldest_due_ms) / 1000.0
-                                                        : 0.0);
-    emit(&o, "# HELP carteiro_dead_letters Dead letters by reason.\n"
-             "# TYPE carteiro_dead_letters gauge\n");
-    for (size_t i = 0; i < st.n_dlq; i++)
-      emit(&o, "carteiro_dead_letters{reason=\"%s\"} %" PRIu64 "\n", st.dlq[i].reason,
-           st.dlq[i].count);
-    emit(&o, "# HELP carteiro_spool_file_bytes Spool size on disk.\n"
-             "# TYPE carteiro_spool_file_bytes gauge\ncarteiro_spool_file_bytes %" PRIu64 "\n",
-         st.file_bytes);
-  }
+           "carteiro_ingest_jobs_total{result=\"duplicate\"} %" PRIu64 "\n"
+           "carteiro_ingest_jobs_total{result=\"rejected\"} %" PRIu64 "\n",
+       g->accepted, g->duplicates, g->rejected);
+  account_metrics(&o, g->accounts, g->cfg);
+  spool_metrics(&o, g->spooler);
   emit(&o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %" PRIu64
            "\n",
        resident_bytes());
+  jemalloc_metrics(&o);
+}
+
+static void http_rejected(void *ctx, size_t n) {
+  ct_ingest_t *g = ctx;
+  g->rejected += n;
 }
 
 void ct_ingest_engine(ct_ingest_t *g, ct_http_engine_t *out) {
   *out = (ct_http_engine_t){.ctx = g,
                             .enqueue = http_enqueue,
+                            .rejected = http_rejected,
                             .saturated = http_saturated,
                             .job_get = http_job_get,
                             .ready = http_ready,

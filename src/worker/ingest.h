@@ -27,7 +27,7 @@ typedef struct {
   const struct ct_rates *rates; /* per-second samples for /v1/status (worker/status.h) */
   char spool_dir[512];        /* for the free-space check */
   uint64_t pending;           /* enqueues handed to the spooler, not yet answered */
-  uint64_t accepted, duplicates;
+  uint64_t accepted, duplicates, rejected; /* records, as the HTTP answers counted them */
   bool closed;                /* stopping: refuse new work */
 } ct_ingest_t;
 

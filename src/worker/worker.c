@@ -282,6 +282,8 @@ static void retry_later(ct_worker_t *w, ct_task_t *t, int64_t retry_after_ms, in
     finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
     return;
   }
+  if (t->account >= 0)
+    atomic_fetch_add(&w->accounts->v[t->account].retries, 1);
   finish(w, t, CT_SETTLE_RETRY, CT_END_RETRY, due, NULL);
 }
 

@@ -56,6 +56,7 @@ typedef struct {
   int enqueue_rc;                /* what done reports */
   int delay_ms;                  /* how long the "durable write" takes */
   size_t dones;                  /* done callbacks made */
+  size_t rejected;               /* records the server reported rejected */
 } fake_engine_t;
 
 static fake_engine_t fake;
@@ -171,6 +172,22 @@ static bool fake_ready(void *ctx, char *why, size_t cap)
   return r;
 }
 
+static void fake_rejected(void *ctx, size_t n)
+{
+  (void)ctx;
+  pthread_mutex_lock(&fake.mu);
+  fake.rejected += n;
+  pthread_mutex_unlock(&fake.mu);
+}
+
+static size_t fake_rejected_count(void)
+{
+  pthread_mutex_lock(&fake.mu);
+  size_t n = fake.rejected;
+  pthread_mutex_unlock(&fake.mu);
+  return n;
+}
+
 static void fake_metrics(void *ctx, void (*write)(void *wctx, const char *s, size_t n),
                          void *wctx)
 {
@@ -199,6 +216,7 @@ static void fake_reset(void)
   fake.why[0] = '\0';
   fake.enqueue_rc = 0;
   fake.delay_ms = 10;
+  fake.rejected = 0;
   pthread_mutex_unlock(&fake.mu);
 }
 
@@ -258,8 +276,13 @@ static int group_setup(void **state)
   fake_reset();
   assert_int_equal(uv_loop_init(&loop), 0);
   assert_int_equal(uv_async_init(&loop, &stop_async, on_stop_async), 0);
-  static const ct_http_engine_t engine = {NULL, fake_enqueue, fake_saturated, fake_job_get,
-                                          fake_ready, fake_metrics, fake_status};
+  static const ct_http_engine_t engine = {.enqueue = fake_enqueue,
+                                          .rejected = fake_rejected,
+                                          .saturated = fake_saturated,
+                                          .job_get = fake_job_get,
+                                          .ready = fake_ready,
+                                          .metrics = fake_metrics,
+                                          .status = fake_status};
   ct_http_options_t o = {.host = "127.0.0.1", .port = 0, .token = TOKEN, .max_body = MAX_BODY};
   assert_int_equal(ct_http_start(&loop, &o, &engine, &server), 0);
   port = ct_http_port(server);
@@ -488,6 +511,8 @@ static void check_batch_reply(resp_t *r)
   assert_int_equal(fake_jobs(), 2);
   assert_string_equal(fake.ids[0], "inv-b1");
   assert_string_equal(fake.ids[1], "inv-b3");
+  /* the engine's metrics count the rejected record as the reply does */
+  assert_int_equal(fake_rejected_count(), 1);
 }
 
 static char *batch(const char *open, const char *sep, const char *close)
@@ -543,6 +568,7 @@ static void test_all_or_nothing(void **state)
   json_decref(j);
   assert_int_equal(fake_jobs(), 0);
   assert_int_equal(fake.enqueue_calls, 0);
+  assert_int_equal(fake_rejected_count(), 3);
   free(s);
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # carteiro dlq end to end: list with filters, show, stats, replay (dry run, confirmation, --yes,
 # --rate, skipping fully delivered jobs unless --force), purge, export and import; dead letters
-# are made by spool-fixture acting as the daemon.
-# usage: cli_dlq.sh CARTEIRO GEN_INVOICES SPOOL_FIXTURE
+# are made by spool-fixture acting as the daemon. An export imported into a fresh spool exports
+# to the same bytes, and a replay while `carteiro run` runs is delivered within a second.
+# usage: cli_dlq.sh CARTEIRO GEN_INVOICES SPOOL_FIXTURE MOCK_PROVIDER GEN_TEST_CA
 . "$(dirname "$0")/lib.sh"
-ct=$1 gen=$2 fixture=$3
+ct=$1 gen=$2 fixture=$3 mock=$4 gen_ca=$5
+. "$(dirname "$0")/engine.sh"
 export CARTEIRO_SPOOL="$T/spool.db"
 
 "$gen" --count 30 --seed 21 --format jsonl --out "$T/a.jsonl"
@@ -97,12 +99,25 @@ expect_eq "rate dead" 20 "$("$fixture" "$rs" dead permanent_failure sms sms:twil
 expect_status "bad rate" 64 "$ct" dlq replay --spool "$rs" --yes --rate fast
 expect_line "bad rate message" "$T/err" "carteiro dlq: --rate: 'fast' is not a rate like 50/s (1 to 1000000 jobs a second)"
 expect_status "zero rate" 64 "$ct" dlq replay --spool "$rs" --yes --rate 0/s
-t0=$(date +%s%N)
-expect_status "replay at 10/s" 0 "$ct" dlq replay --spool "$rs" --yes --rate 10/s
-elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
-expect_line "rate replayed" "$T/out" "replayed 20 dead letters"
-expect_eq "rate took >= 1.5 s (${elapsed_ms} ms)" 1 "$((elapsed_ms >= 1500))"
-expect_eq "rate took < 10 s (${elapsed_ms} ms)" 1 "$((elapsed_ms < 10000))"
+# Job k is moved no sooner than k/10 s after the first, so 20 take at least 1.9 s whatever the
+# load; a loaded machine may take longer, not twice as long. One second in, a sample of the
+# spool must not show more than the rate allows by the time the sample was read.
+t0=$(now_ms)
+"$ct" dlq replay --spool "$rs" --yes --rate 10/s >"$T/rate.out" 2>"$T/rate.err" &
+rate_pid=$!
+sleep 1
+mid_ready=$(CARTEIRO_SPOOL=$rs "$ct" spool stats --json | jq -r .ready)
+t_mid=$(($(now_ms) - t0))
+rate_rc=0
+wait "$rate_pid" || rate_rc=$?
+elapsed_ms=$(($(now_ms) - t0))
+echo "replay of 20 at 10/s: ${elapsed_ms} ms ($((20000 / elapsed_ms)).$((200000 / elapsed_ms % 10)) jobs/s), ${mid_ready} moved after ${t_mid} ms"
+expect_eq "replay at 10/s" 0 "$rate_rc"
+expect_line "rate replayed" "$T/rate.out" "replayed 20 dead letters"
+expect_eq "rate: 20 jobs took >= 1900 ms (${elapsed_ms} ms)" 1 "$((elapsed_ms >= 1900))"
+expect_eq "rate: 20 jobs took < 3800 ms (${elapsed_ms} ms)" 1 "$((elapsed_ms < 3800))"
+expect_eq "rate: ${mid_ready} moved within ${t_mid} ms, 1 to $((t_mid / 100 + 1))" 1 \
+  "$((mid_ready >= 1 && mid_ready <= t_mid / 100 + 1))"
 expect_eq "rate all ready" "20 0" "$(CARTEIRO_SPOOL=$rs "$ct" spool stats --json | jq -r '"\(.ready) \(.dead)"')"
 
 # Dead jobs with every delivery accepted are skipped unless --force; partly delivered ones are
@@ -164,6 +179,16 @@ expect_status "import again" 0 "$ct" dlq import --spool "$is" "$T/dl.pbs.zst"
 expect_line "import again count" "$T/out" "imported 0 dead letters, 12 already present (skipped)"
 expect_eq "import again reported" 10 "$(grep -c 'is already in this spool; skipped$' "$T/err")"
 expect_eq "import again changed nothing" 12 "$(CARTEIRO_SPOOL=$is "$ct" spool stats --json | jq -r .dead)"
+# The round trip loses nothing: exporting the imported spool gives the same bytes, compressed
+# and plain.
+expect_status "export the import" 0 "$ct" dlq export --spool "$is" "$T/dl2.pbs.zst"
+expect_line "export the import count" "$T/out" "exported 12 dead letters to $T/dl2.pbs.zst"
+expect_status "round trip byte-identical" 0 cmp "$T/dl.pbs.zst" "$T/dl2.pbs.zst"
+expect_status "export plain 1" 0 "$ct" dlq export --spool "$es" "$T/rt1.pbs"
+expect_status "export plain 2" 0 "$ct" dlq export --spool "$is" "$T/rt2.pbs"
+expect_status "plain round trip byte-identical" 0 cmp "$T/rt1.pbs" "$T/rt2.pbs"
+expect_status "the .zst export is the plain one compressed" 0 \
+  sh -c "zstd -q -d -c \"$T/dl.pbs.zst\" | cmp - \"$T/rt1.pbs\""
 
 # bad input: a truncated file names the record; a record that is not a DeadLetter is refused
 expect_status "export plain" 0 "$ct" dlq export --spool "$es" "$T/dl.pbs"
@@ -175,5 +200,36 @@ printf '\003abc' >"$T/junk.pbs"
 expect_status "import junk" 65 "$ct" dlq import --spool "$T/cut.db" "$T/junk.pbs"
 expect_line "junk error" "$T/err" "carteiro dlq import: $T/junk.pbs: record 1: not a valid carteiro.v1.DeadLetter protobuf message"
 expect_status "import missing" 66 "$ct" dlq import --spool "$T/cut.db" "$T/nope.pbs.zst"
+
+# Replay while the daemon runs: it takes the replayed jobs within a second (it looks at the
+# spool every 200 ms when idle), and delivers each once.
+ls="$T/live.db"
+"$gen" --count 5 --seed 25 --start-id 500 --channels sms --format jsonl --out "$T/l.jsonl"
+CARTEIRO_SPOOL=$ls "$ct" enqueue --quiet "$T/l.jsonl"
+expect_eq "live dead" 5 "$("$fixture" "$ls" dead permanent_failure sms sms:twilio)"
+start_mock
+LOG_LEVEL=info write_config
+sed -i "s|^spool = .*|spool = $ls|" "$T/carteiro.ini"
+start_ct
+running() { grep -q '"carteiro running' "$T/run.log"; }
+wait_until 10 running || { fail "carteiro run did not start"; sed 's/^/  run: /' "$T/run.log" >&2; }
+sleep 0.5
+expect_eq "nothing sent before the replay" 0 "$(mock_stat '.endpoints.twilio_messages.requests // 0')"
+expect_eq "still dead with the daemon up" 5 "$(CARTEIRO_SPOOL=$ls "$ct" spool stats --json | jq -r .dead)"
+expect_status "replay while running" 0 "$ct" dlq replay --spool "$ls" --yes
+expect_line "replayed while running" "$T/out" "replayed 5 dead letters"
+t_replayed=$(now_ms)
+sent() { [ "$(mock_stat '.endpoints.twilio_messages.outcomes.ok // 0')" = 5 ]; }
+wait_until 10 sent || fail "the replayed jobs were not sent within 10 s"
+picked_ms=$(($(now_ms) - t_replayed))
+echo "replayed jobs sent ${picked_ms} ms after the replay returned"
+expect_eq "replayed jobs sent within 1000 ms (${picked_ms} ms)" 1 "$((picked_ms <= 1000))"
+live_delivered() { [ "$(CARTEIRO_SPOOL=$ls "$ct" spool stats --json | jq -r .delivered)" = 5 ]; }
+wait_until 10 live_delivered || fail "the replayed jobs were not recorded delivered within 10 s"
+stop_ct 20
+expect_eq "daemon exit status" 0 "$ct_status"
+expect_eq "live: none dead, none ready" "0 0" \
+  "$(CARTEIRO_SPOOL=$ls "$ct" spool stats --json | jq -r '"\(.dead) \(.ready)"')"
+expect_eq "each sent once" "5 0" "$(mock_stat '"\(.endpoints.twilio_messages.outcomes.ok) \(.total.duplicates)"')"
 
 finish

@@ -14,6 +14,7 @@ stop_all() {
   for pid in $ct_pid $mock_pid; do
     if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
+  keep_logs
   rm -rf "$T"
 }
 trap stop_all EXIT
@@ -22,6 +23,7 @@ trap stop_all EXIT
 start_mock() {
   [ -d "$T/ca" ] || "$gen_ca" "$T/ca" >/dev/null
   rm -f "$T/port"
+  keep_log "$T/mock.out" "$T/mock.err"
   "$mock" --cert "$T/ca/server.crt" --key "$T/ca/server.key" --port 0 --port-file "$T/port" \
     --seed 7 --whatsapp-token "$WA_TOKEN" --twilio-account "$TW_SID:$TW_TOKEN" \
     --sendgrid-key "$SG_KEY" -q "$@" >"$T/mock.out" 2>"$T/mock.err" &
@@ -122,6 +124,7 @@ messages_expected() {
 # $T/report.json, the log to $T/run.log.
 run_drain() {
   local limit=${1:-120} rc=0
+  keep_log "$T/run.log"
   timeout "$limit" "$ct" run --config "$T/carteiro.ini" --drain --report >"$T/report.json" \
     2>"$T/run.log" || rc=$?
   if [ "$rc" != 0 ]; then
@@ -138,6 +141,7 @@ report() { jq -r "$1" "$T/report.json"; }
 # PID is $ct_pid (stop_all kills it if the test dies), its stdout $T/run.out, its log
 # $T/run.log.
 start_ct() {
+  keep_log "$T/run.log"
   "$ct" run --config "$T/carteiro.ini" "$@" >"$T/run.out" 2>"$T/run.log" &
   ct_pid=$!
 }

@@ -14,6 +14,7 @@ stop_mock() {
   if [ -n "$mock_pid" ] && kill -0 "$mock_pid" 2>/dev/null; then
     kill -KILL "$mock_pid" 2>/dev/null || true
   fi
+  keep_logs
   rm -rf "$T"
 }
 trap stop_mock EXIT

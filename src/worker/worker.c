@@ -532,8 +532,12 @@ static void step(ct_worker_t *w, ct_task_t *t) {
     }
     t->holds_slot = true;
   }
+  /* A token reserved ahead at a rate since changed (a reload, this node's share of a
+   * cluster's rate) is void: the slot is taken again at the rate now in force. */
+  if (t->has_token && !ct_bucket_valid(&acc->bucket, t->token))
+    t->has_token = false;
   if (!t->has_token) {
-    int64_t at = ct_bucket_reserve(&acc->bucket, now_us);
+    int64_t at = ct_bucket_reserve(&acc->bucket, now_us, &t->token);
     t->has_token = true;
     if (at > now_us) {
       park(w, t, at);

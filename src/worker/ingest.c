@@ -221,6 +221,27 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
     emit(&o, "carteiro_provider_paused{provider=\"%s\"} %d\n", g->accounts->v[i].name,
          atomic_load(&g->accounts->v[i].paused) ? 1 : 0);
 
+  emit(&o, "# HELP carteiro_provider_rate_limit Messages per second this node may send on the "
+           "account now (its share of the configured rate; 0 while it may not send).\n"
+           "# TYPE carteiro_provider_rate_limit gauge\n");
+  for (size_t i = 0; i < g->accounts->n; i++) {
+    double rate;
+    uint32_t burst;
+    ct_bucket_get(&g->accounts->v[i].bucket, &rate, &burst);
+    if (rate == 0)
+      emit(&o, "carteiro_provider_rate_limit{provider=\"%s\"} +Inf\n", g->accounts->v[i].name);
+    else
+      emit(&o, "carteiro_provider_rate_limit{provider=\"%s\"} %.3f\n", g->accounts->v[i].name,
+           rate < 0 ? 0.0 : rate);
+  }
+  if (g->cfg->cluster_nats[0] != '\0')
+    emit(&o, "# HELP carteiro_cluster_nodes Live nodes sharing the provider rates, this one "
+             "included.\n# TYPE carteiro_cluster_nodes gauge\ncarteiro_cluster_nodes %u\n"
+             "# HELP carteiro_cluster_sending 1 while this node has joined and may send its "
+             "share.\n# TYPE carteiro_cluster_sending gauge\ncarteiro_cluster_sending %d\n",
+         (unsigned)atomic_load(&g->accounts->share_nodes),
+         atomic_load(&g->accounts->share_open) ? 1 : 0);
+
   ct_spool_stats_t st;
   if (ct_spooler_stats(g->spooler, &st)) {
     emit(&o, "# HELP carteiro_spool_jobs Jobs in the spool by state.\n"

@@ -172,16 +172,33 @@ expect_eq "part 1: steady throughput ($steady/s) >= 85 % of $rate/s" true "$(at_
 mock_post /stats/reset '' >/dev/null
 big=$((rate * 20)) # more than the run can send: nobody drains
 for i in 1 2 3; do fill "j$i" "$big" "$((50 + i))"; done
+# j1 serves /metrics, to read its view of the cluster.
+sed -i "s|^\[carteiro\]$|&\nhttp_listen = 127.0.0.1:0|" "$T/j1.ini"
+export CARTEIRO_HTTP_TOKEN=cluster-test-token
+# metric NAME: the value of an unlabelled gauge, or of NAME{provider="wa-tim"}, in j1's /metrics.
+metric() {
+  local port
+  port=$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/j1.log" | head -n 1 | sed 's/.*://')
+  curl -sS --max-time 5 "http://127.0.0.1:$port/metrics" |
+    awk -v m="$1" '$1 == m || $1 == m "{provider=\"wa-tim\"}" { print $2 }'
+}
 t0=$(now_ms)
 start_node j1
 start_node j2
 sleep 4
+expect_eq "j1 /metrics: nodes before the third" 2 "$(metric carteiro_cluster_nodes)"
+expect_eq "j1 /metrics: sending" 1 "$(metric carteiro_cluster_sending)"
+expect_eq "j1 /metrics: its rate, 98 % of R / 2" \
+  "$(awk -v r="$rate" 'BEGIN { printf "%.3f", 1e6 / int(1e6 / (r * 0.98 / 2) + 0.5) }')" \
+  "$(metric carteiro_provider_rate_limit)"
 start_node j3
 sleep 5
+expect_eq "j1 /metrics: nodes with the third" 3 "$(metric carteiro_cluster_nodes)"
 kill -KILL "${node_pid[j2]}"
 t_kill=$(now_ms)
 wait "${node_pid[j2]}" 2>/dev/null || true
 sleep 6
+expect_eq "j1 /metrics: nodes after the kill" 2 "$(metric carteiro_cluster_nodes)"
 t_stop=$(now_ms)
 term_node j1
 expect_eq "node j1 stops cleanly" 0 "$node_status"

@@ -87,6 +87,17 @@ static const key_t_ provider_keys[] = {
      3600000},
 };
 
+/* [cluster]: the names in the file drop the cluster_ prefix of the struct fields. */
+static const key_t_ cluster_keys[] = {
+    {"nats", K_STRING, offsetof(ct_config_t, cluster_nats),
+     sizeof(((ct_config_t *)0)->cluster_nats), 0, 0},
+    {"node_id", K_STRING, offsetof(ct_config_t, cluster_node_id),
+     sizeof(((ct_config_t *)0)->cluster_node_id), 0, 0},
+    {"heartbeat", K_DURATION, offsetof(ct_config_t, cluster_heartbeat_ms), 0, 50, 60000},
+    {"bucket", K_STRING, offsetof(ct_config_t, cluster_bucket),
+     sizeof(((ct_config_t *)0)->cluster_bucket), 0, 0},
+};
+
 /* The built-in pt-BR texts. Operators override them per locale in [templates.LOCALE]. */
 static const char default_sms[] =
     "{name}, sua fatura {number} de {amount} vence em {due_date}. "
@@ -105,6 +116,7 @@ typedef struct {
   ct_config_error_t *errs;
   size_t nerr;
   bool oom;
+  bool cluster_section;
 } loader_t;
 
 static void problem(loader_t *ld, const char *where, const char *fmt, ...)
@@ -383,6 +395,13 @@ static int on_key(void *user, const char *section, const char *name, const char 
       problem(ld, where, "unknown key");
     else
       set_key(ld, where, k, p, value);
+  } else if (strcmp(section, "cluster") == 0) {
+    const key_t_ *k = find_key(cluster_keys, sizeof cluster_keys / sizeof cluster_keys[0], name);
+    ld->cluster_section = true;
+    if (k == NULL)
+      problem(ld, where, "unknown key (expected nats, node_id, heartbeat or bucket)");
+    else
+      set_key(ld, where, k, ld->cfg, value);
   } else if (strncmp(section, "tenant.", 7) == 0) {
     ct_tenant_conf_t *t = valid_name(section + 7) ? tenant_for(ld, section + 7) : NULL;
     if (t == NULL)
@@ -397,8 +416,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
     else
       on_template_key(ld, where, t, name, value);
   } else {
-    problem(ld, where, "unknown section (expected carteiro, provider.NAME, tenant.NAME or "
-                       "templates.LOCALE)");
+    problem(ld, where, "unknown section (expected carteiro, provider.NAME, tenant.NAME, "
+                       "templates.LOCALE or cluster)");
   }
   return 1;
 }
@@ -419,6 +438,16 @@ static void apply_env(loader_t *ld) {
       char where[192];
       snprintf(where, sizeof where, "environment %s", var);
       set_key(ld, where, &daemon_keys[i], ld->cfg, v);
+    }
+  }
+  for (size_t i = 0; ld->cluster_section && i < sizeof cluster_keys / sizeof cluster_keys[0];
+       i++) {
+    env_name(var, sizeof var, "cluster", cluster_keys[i].name);
+    const char *v = getenv(var);
+    if (v != NULL) {
+      char where[192];
+      snprintf(where, sizeof where, "environment %s", var);
+      set_key(ld, where, &cluster_keys[i], ld->cfg, v);
     }
   }
   for (size_t p = 0; p < ld->cfg->n_providers; p++) {
@@ -538,6 +567,8 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
   cfg->http_max_body_mb = 32;
   cfg->spool_high_water = 20000000;
   cfg->min_free_disk_mb = 1024;
+  cfg->cluster_heartbeat_ms = 1000;
+  snprintf(cfg->cluster_bucket, sizeof cfg->cluster_bucket, "carteiro-nodes");
 
   loader_t ld = {.cfg = cfg, .errs = errs};
   FILE *f = fopen(path, "r");
@@ -583,6 +614,14 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
       problem(&ld, "[carteiro] http_listen",
               "the HTTP API needs a token: set http_token_file or $CARTEIRO_HTTP_TOKEN");
     }
+  }
+  if (ld.cluster_section) {
+    if (cfg->cluster_nats[0] == '\0')
+      problem(&ld, "[cluster] nats", "is missing (e.g. nats://127.0.0.1:4222)");
+    if (cfg->cluster_node_id[0] != '\0' && !valid_name(cfg->cluster_node_id))
+      problem(&ld, "[cluster] node_id", "must be 1-63 characters of [A-Za-z0-9_-]");
+    if (!valid_name(cfg->cluster_bucket))
+      problem(&ld, "[cluster] bucket", "must be 1-63 characters of [A-Za-z0-9_-]");
   }
   if (cfg->backoff_cap_ms < cfg->backoff_base_ms)
     problem(&ld, "[carteiro] backoff_cap", "is smaller than backoff_base");

@@ -9,6 +9,8 @@
  *                         endpoint, credentials file, rate/burst, concurrency, connections
  *   [tenant.NAME]         per-tenant quiet hours (in the recipient's time zone)
  *   [templates.LOCALE]    message texts ({placeholders}); pt-BR defaults are built in
+ *   [cluster]             several nodes sharing the provider accounts' rates over NATS
+ *                         (cluster/cluster.h); without it the node has every rate to itself
  *
  * Environment overrides: CARTEIRO_<SECTION>_<KEY>, upper-cased, every character that is not a
  * letter or digit turned into '_', e.g. CARTEIRO_CARTEIRO_MAX_INFLIGHT=4000 or
@@ -95,6 +97,12 @@ typedef struct {
   uint32_t spool_high_water;   /* READY jobs above which ingest answers 503 */
   uint32_t min_free_disk_mb;   /* free space under which ingest answers 503 */
   char log_level[16];
+
+  /* [cluster]: present when cluster_nats is not empty */
+  char cluster_nats[CT_CONFIG_PATH]; /* NATS server URLs, comma-separated */
+  char cluster_node_id[128];   /* this node's key; "" = hostname-pid */
+  int64_t cluster_heartbeat_ms;
+  char cluster_bucket[CT_CONFIG_NAME]; /* JetStream KV bucket of live nodes */
 
   ct_provider_conf_t providers[CT_CONFIG_MAX_PROVIDERS];
   size_t n_providers;

@@ -1,5 +1,6 @@
 #include "dispatch/accounts.h"
 
+#include "common/clock.h"
 #include "common/error.h"
 
 #include <stdio.h>
@@ -12,8 +13,26 @@
  * 20 ms of such jitter at any rate, and costs 2 % of throughput. */
 #define RATE_HEADROOM 0.98
 
-static void apply(ct_account_t *acc, const ct_provider_conf_t *p) {
-  ct_bucket_set(&acc->bucket, p->rate * RATE_HEADROOM, p->burst);
+/* The account's bucket for its configured rate and this node's share. Under the lock. */
+static void apply_share(ct_accounts_t *a, ct_account_t *acc, int64_t now_us) {
+  uint32_t nodes = atomic_load(&a->share_nodes);
+  if (acc->conf_rate <= 0) {
+    ct_bucket_set(&acc->bucket, 0, acc->conf_burst, now_us);
+  } else if (!atomic_load(&a->share_open)) {
+    ct_bucket_close(&acc->bucket);
+  } else {
+    uint32_t burst = acc->conf_burst / nodes;
+    ct_bucket_set(&acc->bucket, acc->conf_rate * RATE_HEADROOM / nodes, burst ? burst : 1,
+                  now_us);
+  }
+}
+
+static void apply(ct_accounts_t *a, ct_account_t *acc, const ct_provider_conf_t *p) {
+  pthread_mutex_lock(&a->mu);
+  acc->conf_rate = p->rate;
+  acc->conf_burst = p->burst;
+  apply_share(a, acc, ct_mono_us());
+  pthread_mutex_unlock(&a->mu);
   ct_aimd_set_max(&acc->aimd, p->max_concurrency);
   ct_breaker_set(&acc->breaker, p->breaker_failures, p->breaker_cooldown_ms * 1000);
 }
@@ -23,6 +42,9 @@ int ct_accounts_init(ct_accounts_t *a, const ct_config_t *cfg) {
   a->v = calloc(a->n ? a->n : 1, sizeof *a->v);
   if (a->v == NULL)
     return CT_ENOMEM;
+  pthread_mutex_init(&a->mu, NULL);
+  atomic_store(&a->share_nodes, 1);
+  atomic_store(&a->share_open, true);
   for (size_t i = 0; i < a->n; i++) {
     const ct_provider_conf_t *p = &cfg->providers[i];
     ct_account_t *acc = &a->v[i];
@@ -31,7 +53,7 @@ int ct_accounts_init(ct_accounts_t *a, const ct_config_t *cfg) {
     acc->provider = ct_provider_for(p->channel);
     ct_aimd_init(&acc->aimd, p->max_concurrency);
     ct_breaker_init(&acc->breaker, p->breaker_failures, p->breaker_cooldown_ms * 1000);
-    apply(acc, p);
+    apply(a, acc, p);
   }
   return 0;
 }
@@ -41,6 +63,8 @@ void ct_accounts_destroy(ct_accounts_t *a) {
     ct_aimd_destroy(&a->v[i].aimd);
     ct_breaker_destroy(&a->v[i].breaker);
   }
+  if (a->v != NULL)
+    pthread_mutex_destroy(&a->mu);
   free(a->v);
   a->v = NULL;
   a->n = 0;
@@ -61,8 +85,17 @@ int ct_accounts_reload(ct_accounts_t *a, const ct_config_t *cfg, char *err, size
     }
   }
   for (size_t i = 0; i < a->n; i++)
-    apply(&a->v[i], &cfg->providers[i]);
+    apply(a, &a->v[i], &cfg->providers[i]);
   return 0;
+}
+
+void ct_accounts_set_share(ct_accounts_t *a, uint32_t nodes, bool open, int64_t now_us) {
+  pthread_mutex_lock(&a->mu);
+  atomic_store(&a->share_nodes, nodes < 1 ? 1 : nodes);
+  atomic_store(&a->share_open, open);
+  for (size_t i = 0; i < a->n; i++)
+    apply_share(a, &a->v[i], now_us);
+  pthread_mutex_unlock(&a->mu);
 }
 
 void ct_accounts_resume(ct_accounts_t *a) {

@@ -21,6 +21,8 @@ typedef struct {
   ct_channel_t channel;
   const ct_provider_t *provider;
   ct_bucket_t bucket;
+  double conf_rate;               /* the section's rate and burst (accounts' lock) */
+  uint32_t conf_burst;
   ct_aimd_t aimd;
   ct_breaker_t breaker;
   _Atomic bool paused;            /* credentials refused: waits for a reload */
@@ -41,6 +43,12 @@ void ct_account_observe_latency(ct_account_t *acc, uint32_t ms);
 typedef struct {
   ct_account_t *v;
   size_t n;
+  /* This node's share of every account's rate (cluster/): 1/nodes of it, or none while
+   * closed. One node and open unless a cluster says otherwise. The lock orders the writers
+   * of the buckets (reload on the control loop, the share from the cluster thread). */
+  pthread_mutex_t mu;
+  _Atomic uint32_t share_nodes;
+  _Atomic bool share_open;
 } ct_accounts_t;
 
 /* Builds the table for `cfg`. Errors: CT_ENOMEM. */
@@ -50,6 +58,12 @@ void ct_accounts_destroy(ct_accounts_t *a);
 /* Applies the rates, burst, concurrency and breaker settings of a reloaded `cfg`.
  * Returns 0, or CT_EINVAL (writing why to `err`) when the provider sections changed. */
 int ct_accounts_reload(ct_accounts_t *a, const ct_config_t *cfg, char *err, size_t errcap);
+
+/* Sets this node's share of every rate-limited account: rate / nodes and max(1, burst / nodes),
+ * or, when `open` is false, nothing at all (the buckets close; accounts without a rate are
+ * never held back). A change voids the tokens reserved before it (throttle.h), so it holds
+ * from `now_us` on. Safe from any thread. */
+void ct_accounts_set_share(ct_accounts_t *a, uint32_t nodes, bool open, int64_t now_us);
 
 /* Lifts every credential pause: a reload is how an operator says the credentials were fixed.
  * Call once every worker uses the new configuration, so no request with the old secret can

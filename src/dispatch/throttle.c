@@ -2,21 +2,70 @@
 
 #include <math.h>
 
-void ct_bucket_set(ct_bucket_t *b, double rate, uint32_t burst) {
-  int64_t interval = rate > 0 ? (int64_t)llround(1e6 / rate) : 0;
-  if (rate > 0 && interval < 1)
-    interval = 1;
-  if (burst < 1)
-    burst = 1;
-  atomic_store(&b->interval_us, interval);
-  atomic_store(&b->tolerance_us, interval * (int64_t)(burst - 1));
+#define INTERVAL_MASK 0xffffffffULL
+#define INTERVAL_CLOSED INTERVAL_MASK
+#define INTERVAL_MAX (INTERVAL_MASK - 1)
+#define BURST_SHIFT 32
+#define BURST_MASK 0xfffffULL
+#define GEN_SHIFT 52
+#define GEN_MASK 0xfffULL
+
+static uint64_t interval_of(uint64_t p) { return p & INTERVAL_MASK; }
+static uint64_t burst_of(uint64_t p) { return (p >> BURST_SHIFT) & BURST_MASK; }
+static uint64_t gen_of(uint64_t p) { return (p >> GEN_SHIFT) & GEN_MASK; }
+
+/* The next word: new parameters under the next generation (never 0, which means "never set"). */
+static uint64_t next_word(uint64_t old, uint64_t interval, uint64_t burst) {
+  uint64_t gen = (gen_of(old) + 1) & GEN_MASK;
+  if (gen == 0)
+    gen = 1;
+  return interval | burst << BURST_SHIFT | gen << GEN_SHIFT;
 }
 
-int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us) {
-  int64_t interval = atomic_load(&b->interval_us);
+/* Publishes `word`. When the bucket was in use, its clock restarts empty first, so that a
+ * thread which already sees the new word also sees the new clock (both are seq_cst); a thread
+ * still on the old word may advance the new clock once, and its token is void anyway. */
+static void publish(ct_bucket_t *b, uint64_t old, uint64_t word, int64_t now_us) {
+  if (old != 0) {
+    uint64_t interval = interval_of(word);
+    int64_t start = interval != INTERVAL_CLOSED ? now_us + (int64_t)interval : now_us;
+    atomic_store(&b->tat_us, start);
+  }
+  atomic_store(&b->params, word);
+}
+
+void ct_bucket_set(ct_bucket_t *b, double rate, uint32_t burst, int64_t now_us) {
+  uint64_t interval = 0;
+  if (rate > 0) {
+    double us = 1e6 / rate;
+    interval = us >= (double)INTERVAL_MAX ? INTERVAL_MAX : (uint64_t)llround(us);
+    if (interval < 1)
+      interval = 1;
+  }
+  uint64_t bu = burst < 1 ? 1 : burst > BURST_MASK ? BURST_MASK : burst;
+  uint64_t old = atomic_load(&b->params);
+  if (old != 0 && interval_of(old) == interval && burst_of(old) == bu)
+    return;
+  publish(b, old, next_word(old, interval, bu), now_us);
+}
+
+void ct_bucket_close(ct_bucket_t *b) {
+  uint64_t old = atomic_load(&b->params);
+  if (old != 0 && interval_of(old) == INTERVAL_CLOSED)
+    return;
+  publish(b, old, next_word(old, INTERVAL_CLOSED, 1), 0);
+}
+
+int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us, uint64_t *token) {
+  uint64_t p = atomic_load(&b->params);
+  if (token != NULL)
+    *token = p;
+  int64_t interval = (int64_t)interval_of(p);
+  if (interval == (int64_t)INTERVAL_CLOSED)
+    return now_us + CT_BUCKET_CLOSED_RETRY_US;
   if (interval == 0)
     return now_us;
-  int64_t tolerance = atomic_load(&b->tolerance_us);
+  int64_t tolerance = interval * ((int64_t)burst_of(p) - 1);
   int64_t tat = atomic_load(&b->tat_us);
   for (;;) {
     /* A bucket idle for a while is full again: its clock restarts at now - tolerance, so the
@@ -26,6 +75,36 @@ int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us) {
     if (atomic_compare_exchange_weak(&b->tat_us, &tat, start + interval))
       return send_at;
   }
+}
+
+bool ct_bucket_valid(ct_bucket_t *b, uint64_t token) {
+  return token == atomic_load(&b->params) && interval_of(token) != INTERVAL_CLOSED;
+}
+
+void ct_bucket_get(ct_bucket_t *b, double *rate, uint32_t *burst) {
+  uint64_t p = atomic_load(&b->params);
+  uint64_t interval = interval_of(p);
+  *rate = interval == INTERVAL_CLOSED ? -1 : interval == 0 ? 0 : 1e6 / (double)interval;
+  *burst = (uint32_t)burst_of(p);
+}
+
+bool ct_bucket_peek(ct_bucket_t *b, int64_t now_us, int64_t *tokens, int64_t *wait_us) {
+  uint64_t p = atomic_load(&b->params);
+  int64_t interval = (int64_t)interval_of(p);
+  *tokens = 0;
+  *wait_us = 0;
+  if (interval == 0)
+    return false;
+  if (interval == (int64_t)INTERVAL_CLOSED) {
+    *wait_us = CT_BUCKET_CLOSED_RETRY_US;
+    return true;
+  }
+  int64_t tolerance = interval * ((int64_t)burst_of(p) - 1);
+  int64_t tat = atomic_load(&b->tat_us);
+  int64_t start = tat > now_us - tolerance ? tat : now_us - tolerance;
+  *tokens = start <= now_us ? (now_us - start) / interval + 1 : 0;
+  *wait_us = tat > now_us ? tat - now_us : 0;
+  return true;
 }
 
 void ct_aimd_init(ct_aimd_t *a, uint32_t max) {

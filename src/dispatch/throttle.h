@@ -22,21 +22,54 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The bucket's parameters live in one 64-bit word, so a reserving thread always sees a rate
+ * and a burst that were set together, and the word itself names them: a reservation carries
+ * the word it was made under (its token), and a send checks the token is still the bucket's
+ * word before it goes. Layout: interval in microseconds (bits 0-31; 0 = no limit, all ones =
+ * closed), burst (bits 32-51), generation (bits 52-63, bumped by every change). */
 typedef struct {
-  _Atomic int64_t tat_us;      /* theoretical arrival time of the next send */
-  _Atomic int64_t interval_us; /* 1e6 / rate; 0 = unlimited */
-  _Atomic int64_t tolerance_us; /* (burst - 1) * interval: how far ahead of tat a send may go */
+  _Atomic int64_t tat_us;       /* theoretical arrival time of the next send */
+  _Atomic uint64_t params;      /* interval | burst << 32 | generation << 52; 0 = never set */
 } ct_bucket_t;
 
-/* Sets (or, on reload, changes) the rate in messages per second (0 = no limit) and the burst
- * (>= 1). Safe while other threads reserve. */
-void ct_bucket_set(ct_bucket_t *b, double rate, uint32_t burst);
+/* A closed bucket answers "ask again in this long". */
+#define CT_BUCKET_CLOSED_RETRY_US (50 * 1000)
+
+/* Sets the rate in messages per second (0 = no limit) and the burst (>= 1), from any thread,
+ * while others reserve. Rates under one message per 4294 s are rounded up to it.
+ *
+ * The first call fills the bucket (`burst` sends may go at once). A later call that changes
+ * anything starts the new rate from an empty bucket at `now_us` (the first send under it one
+ * interval later) and voids every token reserved before it: a send reserved ahead at the old
+ * rate is re-reserved at the new one when its time comes (ct_bucket_valid), so neither a rate
+ * lowered nor a burst raised lets more go than the new parameters allow. A call with the same
+ * parameters changes nothing. Calls must not race each other (one writer at a time). */
+void ct_bucket_set(ct_bucket_t *b, double rate, uint32_t burst, int64_t now_us);
+
+/* Closes the bucket: nothing may be reserved until the next ct_bucket_set, and every token
+ * reserved before is void. Same writer rule as ct_bucket_set. */
+void ct_bucket_close(ct_bucket_t *b);
 
 /* Reserves one send and returns when it may go: `now_us` when a token is free, else the
  * future time at which its token will be. Every call reserves a distinct slot, so callers
  * that wait until the returned time never exceed the rate together: over any interval of
- * length W at most burst + W * rate sends go. */
-int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us);
+ * length W at most burst + W * rate sends go. `*token` (if not NULL) receives the parameters
+ * the slot was reserved under, for ct_bucket_valid. A closed bucket reserves nothing: it
+ * returns now_us + CT_BUCKET_CLOSED_RETRY_US and a token that is never valid. */
+int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us, uint64_t *token);
+
+/* True while a slot reserved with `token` may still be used: the bucket's parameters have
+ * not changed since, and it is open. */
+bool ct_bucket_valid(ct_bucket_t *b, uint64_t token);
+
+/* The current rate (messages per second, 0 = no limit) and burst, for metrics; a closed
+ * bucket reports rate -1. */
+void ct_bucket_get(ct_bucket_t *b, double *rate, uint32_t *burst);
+
+/* For metrics: how many sends the bucket would allow at once at now_us (*tokens) and how long
+ * the next one would wait (*wait_us). False for an unlimited bucket (both set to 0); a closed
+ * one allows none and waits until it is opened again (*wait_us = CT_BUCKET_CLOSED_RETRY_US). */
+bool ct_bucket_peek(ct_bucket_t *b, int64_t now_us, int64_t *tokens, int64_t *wait_us);
 
 typedef struct {
   pthread_mutex_t mu;

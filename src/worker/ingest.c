@@ -265,29 +265,36 @@ static void account_metrics(out_t *o, const ct_accounts_t *accs, const ct_config
   for (size_t i = 0; i < accs->n && i < cfg->n_providers; i++)
     emit(o, "carteiro_provider_rate_limit{provider=\"%s\"} %.3f\n", accs->v[i].name,
          cfg->providers[i].rate);
+  emit(o, "# HELP carteiro_provider_rate_share Messages per second this node may send on the "
+          "account now: its share of the configured rate, less the headroom (+Inf: unlimited; "
+          "0 while it may not send).\n# TYPE carteiro_provider_rate_share gauge\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    double rate;
+    uint32_t burst;
+    ct_bucket_get(&accs->v[i].bucket, &rate, &burst);
+    if (rate == 0)
+      emit(o, "carteiro_provider_rate_share{provider=\"%s\"} +Inf\n", accs->v[i].name);
+    else
+      emit(o, "carteiro_provider_rate_share{provider=\"%s\"} %.3f\n", accs->v[i].name,
+           rate < 0 ? 0.0 : rate);
+  }
   emit(o, "# HELP carteiro_provider_rate_tokens Sends the token bucket allows at once now "
           "(+Inf: unlimited).\n# TYPE carteiro_provider_rate_tokens gauge\n");
   for (size_t i = 0; i < accs->n; i++) {
-    ct_bucket_t *b = &accs->v[i].bucket;
-    int64_t interval = atomic_load(&b->interval_us);
-    if (interval <= 0) {
+    int64_t tokens, wait_us;
+    if (ct_bucket_peek(&accs->v[i].bucket, now_us, &tokens, &wait_us))
+      emit(o, "carteiro_provider_rate_tokens{provider=\"%s\"} %" PRId64 "\n", accs->v[i].name,
+           tokens);
+    else
       emit(o, "carteiro_provider_rate_tokens{provider=\"%s\"} +Inf\n", accs->v[i].name);
-      continue;
-    }
-    int64_t tolerance = atomic_load(&b->tolerance_us), tat = atomic_load(&b->tat_us);
-    int64_t start = tat > now_us - tolerance ? tat : now_us - tolerance;
-    int64_t tokens = start <= now_us ? (now_us - start) / interval + 1 : 0;
-    emit(o, "carteiro_provider_rate_tokens{provider=\"%s\"} %" PRId64 "\n", accs->v[i].name,
-         tokens);
   }
   emit(o, "# HELP carteiro_provider_rate_wait_seconds How long a send taking the next token "
           "would wait.\n# TYPE carteiro_provider_rate_wait_seconds gauge\n");
   for (size_t i = 0; i < accs->n; i++) {
-    ct_bucket_t *b = &accs->v[i].bucket;
-    int64_t tat = atomic_load(&b->tat_us);
-    double wait = atomic_load(&b->interval_us) > 0 && tat > now_us ? (tat - now_us) / 1e6 : 0.0;
+    int64_t tokens, wait_us = 0;
+    (void)ct_bucket_peek(&accs->v[i].bucket, now_us, &tokens, &wait_us);
     emit(o, "carteiro_provider_rate_wait_seconds{provider=\"%s\"} %.6f\n", accs->v[i].name,
-         wait);
+         wait_us / 1e6);
   }
   emit(o, "# HELP carteiro_provider_breaker_state 0 closed, 1 open, 2 half open.\n"
           "# TYPE carteiro_provider_breaker_state gauge\n");
@@ -367,6 +374,13 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
        g->accepted, g->duplicates, g->rejected);
   account_metrics(&o, g->accounts, g->cfg);
   spool_metrics(&o, g->spooler);
+  if (g->cfg->cluster_nats[0] != '\0')
+    emit(&o, "# HELP carteiro_cluster_nodes Live nodes sharing the provider rates, this one "
+             "included.\n# TYPE carteiro_cluster_nodes gauge\ncarteiro_cluster_nodes %u\n"
+             "# HELP carteiro_cluster_sending 1 while this node has joined and may send its "
+             "share.\n# TYPE carteiro_cluster_sending gauge\ncarteiro_cluster_sending %d\n",
+         (unsigned)atomic_load(&g->accounts->share_nodes),
+         atomic_load(&g->accounts->share_open) ? 1 : 0);
   emit(&o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %" PRIu64
            "\n",

@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/mailbox.h"
+#include "cluster/cluster.h"
 #include "worker/ingest.h"
 #include "worker/progress.h"
 #include "worker/spooler.h"
@@ -33,6 +34,7 @@ typedef struct {
   int reloads_pending;       /* workers that have not confirmed the switch */
   bool reload_again;
   ct_accounts_t accounts;
+  ct_cluster_t *cluster;     /* [cluster]: this node's share of the accounts' rates */
   ct_spooler_t *spooler;
   ct_worker_t **workers;
   size_t n_workers;
@@ -472,6 +474,17 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   rc = ct_accounts_init(&p.accounts, p.cfg);
   if (rc != 0)
     goto out_config;
+  if (p.cfg->cluster_nats[0] != '\0') {
+    /* Before any worker exists: the node sends nothing until it has joined. */
+    ct_cluster_options_t co = {.nats = p.cfg->cluster_nats, .node_id = p.cfg->cluster_node_id,
+                               .heartbeat_ms = p.cfg->cluster_heartbeat_ms,
+                               .bucket = p.cfg->cluster_bucket, .accounts = &p.accounts};
+    rc = ct_cluster_start(&p.cluster, &co);
+    if (rc != 0) {
+      ct_error("cluster: cannot start: %s", ct_strerror(rc));
+      goto out_accounts;
+    }
+  }
   p.n_tasks = p.cfg->max_inflight;
   p.tasks = calloc(p.n_tasks, sizeof *p.tasks);
   p.n_workers = worker_count(p.cfg);
@@ -541,6 +554,9 @@ int ct_pool_run(const ct_pool_options_t *opts) {
 
   for (size_t i = 0; i < p.n_workers; i++)
     ct_worker_join(p.workers[i]);
+  /* Nothing is sent any more: the others may have this node's share. */
+  ct_cluster_stop(p.cluster);
+  p.cluster = NULL;
   ct_spool_close(p.ingest.reader);
   ct_spooler_join(p.spooler);
   ct_mailbox_dispose(&p.inbox);
@@ -560,6 +576,8 @@ out_alloc:
   free(p.tasks);
   free(p.workers);
   free(p.worker_msgs);
+  ct_cluster_stop(p.cluster);
+out_accounts:
   ct_accounts_destroy(&p.accounts);
 out_config:
   ct_config_free(p.retiring);

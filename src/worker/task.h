@@ -81,6 +81,7 @@ typedef struct ct_task {
   unsigned part;          /* part being sent */
   bool holds_slot;        /* an account concurrency slot is held */
   bool has_token;         /* a rate token is reserved for the next send */
+  uint64_t token;         /* ... under these bucket parameters (ct_bucket_valid) */
   bool warm_probe;        /* this task opens the worker's first connection to its account */
   int64_t wake_us;        /* when a waiting task resumes */
   size_t heap_pos;        /* position in the worker's timer heap */

@@ -35,6 +35,8 @@
 /* A wait for a rate token or a short recipient gap up to this long stays on the loop; longer
  * waits go back to the spool so they hold no slot. */
 #define PARK_MAX_US (1000 * 1000)
+/* A rate token used later than this after its time is given up (see step). */
+#define TOKEN_LATE_US (25 * 1000)
 /* How often tasks waiting for a concurrency slot look again (slots freed by other workers). */
 #define SLOT_POLL_MS 5
 /* A paused account (credentials refused) is looked at again after this long. */
@@ -534,8 +536,16 @@ static void step(ct_worker_t *w, ct_task_t *t) {
     }
     t->holds_slot = true;
   }
+  /* A token reserved ahead at a rate since changed (a reload, this node's share of a
+   * cluster's rate) is void: the slot is taken again at the rate now in force. So is one
+   * used more than TOKEN_LATE_US after its time: a worker that could not run for a while
+   * would otherwise send every slot it slept through at once, and the provider would count
+   * them in one second. That slot is lost, the bucket stays exact. */
+  if (t->has_token &&
+      (!ct_bucket_valid(&acc->bucket, t->token) || now_us - t->wake_us > TOKEN_LATE_US))
+    t->has_token = false;
   if (!t->has_token) {
-    int64_t at = ct_bucket_reserve(&acc->bucket, now_us);
+    int64_t at = ct_bucket_reserve(&acc->bucket, now_us, &t->token);
     t->has_token = true;
     if (at > now_us) {
       park(w, t, at);

@@ -120,8 +120,8 @@ static void test_every_problem_is_named(void **state) {
       {"[provider.wa-1] kind", "'pigeon' is not whatsapp, sms or email"},
       {"[provider.wa-1] rate", "'fast' is not a number"},
       {"[tenant.tim] quiet_hours", "'21h-8h' is not HH:MM-HH:MM"},
-      {"[weird] a", "unknown section (expected carteiro, provider.NAME, tenant.NAME or "
-                    "templates.LOCALE)"},
+      {"[weird] a", "unknown section (expected carteiro, provider.NAME, tenant.NAME, "
+                    "templates.LOCALE or cluster)"},
       {"[provider.wa-1]", "kind is missing (whatsapp, sms or email)"},
       {"[provider.wa-1]", "base_url must start with https://"},
       {"[provider.wa-1]", "no credentials: set secret_file or $CARTEIRO_PROVIDER_WA_1_SECRET"},
@@ -165,6 +165,55 @@ static void test_env_overrides_file(void **state) {
   unsetenv("CARTEIRO_PROVIDER_SMS_1_RATE");
 }
 
+/* [cluster]: absent means one node; present, it needs the NATS servers and checks its names. */
+static void test_cluster_section(void **state) {
+  (void)state;
+  const char *secret = write_file("sms2.token", "s3cret\n");
+  char base[512], ini[1024];
+  snprintf(base, sizeof base,
+           "[provider.sms-1]\nkind = sms\nbase_url = https://127.0.0.1:1\n"
+           "account = AC1\nsender = +5511999990000\nsecret_file = %s\nrate = 300\n",
+           secret);
+  ct_config_t *cfg = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  assert_int_equal(ct_config_load(write_file("one.ini", base), &cfg, errs, &nerr), 0);
+  assert_string_equal(cfg->cluster_nats, "");
+  ct_config_free(cfg);
+
+  snprintf(ini, sizeof ini, "%s[cluster]\nnats = nats://127.0.0.1:4222,nats://127.0.0.1:4223\n"
+           "node_id = node-1\nheartbeat = 250ms\n", base);
+  assert_int_equal(ct_config_load(write_file("cl.ini", ini), &cfg, errs, &nerr), 0);
+  assert_string_equal(cfg->cluster_nats, "nats://127.0.0.1:4222,nats://127.0.0.1:4223");
+  assert_string_equal(cfg->cluster_node_id, "node-1");
+  assert_int_equal(cfg->cluster_heartbeat_ms, 250);
+  assert_string_equal(cfg->cluster_bucket, "carteiro-nodes");
+  ct_config_free(cfg);
+  setenv("CARTEIRO_CLUSTER_BUCKET", "rates-b", 1);
+  assert_int_equal(ct_config_load(write_file("cl.ini", ini), &cfg, errs, &nerr), 0);
+  assert_string_equal(cfg->cluster_bucket, "rates-b");
+  ct_config_free(cfg);
+  unsetenv("CARTEIRO_CLUSTER_BUCKET");
+
+  snprintf(ini, sizeof ini, "%s[cluster]\nnode_id = a.b\nheartbeat = 1ms\nbucket = x y\n"
+           "peers = 3\n", base);
+  assert_int_equal(ct_config_load(write_file("bad-cl.ini", ini), &cfg, errs, &nerr), CT_EINVAL);
+  const char *want[][2] = {
+      {"[cluster] heartbeat", "'1ms' is out of range"},
+      {"[cluster] peers", "unknown key (expected nats, node_id, heartbeat or bucket)"},
+      {"[cluster] nats", "is missing (e.g. nats://127.0.0.1:4222)"},
+      {"[cluster] node_id", "must be 1-63 characters of [A-Za-z0-9_-]"},
+      {"[cluster] bucket", "must be 1-63 characters of [A-Za-z0-9_-]"},
+  };
+  for (size_t i = 0; i < nerr && i < CT_CONFIG_MAX_ERRORS; i++)
+    print_message("%s: %s\n", errs[i].where, errs[i].what);
+  assert_int_equal(nerr, sizeof want / sizeof want[0]);
+  for (size_t i = 0; i < nerr; i++) {
+    assert_string_equal(errs[i].where, want[i][0]);
+    assert_string_equal(errs[i].what, want[i][1]);
+  }
+}
+
 static void test_missing_file_and_durations(void **state) {
   (void)state;
   ct_config_t *cfg = NULL;
@@ -188,6 +237,7 @@ int main(void) {
       cmocka_unit_test(test_example_config_loads_with_secrets),
       cmocka_unit_test(test_every_problem_is_named),
       cmocka_unit_test(test_env_overrides_file),
+      cmocka_unit_test(test_cluster_section),
       cmocka_unit_test(test_missing_file_and_durations),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

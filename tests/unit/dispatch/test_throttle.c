@@ -35,10 +35,10 @@ static int cmp_i64(const void *a, const void *b) {
 static void test_bucket_burst_then_rate(void **state) {
   (void)state;
   ct_bucket_t b = {0};
-  ct_bucket_set(&b, 100, 10);
+  ct_bucket_set(&b, 100, 10, T0);
   int64_t t[1000];
   for (int i = 0; i < 1000; i++)
-    t[i] = ct_bucket_reserve(&b, T0);
+    t[i] = ct_bucket_reserve(&b, T0, NULL);
   for (int i = 0; i < 10; i++)
     assert_int_equal(t[i], T0); /* the burst goes at once */
   assert_int_equal(t[10], T0 + 10000);
@@ -49,23 +49,23 @@ static void test_bucket_burst_then_rate(void **state) {
 static void test_bucket_refills_when_idle(void **state) {
   (void)state;
   ct_bucket_t b = {0};
-  ct_bucket_set(&b, 10, 5);
+  ct_bucket_set(&b, 10, 5, T0);
   for (int i = 0; i < 5; i++)
-    assert_int_equal(ct_bucket_reserve(&b, T0), T0);
-  assert_int_equal(ct_bucket_reserve(&b, T0), T0 + 100000);
+    assert_int_equal(ct_bucket_reserve(&b, T0, NULL), T0);
+  assert_int_equal(ct_bucket_reserve(&b, T0, NULL), T0 + 100000);
   /* Ten seconds later the bucket is full again, and holds no more than `burst`. */
   int64_t later = T0 + 10000000;
   for (int i = 0; i < 5; i++)
-    assert_int_equal(ct_bucket_reserve(&b, later), later);
-  assert_int_equal(ct_bucket_reserve(&b, later), later + 100000);
+    assert_int_equal(ct_bucket_reserve(&b, later, NULL), later);
+  assert_int_equal(ct_bucket_reserve(&b, later, NULL), later + 100000);
 }
 
 static void test_bucket_unlimited(void **state) {
   (void)state;
   ct_bucket_t b = {0};
-  ct_bucket_set(&b, 0, 1);
+  ct_bucket_set(&b, 0, 1, T0);
   for (int i = 0; i < 100; i++)
-    assert_int_equal(ct_bucket_reserve(&b, T0 + i), T0 + i);
+    assert_int_equal(ct_bucket_reserve(&b, T0 + i, NULL), T0 + i);
 }
 
 #define THREADS 4
@@ -76,13 +76,13 @@ static int64_t slots[THREADS * PER_THREAD];
 static void *reserve_many(void *arg) {
   int64_t *out = arg;
   for (int i = 0; i < PER_THREAD; i++)
-    out[i] = ct_bucket_reserve(&shared, T0);
+    out[i] = ct_bucket_reserve(&shared, T0, NULL);
   return NULL;
 }
 
 static void test_bucket_is_exact_across_threads(void **state) {
   (void)state;
-  ct_bucket_set(&shared, 1000, 50);
+  ct_bucket_set(&shared, 1000, 50, T0);
   pthread_t th[THREADS];
   for (int i = 0; i < THREADS; i++)
     assert_int_equal(pthread_create(&th[i], NULL, reserve_many, &slots[i * PER_THREAD]), 0);
@@ -94,6 +94,132 @@ static void test_bucket_is_exact_across_threads(void **state) {
   for (size_t k = 0; k < n; k++)
     assert_int_equal(slots[k], k < 50 ? T0 : T0 + (int64_t)(k - 49) * 1000);
   assert_int_equal(max_in_window(slots, n, 1000000), 50 + 1000 - 1);
+}
+
+static void test_bucket_change_voids_tokens(void **state) {
+  (void)state;
+  ct_bucket_t b = {0};
+  ct_bucket_set(&b, 100, 10, T0);
+  uint64_t tok[20];
+  for (int i = 0; i < 20; i++)
+    ct_bucket_reserve(&b, T0, &tok[i]);
+  for (int i = 0; i < 20; i++)
+    assert_true(ct_bucket_valid(&b, tok[i]));
+  /* The same parameters again change nothing. */
+  ct_bucket_set(&b, 100, 10, T0 + 1000);
+  assert_true(ct_bucket_valid(&b, tok[19]));
+  /* A lower rate: what was reserved ahead is void, and the new rate starts empty. */
+  int64_t t1 = T0 + 50000;
+  ct_bucket_set(&b, 50, 5, t1);
+  for (int i = 0; i < 20; i++)
+    assert_false(ct_bucket_valid(&b, tok[i]));
+  uint64_t fresh;
+  assert_int_equal(ct_bucket_reserve(&b, t1, &fresh), t1 + 20000);
+  assert_true(ct_bucket_valid(&b, fresh));
+  assert_int_equal(ct_bucket_reserve(&b, t1, NULL), t1 + 40000);
+  double rate;
+  uint32_t burst;
+  ct_bucket_get(&b, &rate, &burst);
+  assert_true(rate == 50.0);
+  assert_int_equal(burst, 5);
+}
+
+static void test_bucket_raise_starts_empty(void **state) {
+  (void)state;
+  ct_bucket_t b = {0};
+  ct_bucket_set(&b, 10, 5, T0);
+  /* Idle for a minute, then the rate and the burst go up: no burst of the new size at once
+   * (another node's share is being handed over), the new rate from one interval on. */
+  int64_t t1 = T0 + 60000000;
+  ct_bucket_set(&b, 100, 20, t1);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(ct_bucket_reserve(&b, t1, NULL), t1 + (i + 1) * 10000);
+  /* Once idle again it refills to the new burst. */
+  int64_t t2 = t1 + 10000000;
+  for (int i = 0; i < 20; i++)
+    assert_int_equal(ct_bucket_reserve(&b, t2, NULL), t2);
+  assert_int_equal(ct_bucket_reserve(&b, t2, NULL), t2 + 10000);
+}
+
+static void test_bucket_close_and_reopen(void **state) {
+  (void)state;
+  ct_bucket_t b = {0};
+  ct_bucket_set(&b, 100, 10, T0);
+  uint64_t before;
+  ct_bucket_reserve(&b, T0, &before);
+  ct_bucket_close(&b);
+  assert_false(ct_bucket_valid(&b, before));
+  uint64_t tok;
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(ct_bucket_reserve(&b, T0 + i, &tok), T0 + i + CT_BUCKET_CLOSED_RETRY_US);
+    assert_false(ct_bucket_valid(&b, tok));
+  }
+  double rate;
+  uint32_t burst;
+  ct_bucket_get(&b, &rate, &burst);
+  assert_true(rate < 0);
+  int64_t t1 = T0 + 5000000;
+  ct_bucket_set(&b, 100, 10, t1);
+  assert_int_equal(ct_bucket_reserve(&b, t1, &tok), t1 + 10000);
+  assert_true(ct_bucket_valid(&b, tok));
+  /* A bucket closed before its first use opens empty too. */
+  ct_bucket_t c = {0};
+  ct_bucket_set(&c, 100, 10, T0);
+  ct_bucket_close(&c);
+  ct_bucket_set(&c, 100, 10, t1);
+  assert_int_equal(ct_bucket_reserve(&c, t1, NULL), t1 + 10000);
+}
+
+/* Tasks as the worker runs them: each holds a reserved slot, waits for it, and checks the
+ * token before sending; a void one is reserved again. A change in the middle of a backlog
+ * reserved seconds ahead still holds the new rate from the moment it is made. */
+#define SIM_TASKS 200
+static void test_bucket_change_under_backlog(void **state) {
+  (void)state;
+  ct_bucket_t b = {0};
+  ct_bucket_set(&b, 100, 10, T0);
+  int64_t at[SIM_TASKS];
+  uint64_t tok[SIM_TASKS];
+  for (int i = 0; i < SIM_TASKS; i++)
+    at[i] = ct_bucket_reserve(&b, T0, &tok[i]);
+  static int64_t sent[4000];
+  size_t n = 0, voided = 0;
+  int64_t change = T0 + 3000000, end = T0 + 12000000;
+  bool changed = false;
+  for (;;) {
+    int k = 0;
+    for (int i = 1; i < SIM_TASKS; i++)
+      if (at[i] < at[k])
+        k = i;
+    int64_t now = at[k];
+    if (now >= end)
+      break;
+    if (!changed && now >= change) {
+      ct_bucket_set(&b, 40, 4, change);
+      changed = true;
+      now = change;
+    }
+    if (at[k] < now) /* it was due before the change: it wakes now */
+      at[k] = now;
+    if (!ct_bucket_valid(&b, tok[k])) {
+      voided++;
+      at[k] = ct_bucket_reserve(&b, now, &tok[k]);
+      continue;
+    }
+    assert_true(n < sizeof sent / sizeof sent[0]);
+    sent[n++] = now;
+    at[k] = ct_bucket_reserve(&b, now, &tok[k]); /* the task's next job */
+  }
+  assert_true(voided >= SIM_TASKS - 1);
+  /* Before: 10 + 100 - 1 at most in a second. From the change on: 40 - 1 (it starts empty). */
+  size_t first_after = 0;
+  while (first_after < n && sent[first_after] < change)
+    first_after++;
+  assert_int_equal(max_in_window(sent, first_after, 1000000), 10 + 100 - 1);
+  size_t after = max_in_window(sent + first_after, n - first_after, 1000000);
+  assert_int_equal(after, 40);
+  /* And no window across the change holds more than the old rate's. */
+  assert_true(max_in_window(sent, n, 1000000) <= 10 + 100 - 1);
 }
 
 static void test_aimd(void **state) {
@@ -202,6 +328,10 @@ int main(void) {
       cmocka_unit_test(test_bucket_refills_when_idle),
       cmocka_unit_test(test_bucket_unlimited),
       cmocka_unit_test(test_bucket_is_exact_across_threads),
+      cmocka_unit_test(test_bucket_change_voids_tokens),
+      cmocka_unit_test(test_bucket_raise_starts_empty),
+      cmocka_unit_test(test_bucket_close_and_reopen),
+      cmocka_unit_test(test_bucket_change_under_backlog),
       cmocka_unit_test(test_aimd),
       cmocka_unit_test(test_breaker),
       cmocka_unit_test(test_backoff),

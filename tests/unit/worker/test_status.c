@@ -14,7 +14,7 @@
 #define T0 5000000LL /* an arbitrary monotonic "now", in ms */
 
 static ct_account_t accs[2];
-static ct_accounts_t accounts = {accs, 2};
+static ct_accounts_t accounts = {.v = accs, .n = 2};
 
 /* One sample at T0 + ms, with series 0 = `delivered` and account 0 = `accepted`. */
 static void sample(ct_rates_t *r, int64_t ms, uint64_t delivered, uint64_t accepted) {
@@ -76,7 +76,7 @@ static void test_young_ring_uses_what_it_has(void **state) {
   /* asked at the very moment of the only sample: no interval, no rate */
   ct_rates_t one;
   assert_int_equal(ct_rates_init(&one, 0), 0);
-  ct_rates_sample(&one, T0, 5, &(ct_accounts_t){NULL, 0});
+  ct_rates_sample(&one, T0, 5, &(ct_accounts_t){.v = NULL, .n = 0});
   assert_float_equal(ct_rates_per_s(&one, 0, 5, T0, CT_RATES_SHORT_S), 0.0, 1e-9);
   ct_rates_destroy(&one);
   ct_rates_destroy(&r);

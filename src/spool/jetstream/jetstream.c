@@ -86,6 +86,8 @@
 #define KEY_MAX 512
 /* How long one publish ack (or API call) is waited for. */
 #define API_WAIT_MS 10000
+/* How long a take waits when no message is there. */
+#define FETCH_WAIT_MS 50
 /* Publishes in flight before js_PublishMsgAsync waits. */
 #define MAX_PENDING_PUBS 4096
 
@@ -601,7 +603,7 @@ static int ensure_kv(ct__spool_backend_t *be, kvStore **out, const char *bucket,
   kvConfig_Init(&kc);
   kc.Bucket = bucket;
   kc.History = 1;
-  kc.TTL = ttl_ms;
+  kc.TTL = ttl_ms * 1000000; /* nanoseconds, whatever the name says */
   kc.Replicas = be->replicas;
   kc.StorageType = js_FileStorage;
   s = js_CreateKeyValue(out, be->js, &kc);
@@ -728,21 +730,23 @@ static void js_close(ct__spool_backend_t *be) {
     if (be->leases[i].seq != 0)
       lease_release(&be->leases[i]);
   free(be->leases);
+  /* The connection closes first, then what hangs on it is destroyed. The durable consumer
+   * stays on the server; leases not settled come back to the other owners after ack wait. */
+  if (be->nc != NULL) {
+    if (be->js != NULL) {
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = API_WAIT_MS;
+      js_PublishAsyncComplete(be->js, &po);
+    }
+    natsConnection_Close(be->nc);
+  }
   if (be->sub != NULL)
-    natsSubscription_Destroy(be->sub); /* leaves the durable consumer in place */
+    natsSubscription_Destroy(be->sub);
   kvStore_Destroy(be->state_kv);
   kvStore_Destroy(be->receipts_kv);
-  if (be->js != NULL) {
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = API_WAIT_MS;
-    js_PublishAsyncComplete(be->js, &po);
-    jsCtx_Destroy(be->js);
-  }
-  if (be->nc != NULL) {
-    natsConnection_Close(be->nc);
-    natsConnection_Destroy(be->nc);
-  }
+  jsCtx_Destroy(be->js);
+  natsConnection_Destroy(be->nc);
   free(be->pubs);
   ct__spool_buf_free(&be->buf);
   ct__spool_buf_free(&be->buf2);
@@ -817,13 +821,15 @@ static void drop(natsMsg *m, int how, int64_t delay_ms) {
 
 static int js_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease_t *out,
                    size_t *n) {
-  jsFetchRequest req;
-  jsFetchRequest_Init(&req);
-  req.Batch = max > 100000 ? 100000 : (int)max;
-  req.NoWait = true;
-  req.Expires = (int64_t)2000 * 1000000;
+  /* natsSubscription_Fetch first asks without waiting and returns what is there; only when
+   * nothing is there does it wait, for at most FETCH_WAIT_MS. (A bare no-wait request is
+   * answered "no messages" by nats-server 2.9 whenever other requests of the consumer are
+   * pending, with several owners nearly always.) The spooler thread is held that long at most;
+   * the pool polls again when nothing came. */
   natsMsgList list = {0};
-  natsStatus s = natsSubscription_FetchRequest(&list, be->sub, &req);
+  natsStatus s = natsSubscription_Fetch(&list, be->sub, max > 100000 ? 100000 : (int)max,
+                                        FETCH_WAIT_MS, NULL);
+  ct_debug("spool: fetch of %zu: %s, %d messages", max, natsStatus_GetText(s), list.Count);
   if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
     *n = 0;
     return 0;
@@ -1251,9 +1257,10 @@ static int js_settle(ct__spool_backend_t *be, ct_settle_t *ops, size_t n, int64_
     free(res);
     return rc;
   }
-  /* Durable: now answer the server and end the leases. */
+  /* Durable: now answer the server and end the leases. Removing a lease moves others in the
+   * table, so each is looked up again by its seq. */
   for (size_t i = 0; i < n; i++) {
-    lease_t *l = ls[i];
+    lease_t *l = ls[i] != NULL ? lease_find(be, (uint64_t)ops[i].seq) : NULL;
     if (l == NULL) {
       ops[i].result = CT_ESTATE;
       continue;

@@ -62,6 +62,20 @@ static const key_t_ daemon_keys[] = {
     UINT(ct_config_t, min_free_disk_mb, 0, 1000000),
     {"log_level", K_LOGLEVEL, offsetof(ct_config_t, log_level),
      sizeof(((ct_config_t *)0)->log_level), 0, 0},
+    STR(ct_config_t, nats_stream),
+    STR(ct_config_t, nats_dlq_stream),
+    STR(ct_config_t, nats_consumer),
+    STR(ct_config_t, nats_subject),
+    UINT(ct_config_t, nats_replicas, 1, 5),
+    {"nats_ack_wait", K_DURATION, offsetof(ct_config_t, nats_ack_wait_ms), 0, 1000, DAY_MS},
+    UINT(ct_config_t, nats_max_deliver, 0, 1000000),
+    UINT(ct_config_t, nats_max_ack_pending, 1, 10000000),
+    {"nats_duplicate_window", K_DURATION, offsetof(ct_config_t, nats_duplicate_window_ms), 0,
+     1000, 7 * DAY_MS},
+    STR(ct_config_t, nats_creds_file),
+    STR(ct_config_t, nats_ca_file),
+    STR(ct_config_t, nats_cert_file),
+    STR(ct_config_t, nats_key_file),
 };
 
 static const key_t_ provider_keys[] = {
@@ -546,6 +560,51 @@ static int fill_default_templates(loader_t *ld) {
   return 0;
 }
 
+/* The JetStream settings: names the server accepts, files that exist, a complete client
+ * certificate. Checked whatever the spool is, so a config switched to nats:// later is known
+ * good. */
+static bool nats_name_ok(const char *s) {
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '-'))
+      return false;
+  return true;
+}
+
+static void check_nats(loader_t *ld) {
+  ct_config_t *c = ld->cfg;
+  const struct {
+    const char *key, *value;
+  } names[] = {{"nats_stream", c->nats_stream},
+               {"nats_dlq_stream", c->nats_dlq_stream},
+               {"nats_consumer", c->nats_consumer},
+               {"nats_subject", c->nats_subject}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (!nats_name_ok(names[i].value)) {
+      char where[64];
+      snprintf(where, sizeof where, "[carteiro] %s", names[i].key);
+      problem(ld, where, "'%s' may hold only letters, digits, '_' and '-'", names[i].value);
+    }
+  }
+  const struct {
+    const char *key, *value;
+  } files[] = {{"nats_creds_file", c->nats_creds_file},
+               {"nats_ca_file", c->nats_ca_file},
+               {"nats_cert_file", c->nats_cert_file},
+               {"nats_key_file", c->nats_key_file}};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    if (files[i].value[0] != '\0' && access(files[i].value, R_OK) != 0) {
+      char where[64];
+      snprintf(where, sizeof where, "[carteiro] %s", files[i].key);
+      problem(ld, where, "%s: %s", files[i].value, strerror(errno));
+    }
+  }
+  if ((c->nats_cert_file[0] != '\0') != (c->nats_key_file[0] != '\0'))
+    problem(ld, "[carteiro] nats_cert_file", "needs nats_key_file too (and the other way)");
+  if (strncmp(c->spool, "nats://", 7) == 0 && strchr(c->spool, '?') != NULL)
+    problem(ld, "[carteiro] spool", "set the nats_* keys instead of a query string");
+}
+
 int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs, size_t *nerr) {
   ct_config_t *cfg = calloc(1, sizeof *cfg);
   if (cfg == NULL)
@@ -569,6 +628,14 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
   cfg->min_free_disk_mb = 1024;
   cfg->cluster_heartbeat_ms = 1000;
   snprintf(cfg->cluster_bucket, sizeof cfg->cluster_bucket, "carteiro-nodes");
+  snprintf(cfg->nats_stream, sizeof cfg->nats_stream, "CARTEIRO_JOBS");
+  snprintf(cfg->nats_dlq_stream, sizeof cfg->nats_dlq_stream, "CARTEIRO_DLQ");
+  snprintf(cfg->nats_consumer, sizeof cfg->nats_consumer, "carteiro");
+  snprintf(cfg->nats_subject, sizeof cfg->nats_subject, "carteiro");
+  cfg->nats_replicas = 1;
+  cfg->nats_ack_wait_ms = 30000;
+  cfg->nats_max_ack_pending = 100000;
+  cfg->nats_duplicate_window_ms = 3600000;
 
   loader_t ld = {.cfg = cfg, .errs = errs};
   FILE *f = fopen(path, "r");
@@ -623,6 +690,7 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
     if (!valid_name(cfg->cluster_bucket))
       problem(&ld, "[cluster] bucket", "must be 1-63 characters of [A-Za-z0-9_-]");
   }
+  check_nats(&ld);
   if (cfg->backoff_cap_ms < cfg->backoff_base_ms)
     problem(&ld, "[carteiro] backoff_cap", "is smaller than backoff_base");
   if (fill_default_templates(&ld) != 0)

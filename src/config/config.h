@@ -97,6 +97,20 @@ typedef struct {
   uint32_t spool_high_water;   /* READY jobs above which ingest answers 503 */
   uint32_t min_free_disk_mb;   /* free space under which ingest answers 503 */
   char log_level[16];
+  /* The JetStream spool (spool = nats://...): see ct_spool_nats_options_t. */
+  char nats_stream[64];
+  char nats_dlq_stream[64];
+  char nats_consumer[64];
+  char nats_subject[64];
+  uint32_t nats_replicas;
+  int64_t nats_ack_wait_ms;
+  uint32_t nats_max_deliver;   /* 0 = unlimited */
+  uint32_t nats_max_ack_pending;
+  int64_t nats_duplicate_window_ms;
+  char nats_creds_file[CT_CONFIG_PATH];
+  char nats_ca_file[CT_CONFIG_PATH];
+  char nats_cert_file[CT_CONFIG_PATH];
+  char nats_key_file[CT_CONFIG_PATH];
 
   /* [cluster]: present when cluster_nats is not empty */
   char cluster_nats[CT_CONFIG_PATH]; /* NATS server URLs, comma-separated */

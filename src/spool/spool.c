@@ -41,9 +41,8 @@ const char *ct_job_state_name(ct_job_state_t state) {
   return "unknown";
 }
 
-/* Picks the backend for a spool location. Only files exist today; a JetStream backend will be
- * chosen by a "nats://" location, so any other "scheme://" is refused rather than taken for a
- * file name. */
+/* Picks the backend for a spool location: "nats://" (or "tls://") is a JetStream cluster; any
+ * other "scheme://" is refused rather than taken for a file name. */
 static int choose_backend(const char *path, const ct__spool_ops_t **out) {
   const char *sep = strstr(path, "://");
   if (sep != NULL) {
@@ -51,6 +50,10 @@ static int choose_backend(const char *path, const ct__spool_ops_t **out) {
     for (const char *p = path; p < sep; p++) {
       if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '+'))
         scheme = false;
+    }
+    if (scheme && (strncmp(path, "nats://", 7) == 0 || strncmp(path, "tls://", 6) == 0)) {
+      *out = &ct__spool_jetstream_ops;
+      return 0;
     }
     if (scheme)
       return CT_EINVAL;
@@ -328,6 +331,21 @@ int ct_spool_expire(ct_spool_t *sp, int64_t now_ms, size_t *count) {
   if (rc != 0)
     return rc;
   rc = sp->ops->expire(sp->be, now_ms, count);
+  unlock(sp);
+  return rc;
+}
+
+int ct_spool_keepalive(ct_spool_t *sp, int64_t now_ms) {
+  if (sp == NULL)
+    return CT_EINVAL;
+  if (!sp->owner)
+    return CT_EPERM;
+  if (sp->ops->keepalive == NULL)
+    return 0;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->keepalive(sp->be, now_ms);
   unlock(sp);
   return rc;
 }

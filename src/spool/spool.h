@@ -17,7 +17,9 @@
  * reported enqueued survives a power cut. Callers batch (group commit): one call for a
  * thousand jobs costs about as much as one for a single job.
  *
- * The interface is backend-neutral; backends live in sub-folders (sqlite/ today).
+ * The interface is backend-neutral; backends live in sub-folders: sqlite/ (a file, one owner)
+ * and jetstream/ (a NATS JetStream cluster, chosen by a "nats://" location, where several
+ * processes may own the spool at once: see the essay in jetstream/jetstream.c).
  *
  * A handle may be shared between threads: calls on it are serialized. Besides the errors each
  * function lists, any call may return CT_EINVAL when its arguments break the contract (NULL
@@ -46,10 +48,35 @@ typedef enum {
 /* "ready", "inflight", "delivered", "dead". */
 const char *ct_job_state_name(ct_job_state_t state);
 
+/* Settings of the JetStream backend. Zero fields take the defaults in brackets; parameters in
+ * the location's query string ("nats://a:4222,nats://b:4222?stream=JOBS&replicas=3") override
+ * both, so that CLI commands given only a location reach the same streams as the daemon. */
 typedef struct {
-  const char *path;             /* spool file, created 0600 if missing ("scheme://..." names
-                                   are kept for other backends: CT_EINVAL for now) */
-  bool owner;                   /* take the exclusive owner lock (the daemon) */
+  const char *stream;           /* work-queue stream of jobs [CARTEIRO_JOBS] */
+  const char *dlq_stream;       /* stream of dead letters [CARTEIRO_DLQ] */
+  const char *consumer;         /* the durable pull consumer all owners share [carteiro] */
+  const char *subject;          /* subject prefix: PREFIX.jobs.<tenant>, PREFIX.dlq.<tenant>.<reason>
+                                   [carteiro] */
+  int replicas;                 /* replicas of the streams and buckets open creates [1] */
+  int64_t ack_wait_ms;          /* a delivery not acknowledged (or kept alive) within this is
+                                   delivered again [30 s] */
+  int64_t max_deliver;          /* deliveries of one job before the server gives up; -1 =
+                                   unlimited [-1] */
+  int64_t max_ack_pending;      /* un-acknowledged deliveries across all owners [100000] */
+  int64_t duplicate_window_ms;  /* enqueue is idempotent by id within this window [1 h] */
+  const char *creds_file;       /* NATS user credentials (JWT + seed) */
+  const char *ca_file;          /* CA for TLS to the servers (turns TLS on) */
+  const char *cert_file;        /* client certificate and key for mutual TLS */
+  const char *key_file;
+} ct_spool_nats_options_t;
+
+typedef struct {
+  const char *path;             /* spool file, created 0600 if missing; or the servers of a
+                                   JetStream spool: "nats://host:port[,nats://...][?k=v&...]"
+                                   (any other "scheme://" is CT_EINVAL) */
+  const ct_spool_nats_options_t *nats; /* JetStream settings; NULL = defaults */
+  bool owner;                   /* take and settle: the exclusive owner lock (SQLite); a
+                                   consumer of the shared pull consumer (JetStream) */
   bool readonly;                /* open for reading only (inspection commands) */
   int64_t receipt_retention_ms; /* how long receipts of delivered jobs are kept; 0 = 30 days */
   int busy_timeout_ms;          /* wait this long for another writer; 0 = 5000 */
@@ -248,6 +275,13 @@ typedef struct {
   size_t n_dlq;
   uint64_t file_bytes;     /* spool size on disk (main file + WAL) */
 } ct_spool_stats_t;
+
+/* Keeps the owner's leases alive: a backend whose leases expire by themselves (JetStream's
+ * ack wait) extends each lease it has held for a while. The owner calls it about once a
+ * second while it holds leases; backends whose leases live as long as the process (SQLite)
+ * do nothing. Errors: CT_EIO (the extension did not reach the server; the caller just calls
+ * again later). */
+int ct_spool_keepalive(ct_spool_t *sp, int64_t now_ms);
 
 /* Errors: CT_EIO. */
 int ct_spool_stats(ct_spool_t *sp, int64_t now_ms, ct_spool_stats_t *out);

@@ -26,7 +26,7 @@
 typedef struct ct__spool_backend ct__spool_backend_t;
 
 typedef struct {
-  const char *name; /* "sqlite" */
+  const char *name; /* "sqlite", "jetstream" */
   /* opts has its defaults filled in (retention and busy timeout are > 0). */
   int (*open)(ct__spool_backend_t **out, const ct_spool_options_t *opts);
   void (*close)(ct__spool_backend_t *be);
@@ -50,10 +50,13 @@ typedef struct {
   int (*job_get)(ct__spool_backend_t *be, const char *id, ct_job_info_t *out);
   int (*stats)(ct__spool_backend_t *be, int64_t now_ms, ct_spool_stats_t *out);
   int (*expire)(ct__spool_backend_t *be, int64_t now_ms, size_t *count);
+  /* NULL when leases need no keeping alive. Owner only. */
+  int (*keepalive)(ct__spool_backend_t *be, int64_t now_ms);
 } ct__spool_ops_t;
 
 /* The backends. */
 extern const ct__spool_ops_t ct__spool_sqlite_ops;
+extern const ct__spool_ops_t ct__spool_jetstream_ops;
 
 /* Attempts and receipts are stored as their protobuf encodings, like jobs. job/ offers an
  * encoder only for whole jobs, so the spool packs these two messages itself through the

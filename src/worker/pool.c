@@ -401,6 +401,25 @@ static void print_report(pool_t *p) {
   fflush(p->opts->report);
 }
 
+/* The JetStream spool's settings from the configuration. */
+static void nats_options(const ct_config_t *cfg, ct_spool_nats_options_t *o) {
+  *o = (ct_spool_nats_options_t){
+      .stream = cfg->nats_stream,
+      .dlq_stream = cfg->nats_dlq_stream,
+      .consumer = cfg->nats_consumer,
+      .subject = cfg->nats_subject,
+      .replicas = (int)cfg->nats_replicas,
+      .ack_wait_ms = cfg->nats_ack_wait_ms,
+      .max_deliver = cfg->nats_max_deliver > 0 ? (int64_t)cfg->nats_max_deliver : -1,
+      .max_ack_pending = cfg->nats_max_ack_pending,
+      .duplicate_window_ms = cfg->nats_duplicate_window_ms,
+      .creds_file = cfg->nats_creds_file,
+      .ca_file = cfg->nats_ca_file,
+      .cert_file = cfg->nats_cert_file,
+      .key_file = cfg->nats_key_file,
+  };
+}
+
 /* The HTTP API on the control loop, with a read-only spool connection for lookups. */
 static int start_http(pool_t *p) {
   ct_ingest_t *g = &p->ingest;
@@ -414,12 +433,16 @@ static int start_http(pool_t *p) {
   g->rates = &p->rates;
   snprintf(g->spool_dir, sizeof g->spool_dir, "%s", p->cfg->spool);
   char *slash = strrchr(g->spool_dir, '/');
-  if (slash != NULL)
+  if (strstr(p->cfg->spool, "://") != NULL)
+    g->spool_dir[0] = '\0'; /* not a local file: no disk to watch */
+  else if (slash != NULL)
     *(slash == g->spool_dir ? slash + 1 : slash) = '\0';
   else
     snprintf(g->spool_dir, sizeof g->spool_dir, ".");
   ct_spooler_want_stats(p->spooler);
-  ct_spool_options_t ro = {.path = p->cfg->spool, .readonly = true};
+  ct_spool_nats_options_t no;
+  nats_options(p->cfg, &no);
+  ct_spool_options_t ro = {.path = p->cfg->spool, .readonly = true, .nats = &no};
   rc = ct_spool_open(&g->reader, &ro);
   if (rc != 0) {
     ct_error("http: opening the spool for reading: %s", ct_strerror(rc));
@@ -501,7 +524,9 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   rc = CT_EIO;
   if (ct_mailbox_init(p.loop, &p.inbox, on_inbox, &p) != 0)
     goto out_alloc;
-  ct_spool_options_t sopts = {.path = p.cfg->spool, .owner = true,
+  ct_spool_nats_options_t nopts;
+  nats_options(p.cfg, &nopts);
+  ct_spool_options_t sopts = {.path = p.cfg->spool, .owner = true, .nats = &nopts,
                               .receipt_retention_ms = p.cfg->receipt_retention_ms};
   rc = ct_spooler_start(&p.spooler, &sopts, &p.inbox);
   if (rc != 0) {

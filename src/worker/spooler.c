@@ -16,6 +16,8 @@
 #define RETRY_COMMIT_MS 1000
 /* The statistics the control loop shows (metrics, readiness) are refreshed this often. */
 #define STATS_EVERY_MS 2000
+/* Leases are kept alive this often (ct_spool_keepalive; JetStream's ack wait is >= 1 s). */
+#define KEEPALIVE_EVERY_MS 500
 
 struct ct_spooler {
   pthread_t thread;
@@ -35,6 +37,7 @@ struct ct_spooler {
   bool stopping;
   int64_t next_expire_ms;
   int64_t next_stats_ms;
+  int64_t next_keepalive_ms;
   pthread_mutex_t stats_mu;
   ct_spool_stats_t stats;   /* the last snapshot, under stats_mu */
   bool have_stats;
@@ -168,6 +171,17 @@ static void maybe_expire(ct_spooler_t *s) {
     ct_info("spool: expired %zu receipts past their retention", n);
 }
 
+/* A lease whose send takes long must not be handed to another node meanwhile. */
+static void keepalive(ct_spooler_t *s) {
+  int64_t now = ct_now_ms();
+  if (now < s->next_keepalive_ms)
+    return;
+  s->next_keepalive_ms = now + KEEPALIVE_EVERY_MS;
+  int rc = ct_spool_keepalive(s->spool, now);
+  if (rc != 0)
+    ct_warn("spool: keeping leases alive: %s", ct_strerror(rc));
+}
+
 static void *run(void *arg) {
   ct_spooler_t *s = arg;
   ct_list_t batch;
@@ -177,7 +191,15 @@ static void *run(void *arg) {
     pthread_mutex_lock(&s->mu);
     while (ct_list_empty(&s->queue) && (ct_list_empty(&s->pending) || failures == 0) &&
            !(s->stopping && ct_list_empty(&s->pending))) {
-      pthread_cond_wait(&s->cond, &s->mu);
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += KEEPALIVE_EVERY_MS * 1000000L;
+      if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+      }
+      if (pthread_cond_timedwait(&s->cond, &s->mu, &until) != 0)
+        break;
     }
     ct_list_splice_tail(&batch, &s->queue);
     pthread_mutex_unlock(&s->mu);
@@ -218,6 +240,7 @@ static void *run(void *arg) {
       else
         answer_take(s, ct_container_of(m, ct_take_req_t, msg));
     }
+    keepalive(s);
     if (failures == 0) {
       maybe_expire(s);
       refresh_stats(s);

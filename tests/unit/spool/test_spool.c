@@ -1065,7 +1065,12 @@ static void test_open_errors(void **state) {
   assert_int_equal(stat(fx->path, &sb), -1); /* a readonly open creates nothing */
   o.owner = true;
   assert_int_equal(ct_spool_open(&sp, &o), CT_EINVAL);
-  o = (ct_spool_options_t){.path = "nats://localhost:4222/carteiro"};
+  o = (ct_spool_options_t){.path = "redis://localhost:6379/carteiro"};
+  assert_int_equal(ct_spool_open(&sp, &o), CT_EINVAL);
+  /* A JetStream location with no server behind it; and one with a bad setting. */
+  o = (ct_spool_options_t){.path = "nats://127.0.0.1:1"};
+  assert_int_equal(ct_spool_open(&sp, &o), CT_ENOENT);
+  o = (ct_spool_options_t){.path = "nats://127.0.0.1:1?replicas=9"};
   assert_int_equal(ct_spool_open(&sp, &o), CT_EINVAL);
   o = (ct_spool_options_t){.path = "/nonexistent-dir-ct/x.spool"};
   assert_int_equal(ct_spool_open(&sp, &o), CT_ENOENT);

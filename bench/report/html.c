@@ -466,7 +466,8 @@ static void chart_limit(const cb__doc_t *d, FILE *out) {
   axes(&f, false, "client, same TLS HTTP/2 path and server", "requests/s", NULL);
   double v[2] = {l->requests_per_s, l->ours_per_s};
   const char *color[2] = {"#888888", "#2f6fb3"};
-  for (int i = 0; i < 2; i++) {
+  int bars = l->has_ours ? 2 : 1;
+  for (int i = 0; i < bars; i++) {
     double x = px(&f, i + 0.5), y = py(&f, v[i], f.y1);
     fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"120\" height=\"%.1f\" fill=\"%s\"/>\n",
             x - 60, y, f.h - f.bottom - y, color[i]);
@@ -478,7 +479,7 @@ static void chart_limit(const cb__doc_t *d, FILE *out) {
     fputs("</text>\n", out);
   }
   legend_key_t keys[] = {{l->tool, color[0], 'b'}, {"carteiro", color[1], 'b'}};
-  legend(&f, keys, 2);
+  legend(&f, keys, (size_t)bars);
   svg_close(&f);
 }
 
@@ -556,6 +557,10 @@ static void run_table(const cb__doc_t *d, FILE *out) {
                             cb__fmt_int(burst, N, rt->burst));
     }
     kv(out, "provider rates", line);
+    if (!p->has_knobs) {
+      fputs("</table>\n", out);
+      return;
+    }
     char w[N], m[N], c[N], n[N];
     snprintf(
         line, sizeof line, "workers %s, max_inflight %s, provider_concurrency %s, connections %s",
@@ -615,6 +620,10 @@ static void limit_table(const cb__doc_t *d, FILE *out) {
   kv(out, line, cb__fmt_int(v, N, l->requests_per_s));
   snprintf(line, sizeof line, "%s requests", l->tool);
   kv(out, line, cb__fmt_int(v, N, l->requests));
+  if (!l->has_ours) {
+    fputs("</table>\n", out);
+    return;
+  }
   kv(out, "carteiro requests/s", cb__fmt_int(v, N, l->ours_per_s));
   snprintf(line, sizeof line, "carteiro as a share of %s", l->tool);
   char pct[N + 4];

@@ -61,6 +61,7 @@ typedef struct {
   bool pdf;
   size_t nrates;
   cb__rate_t *rates;
+  bool has_knobs; /* absent in a sweep: each point has its own */
   cb__knobs_t knobs;
 } cb__profile_t;
 
@@ -85,7 +86,9 @@ typedef struct {
 
 typedef struct {
   const char *tool;
-  double requests_per_s, requests, ours_per_s, fraction;
+  double requests_per_s, requests;
+  bool has_ours; /* false in a `limit` run, which runs the load tool only */
+  double ours_per_s, fraction;
 } cb__limit_t;
 
 typedef struct {

@@ -64,8 +64,10 @@ static void profile(const cb__profile_t *p, FILE *out) {
   }
   if (p->nrates > 0)
     fputc('\n', out);
-  knobs_text(knobs, sizeof knobs, &p->knobs);
-  fprintf(out, "          knobs: %s\n", knobs);
+  if (p->has_knobs) {
+    knobs_text(knobs, sizeof knobs, &p->knobs);
+    fprintf(out, "          knobs: %s\n", knobs);
+  }
 }
 
 static void cycles(const cb__doc_t *d, FILE *out) {
@@ -116,12 +118,18 @@ static void limit(const cb__doc_t *d, FILE *out) {
   if (d->kind == CB__LIMIT) {
     fprintf(out, "\n%-9s %s requests/s (%s requests) over the same TLS HTTP/2 path\n", l->tool,
             cb__fmt_int(rps, N, l->requests_per_s), cb__fmt_int(req, N, l->requests));
-    fprintf(out, "carteiro: %s requests/s, %s %% of %s's rate\n",
+    if (l->has_ours)
+      fprintf(out, "carteiro: %s requests/s, %s %% of %s's rate\n",
             cb__fmt_int(ours, N, l->ours_per_s), cb__fmt_pct(pct, N, l->fraction * 100), l->tool);
     return;
   }
   char label[48];
   snprintf(label, sizeof label, "%s:", l->tool);
+  if (!l->has_ours) {
+    fprintf(out, "%-9s %s requests/s in the same run\n", label,
+            cb__fmt_int(rps, N, l->requests_per_s));
+    return;
+  }
   fprintf(out, "%-9s %s requests/s in the same run; ours %s/s is %s %% of it\n", label,
           cb__fmt_int(rps, N, l->requests_per_s), cb__fmt_int(ours, N, l->ours_per_s),
           cb__fmt_pct(pct, N, l->fraction * 100));

@@ -296,6 +296,53 @@ static void test_bad_documents(void **state) {
   json_decref(doc);
 }
 
+/* What the runner writes for a sweep (no profile.knobs: each point has its own) and for a
+ * `limit` run (the load tool only, no rate of ours) checks clean and renders without them. */
+static void test_runner_shapes(void **state) {
+  (void)state;
+  char err[256];
+  json_t *doc = load("sweep-small.json");
+  json_object_del(json_object_get(doc, "profile"), "knobs");
+  assert_int_equal(cb_report_check(doc, err, sizeof err), 0);
+  char *t = render(cb_report_terminal, doc, 0);
+  assert_int_equal(count(t, "knobs:"), 0);
+  assert_int_equal(count(t, " MiB\n"), 16);
+  free(t);
+  char *h = render(cb_report_html, doc, 0);
+  assert_balanced(h);
+  assert_int_equal(count(h, ">knobs</th>"), 0);
+  assert_int_equal(count(h, "<svg "), 4);
+  free(h);
+  /* a month has one set of knobs, and must say which */
+  json_decref(doc);
+  doc = load("month-small.json");
+  json_object_del(json_object_get(doc, "profile"), "knobs");
+  assert_refused(doc, "profile.knobs: missing");
+  json_decref(doc);
+
+  doc = load("limit-small.json");
+  json_t *l = json_object_get(doc, "limit");
+  json_object_del(l, "ours_per_s");
+  json_object_del(l, "fraction");
+  assert_int_equal(cb_report_check(doc, err, sizeof err), 0);
+  t = render(cb_report_terminal, doc, 0);
+  assert_last_line(t,
+                   "h2load    61,000 requests/s (200,000 requests) over the same TLS HTTP/2 path");
+  assert_int_equal(count(t, "carteiro:"), 0);
+  free(t);
+  h = render(cb_report_html, doc, 0);
+  assert_balanced(h);
+  assert_int_equal(count(h, "<svg "), 1);
+  assert_int_equal(count(h, ">61,000/s</text>"), 1);
+  assert_int_equal(count(h, ">carteiro</text>"), 0);
+  assert_int_equal(count(h, "carteiro requests/s"), 0);
+  free(h);
+  /* one without the other is a fault */
+  json_object_set_new(l, "fraction", json_real(0.1));
+  assert_refused(doc, "limit.ours_per_s: missing");
+  json_decref(doc);
+}
+
 static void test_strings_are_escaped(void **state) {
   (void)state;
   json_t *doc = load("month-small.json");
@@ -430,7 +477,7 @@ int main(void) {
       cmocka_unit_test(test_sweep_and_limit_html),   cmocka_unit_test(test_bad_documents),
       cmocka_unit_test(test_strings_are_escaped),    cmocka_unit_test(test_numbers),
       cmocka_unit_test(test_downsample_keeps_peaks), cmocka_unit_test(test_long_series_html),
-      cmocka_unit_test(test_write_failure),
+      cmocka_unit_test(test_write_failure),          cmocka_unit_test(test_runner_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

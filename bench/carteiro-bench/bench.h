@@ -10,8 +10,8 @@
  *
  * Files: main.c (subcommands, options, profiles), env.c (scratch directory, processes, the
  * mock, HTTP polling), load.c (one load: config, generate, enqueue, run, sample, measure),
- * month.c, sweep.c, limit.c (the subcommands), result.c (the JSON document of SCHEMA.md, the
- * capacity verdict and the short terminal summary).
+ * month.c, sweep.c, limit.c (the subcommands), result.c (the JSON document of bench/SCHEMA.md,
+ * checked and rendered by the report library in bench/report).
  */
 #ifndef CB_BENCH_H
 #define CB_BENCH_H
@@ -24,7 +24,10 @@
 
 /* Exit codes, as sysexits.h */
 #define CB_EX_USAGE 64
+#define CB_EX_DATAERR 65
+#define CB_EX_NOINPUT 66
 #define CB_EX_SOFTWARE 70
+#define CB_EX_CANTCREAT 73
 #define CB_EX_IOERR 74
 
 enum { CB_WHATSAPP, CB_SMS, CB_EMAIL, CB_NCHANNELS };
@@ -189,8 +192,13 @@ json_t *cb_series_json(const cb_series_t *s);
 json_t *cb_limit_json(const cb_limit_t *l, double ours_per_s);
 /* Writes the document to `path` (atomically), or does nothing when path is NULL. */
 int cb_result_write(json_t *doc, const char *path);
-/* The short summary printed at the end of every run (until the report renderer is wired). */
-void cb_summary(const json_t *doc, FILE *out);
+/* The end of every run: writes the JSON to `out` (if not NULL), checks the document as the
+ * report reads it (cb_report_check), prints the report's terminal summary on stdout and, when
+ * `html` is not NULL, writes the HTML report there. Returns 0 or an exit code (printed). */
+int cb_result_finish(json_t *doc, const char *out, const char *html);
+/* The HTML report of a checked document into `path` (atomically). Returns 0, CB_EX_CANTCREAT,
+ * CB_EX_DATAERR (the document fails the check) or CB_EX_IOERR, after printing why. */
+int cb_html_write(const json_t *doc, const char *path);
 
 /* ---- the subcommands ------------------------------------------------------------------- */
 
@@ -201,7 +209,7 @@ typedef struct {
   double window_h;         /* full-scale window per cycle, hours */
   bool no_limit;
   uint64_t limit_requests;
-  const char *out;
+  const char *out, *html;
 } cb_month_opts_t;
 
 typedef struct {
@@ -212,13 +220,13 @@ typedef struct {
   uint64_t jobs;
   bool no_limit;
   uint64_t limit_requests;
-  const char *out;
+  const char *out, *html;
 } cb_sweep_opts_t;
 
 int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, char **argv);
 int cb_sweep(cb_env_t *e, cb_profile_t *p, const cb_sweep_opts_t *o, int argc, char **argv);
-int cb_limit(cb_env_t *e, cb_profile_t *p, uint64_t requests, const char *out, int argc,
-             char **argv);
+int cb_limit(cb_env_t *e, cb_profile_t *p, uint64_t requests, const char *out,
+             const char *html, int argc, char **argv);
 
 /* Percentile q (0..1) of sorted v[0..n), nearest rank; 0 when n == 0. */
 double cb_percentile(const double *v, size_t n, double q);

@@ -183,8 +183,7 @@ int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, c
                            "needed_per_s", need_rate, "sentence", sentence);
   json_object_set_new(capj, "bottleneck", b != NULL ? json_string(b) : json_null());
   json_object_set_new(doc, "capacity", capj);
-  rc = cb_result_write(doc, o->out) == 0 ? 0 : CB_EX_IOERR;
-  cb_summary(doc, stdout);
+  rc = cb_result_finish(doc, o->out, o->html);
 out:
   json_decref(cycles);
   json_decref(doc);

@@ -3,7 +3,7 @@
  * Every fault is reported by its path in the document, the way a reader would look it up:
  * "cycles[2].drain_s: missing", "series.inflight[17]: expected a non-negative number". The
  * first fault stops the read. Which sections a document must have depends on its kind (see
- * SCHEMA.md): a month has cycles, series, totals and capacity; a sweep has its grid; a limit
+ * bench/SCHEMA.md): a month has cycles, series, totals and capacity; a sweep has its grid; a limit
  * run has the h2load figures. A section that is present is checked in full, required or not.
  */
 #include <math.h>

@@ -2,7 +2,7 @@
 # carteiro-bench month on a scaled sample: it runs the real daemon against the mock, and every
 # job is accounted for. Per cycle and in total: delivered + dead == enqueued, nothing lost, and
 # the mock saw exactly the delivered jobs; the result document has the schema's required
-# fields (bench/carteiro-bench/SCHEMA.md).
+# fields (bench/SCHEMA.md).
 # usage: bench_month.sh CARTEIRO_BENCH GEN_TEST_CA [SCALE]
 # SCALE defaults to 0.01 (6 cycles of 4,000 invoices); the sanitizer build passes a smaller
 # one (see tests/integration/CMakeLists.txt) to stay within its time budget.

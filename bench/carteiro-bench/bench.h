@@ -121,6 +121,7 @@ typedef struct {
   double deliveries[CB_NCHANNELS];  /* jobs delivered that used the channel, this second */
   double requests[CB_NCHANNELS];    /* requests sent to the channel's accounts, this second */
   double inflight;
+  double cpu_cores;                 /* the daemon's CPU this second, in cores */
   double retries;
   double dead_total;                /* since the bench started */
 } cb_sample_t;
@@ -142,8 +143,14 @@ typedef struct {
   uint64_t peak_rss;                 /* daemon, bytes */
   double lat_p50, lat_p90, lat_p99, lat_max; /* enqueue to delivered, ms, exact */
   uint64_t mock_unique;              /* jobs the mock saw delivered (see load.c) */
-  double inflight_median;            /* over the samples with work waiting */
-  double req_rate_median[CB_NCHANNELS]; /* requests/s per channel, median of busy seconds */
+  /* The busy part: from the daemon's start until 90 % of the jobs were settled (load.c). */
+  double busy_s;
+  double busy_cpu_cores;             /* the daemon's CPU over it, in cores (1 = one core) */
+  double host_busy;                  /* the machine's CPU over it, 0..1 of all its cores */
+  double req_rate_median[CB_NCHANNELS]; /* requests/s per channel, median of its seconds */
+  double cpu_saturated_share;        /* share of its seconds with the CPU saturated */
+  double waiting_share;              /* share of its seconds with due jobs not yet taken */
+  double inflight_median;            /* median in flight over those seconds */
   /* the steady part: jobs delivered from the first sample that saw a delivery to the last
    * sample, and the seconds between them (0 when fewer than two such samples) */
   double steady_delivered, steady_s;
@@ -158,6 +165,12 @@ typedef struct {
   double time_limit_s;   /* the daemon is stopped past this */
   double window_s;       /* for the progress line's deadline; 0 = none */
 } cb_load_ctx_t;
+
+/* The threads that can burn CPU for a delivery: one loop per worker and, with PDFs, the
+ * libuv thread pool that protects documents (4 threads, shared by the workers). */
+#define CB_UV_THREADPOOL 4
+/* The cores the daemon can keep busy at this profile: min(cpus, those threads). */
+double cb_usable_cores(const cb_profile_t *p);
 
 /* Writes the carteiro configuration for the profile (spool `spool`, metrics on `http_port`). */
 int cb_write_config(const cb_load_ctx_t *c, const char *ini, const char *spool, int http_port);

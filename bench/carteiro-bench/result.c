@@ -92,6 +92,7 @@ json_t *cb_profile_json(const cb_profile_t *p)
 json_t *cb_series_json(const cb_series_t *s)
 {
   json_t *t = json_array(), *infl = json_array(), *retr = json_array(), *dead = json_array();
+  json_t *cpu = json_array();
   json_t *del = json_object();
   json_t *per[CB_NCHANNELS];
   for (int c = 0; c < CB_NCHANNELS; c++) {
@@ -104,12 +105,13 @@ json_t *cb_series_json(const cb_series_t *s)
     for (int c = 0; c < CB_NCHANNELS; c++)
       json_array_append_new(per[c], json_real(x->deliveries[c]));
     json_array_append_new(infl, json_real(x->inflight));
+    json_array_append_new(cpu, json_real(x->cpu_cores));
     json_array_append_new(retr, json_real(x->retries));
     json_array_append_new(dead, json_real(x->dead_total));
   }
-  return json_pack("{s:f, s:o, s:o, s:o, s:o, s:o}", "interval_s", 1.0, "t_s", t,
+  return json_pack("{s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "interval_s", 1.0, "t_s", t,
                    "deliveries_per_s", del, "inflight", infl, "retries_per_s", retr,
-                   "dead_total", dead);
+                   "dead_total", dead, "cpu_cores", cpu);
 }
 
 json_t *cb_limit_json(const cb_limit_t *l, double ours_per_s)

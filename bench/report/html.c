@@ -551,10 +551,16 @@ static void run_table(const cb__doc_t *d, FILE *out) {
     for (size_t i = 0; i < p->nrates && o < sizeof line; i++) {
       const cb__rate_t *rt = &p->rates[i];
       char acc[N], rate[N], burst[N];
-      o += (size_t)snprintf(line + o, sizeof line - o, "%s%s: %s account%s × %s/s (burst %s)",
-                            i > 0 ? "; " : "", rt->provider, cb__fmt_int(acc, N, rt->accounts),
-                            rt->accounts == 1 ? "" : "s", cb__fmt_int(rate, N, rt->rate_per_s),
-                            cb__fmt_int(burst, N, rt->burst));
+      o += (size_t)snprintf(line + o, sizeof line - o, "%s%s: %s account%s", i > 0 ? "; " : "",
+                            rt->provider, cb__fmt_int(acc, N, rt->accounts),
+                            rt->accounts == 1 ? "" : "s");
+      /* 0 is no limit, and a burst of 0 the daemon's default */
+      if (o < sizeof line && rt->rate_per_s > 0)
+        o += (size_t)snprintf(line + o, sizeof line - o, " × %s/s (burst %s)",
+                              cb__fmt_int(rate, N, rt->rate_per_s),
+                              rt->burst > 0 ? cb__fmt_int(burst, N, rt->burst) : "default");
+      else if (o < sizeof line)
+        o += (size_t)snprintf(line + o, sizeof line - o, ", no rate limit");
     }
     kv(out, "provider rates", line);
     if (!p->has_knobs) {

@@ -58,9 +58,14 @@ static void profile(const cb__profile_t *p, FILE *out) {
   for (size_t i = 0; i < p->nrates; i++) {
     const cb__rate_t *rt = &p->rates[i];
     char acc[N], rate[N], burst[N];
-    fprintf(out, "%s%s %s account%s x %s/s (burst %s)", i == 0 ? "          rates: " : "; ",
-            rt->provider, cb__fmt_int(acc, N, rt->accounts), rt->accounts == 1 ? "" : "s",
-            cb__fmt_int(rate, N, rt->rate_per_s), cb__fmt_int(burst, N, rt->burst));
+    fprintf(out, "%s%s %s account%s", i == 0 ? "          rates: " : "; ", rt->provider,
+            cb__fmt_int(acc, N, rt->accounts), rt->accounts == 1 ? "" : "s");
+    /* 0 is no limit, and a burst of 0 the daemon's default */
+    if (rt->rate_per_s > 0)
+      fprintf(out, " x %s/s (burst %s)", cb__fmt_int(rate, N, rt->rate_per_s),
+              rt->burst > 0 ? cb__fmt_int(burst, N, rt->burst) : "default");
+    else
+      fputs(", no rate limit", out);
   }
   if (p->nrates > 0)
     fputc('\n', out);

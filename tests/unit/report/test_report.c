@@ -313,6 +313,22 @@ static void test_runner_shapes(void **state) {
   assert_int_equal(count(h, ">knobs</th>"), 0);
   assert_int_equal(count(h, "<svg "), 4);
   free(h);
+  /* a rate of 0 is no limit, a burst of 0 the daemon's default */
+  json_t *rates = json_array();
+  json_array_append_new(rates, json_pack("{s:s, s:i, s:i, s:i}", "provider", "sms", "accounts", 1,
+                                         "rate_per_s", 0, "burst", 0));
+  json_array_append_new(rates, json_pack("{s:s, s:i, s:i, s:i}", "provider", "email",
+                                         "accounts", 2, "rate_per_s", 300, "burst", 0));
+  json_object_set_new(json_object_get(doc, "profile"), "rates", rates);
+  t = render(cb_report_terminal, doc, 0);
+  assert_line(t, "          rates: sms 1 account, no rate limit; email 2 accounts x 300/s "
+                 "(burst default)");
+  free(t);
+  h = render(cb_report_html, doc, 0);
+  assert_int_equal(count(h, "sms: 1 account, no rate limit; email: 2 accounts × 300/s (burst "
+                            "default)"),
+                   1);
+  free(h);
   /* a month has one set of knobs, and must say which */
   json_decref(doc);
   doc = load("month-small.json");

@@ -25,8 +25,8 @@
  *    machine that is still the CPU). Per second, not on average: a cycle with PDFs protects
  *    every document first and then waits on the providers, and the average hides the first
  *    part. With PDFs the work that fills the CPU is protecting them (an AES-256 key setup of
- *    ~7 ms per document and channel, against ~0.2 ms for the rest of a delivery), so it is
- *    named for that;
+ *    ~7 ms per document and channel, against a fraction of a millisecond for the rest of a
+ *    delivery), so it is named for that;
  *  - the in-flight cap, when jobs waited to be taken for at least half of the busy seconds
  *    and the median in flight while they waited was 95 % of max_inflight (the gauge counts
  *    leased jobs only, not tasks lent to a take);

@@ -203,10 +203,11 @@ int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, c
              "in %s does not fit (cycle %d of %d missed its window); the bottleneck was %s%s.",
              sustained, (unsigned long long)full_month, cycles_text, missed + 1, o->cycles, b,
              note);
-  json_t *capj = json_pack("{s:f, s:b, s:b, s:f, s:f, s:s}", "sustained_per_s", sustained,
+  /* needed_percent is null when nothing was delivered: there is no rate to divide by */
+  json_t *capj = json_pack("{s:f, s:b, s:b, s:o, s:f, s:s}", "sustained_per_s", sustained,
                            "fits", fits, "fits_by_rate", fits_by_rate, "needed_percent",
-                           isfinite(needed) ? needed : -1.0,
-                           "needed_per_s", need_rate, "sentence", sentence);
+                           isfinite(needed) ? json_real(needed) : json_null(), "needed_per_s",
+                           need_rate, "sentence", sentence);
   json_object_set_new(capj, "bottleneck", b != NULL ? json_string(b) : json_null());
   json_object_set_new(doc, "capacity", capj);
   rc = cb_result_finish(doc, o->out, o->html);

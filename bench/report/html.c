@@ -718,11 +718,14 @@ static int page(const cb__doc_t *d, FILE *out) {
     fprintf(out, "<p class=\"capacity%s\">", d->capacity.fits ? "" : " nofit");
     esc(out, d->capacity.sentence);
     fputs("</p>\n", out);
-    char sus[N], need[N];
-    fprintf(out, "<p>%s: sustained %s/s, the load needs %s %% of one instance; bottleneck: ",
+    char sus[N], pct[N], need[N + 4];
+    if (d->capacity.has_needed)
+      snprintf(need, sizeof need, "%s %%", cb__fmt_pct(pct, N, d->capacity.needed_percent));
+    else
+      snprintf(need, sizeof need, "an unknown share");
+    fprintf(out, "<p>%s: sustained %s/s, the load needs %s of one instance; bottleneck: ",
             d->capacity.fits ? "Fits" : "Does not fit",
-            cb__fmt_int(sus, N, d->capacity.sustained_per_s),
-            cb__fmt_pct(need, N, d->capacity.needed_percent));
+            cb__fmt_int(sus, N, d->capacity.sustained_per_s), need);
     esc(out, d->capacity.bottleneck != NULL ? d->capacity.bottleneck : "none found");
     fputs(".</p>\n", out);
   }

@@ -411,9 +411,15 @@ static int read_capacity(ctx_t *c, const json_t *root, cb__capacity_t *cap) {
   int rc;
   if ((rc = get_obj(c, root, "", "capacity", &o)) != 0 ||
       (rc = get_num(c, o, p, "sustained_per_s", &cap->sustained_per_s)) != 0 ||
-      (rc = get_bool(c, o, p, "fits", &cap->fits)) != 0 ||
-      (rc = get_num(c, o, p, "needed_percent", &cap->needed_percent)) != 0)
+      (rc = get_bool(c, o, p, "fits", &cap->fits)) != 0)
     return rc;
+  /* null when nothing was delivered: no rate to divide by (the key itself is required) */
+  const json_t *np = json_object_get(o, "needed_percent");
+  if (np == NULL || !json_is_null(np)) {
+    if ((rc = get_num(c, o, p, "needed_percent", &cap->needed_percent)) != 0)
+      return rc;
+    cap->has_needed = true;
+  }
   b = json_object_get(o, "bottleneck");
   if (b != NULL && !json_is_null(b) && (rc = get_str(c, o, p, "bottleneck", &cap->bottleneck)) != 0)
     return rc;

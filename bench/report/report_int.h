@@ -93,6 +93,7 @@ typedef struct {
 
 typedef struct {
   double sustained_per_s, needed_percent;
+  bool has_needed; /* false when needed_percent is null: nothing delivered */
   bool fits;
   const char *bottleneck; /* NULL when null or absent */
   const char *sentence;

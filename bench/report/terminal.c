@@ -166,11 +166,14 @@ static int sweep(const cb__doc_t *d, FILE *out) {
 }
 
 static void capacity(const cb__capacity_t *c, FILE *out) {
-  char sus[N], need[N];
-  fprintf(out,
-          "capacity: %s; sustained %s/s, the load needs %s %% of one instance; bottleneck: %s\n",
-          c->fits ? "fits" : "DOES NOT FIT", cb__fmt_int(sus, N, c->sustained_per_s),
-          cb__fmt_pct(need, N, c->needed_percent),
+  char sus[N], pct[N], need[N + 4];
+  /* unknown when nothing was delivered: no sustained rate to divide by */
+  if (c->has_needed)
+    snprintf(need, sizeof need, "%s %%", cb__fmt_pct(pct, N, c->needed_percent));
+  else
+    snprintf(need, sizeof need, "an unknown share");
+  fprintf(out, "capacity: %s; sustained %s/s, the load needs %s of one instance; bottleneck: %s\n",
+          c->fits ? "fits" : "DOES NOT FIT", cb__fmt_int(sus, N, c->sustained_per_s), need,
           c->bottleneck != NULL ? c->bottleneck : "none found");
   fprintf(out, "\n%s\n", c->sentence);
 }

@@ -282,6 +282,21 @@ static void test_bad_documents(void **state) {
                  "series.deliveries_per_s.sms: 299 values, expected 300 (as many as series.t_s)");
   json_array_insert_new(sms, 0, json_real(0));
 
+  /* needed_percent is null when nothing was delivered; absent, it is a fault */
+  json_t *cap = json_object_get(doc, "capacity");
+  json_object_set_new(cap, "needed_percent", json_null());
+  assert_int_equal(cb_report_check(doc, err, sizeof err), 0);
+  char *t = render(cb_report_terminal, doc, 0);
+  assert_line(t, "capacity: fits; sustained 96/s, the load needs an unknown share of one instance; "
+                 "bottleneck: provider rate limit (whatsapp)");
+  free(t);
+  t = render(cb_report_html, doc, 0);
+  assert_int_equal(count(t, "the load needs an unknown share of one instance"), 1);
+  free(t);
+  json_object_del(cap, "needed_percent");
+  assert_refused(doc, "capacity.needed_percent: missing");
+  json_object_set_new(cap, "needed_percent", json_real(58));
+
   json_object_del(doc, "capacity");
   assert_refused(doc, "capacity: missing");
 

@@ -10,8 +10,8 @@
  *
  * Files: main.c (subcommands, options, profiles), env.c (scratch directory, processes, the
  * mock, HTTP polling), load.c (one load: config, generate, enqueue, run, sample, measure),
- * month.c, sweep.c, limit.c (the subcommands), result.c (the JSON document of SCHEMA.md, the
- * capacity verdict and the short terminal summary).
+ * month.c, sweep.c, limit.c (the subcommands), result.c (the JSON document of bench/SCHEMA.md,
+ * checked and rendered by the report library in bench/report).
  */
 #ifndef CB_BENCH_H
 #define CB_BENCH_H
@@ -24,7 +24,10 @@
 
 /* Exit codes, as sysexits.h */
 #define CB_EX_USAGE 64
+#define CB_EX_DATAERR 65
+#define CB_EX_NOINPUT 66
 #define CB_EX_SOFTWARE 70
+#define CB_EX_CANTCREAT 73
 #define CB_EX_IOERR 74
 
 enum { CB_WHATSAPP, CB_SMS, CB_EMAIL, CB_NCHANNELS };
@@ -118,6 +121,7 @@ typedef struct {
   double deliveries[CB_NCHANNELS];  /* jobs delivered that used the channel, this second */
   double requests[CB_NCHANNELS];    /* requests sent to the channel's accounts, this second */
   double inflight;
+  double cpu_cores;                 /* the daemon's CPU this second, in cores */
   double retries;
   double dead_total;                /* since the bench started */
 } cb_sample_t;
@@ -139,8 +143,14 @@ typedef struct {
   uint64_t peak_rss;                 /* daemon, bytes */
   double lat_p50, lat_p90, lat_p99, lat_max; /* enqueue to delivered, ms, exact */
   uint64_t mock_unique;              /* jobs the mock saw delivered (see load.c) */
-  double inflight_median;            /* over the samples with work waiting */
-  double req_rate_median[CB_NCHANNELS]; /* requests/s per channel, median of busy seconds */
+  /* The busy part: from the daemon's start until 90 % of the jobs were settled (load.c). */
+  double busy_s;
+  double busy_cpu_cores;             /* the daemon's CPU over it, in cores (1 = one core) */
+  double host_busy;                  /* the machine's CPU over it, 0..1 of all its cores */
+  double req_rate_median[CB_NCHANNELS]; /* requests/s per channel, median of its seconds */
+  double cpu_saturated_share;        /* share of its seconds with the CPU saturated */
+  double waiting_share;              /* share of its seconds with due jobs not yet taken */
+  double inflight_median;            /* median in flight over those seconds */
   /* the steady part: jobs delivered from the first sample that saw a delivery to the last
    * sample, and the seconds between them (0 when fewer than two such samples) */
   double steady_delivered, steady_s;
@@ -155,6 +165,12 @@ typedef struct {
   double time_limit_s;   /* the daemon is stopped past this */
   double window_s;       /* for the progress line's deadline; 0 = none */
 } cb_load_ctx_t;
+
+/* The threads that can burn CPU for a delivery: one loop per worker and, with PDFs, the
+ * libuv thread pool that protects documents (4 threads, shared by the workers). */
+#define CB_UV_THREADPOOL 4
+/* The cores the daemon can keep busy at this profile: min(cpus, those threads). */
+double cb_usable_cores(const cb_profile_t *p);
 
 /* Writes the carteiro configuration for the profile (spool `spool`, metrics on `http_port`). */
 int cb_write_config(const cb_load_ctx_t *c, const char *ini, const char *spool, int http_port);
@@ -189,8 +205,13 @@ json_t *cb_series_json(const cb_series_t *s);
 json_t *cb_limit_json(const cb_limit_t *l, double ours_per_s);
 /* Writes the document to `path` (atomically), or does nothing when path is NULL. */
 int cb_result_write(json_t *doc, const char *path);
-/* The short summary printed at the end of every run (until the report renderer is wired). */
-void cb_summary(const json_t *doc, FILE *out);
+/* The end of every run: writes the JSON to `out` (if not NULL), checks the document as the
+ * report reads it (cb_report_check), prints the report's terminal summary on stdout and, when
+ * `html` is not NULL, writes the HTML report there. Returns 0 or an exit code (printed). */
+int cb_result_finish(json_t *doc, const char *out, const char *html);
+/* The HTML report of a checked document into `path` (atomically). Returns 0, CB_EX_CANTCREAT,
+ * CB_EX_DATAERR (the document fails the check) or CB_EX_IOERR, after printing why. */
+int cb_html_write(const json_t *doc, const char *path);
 
 /* ---- the subcommands ------------------------------------------------------------------- */
 
@@ -201,7 +222,7 @@ typedef struct {
   double window_h;         /* full-scale window per cycle, hours */
   bool no_limit;
   uint64_t limit_requests;
-  const char *out;
+  const char *out, *html;
 } cb_month_opts_t;
 
 typedef struct {
@@ -212,13 +233,13 @@ typedef struct {
   uint64_t jobs;
   bool no_limit;
   uint64_t limit_requests;
-  const char *out;
+  const char *out, *html;
 } cb_sweep_opts_t;
 
 int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, char **argv);
 int cb_sweep(cb_env_t *e, cb_profile_t *p, const cb_sweep_opts_t *o, int argc, char **argv);
-int cb_limit(cb_env_t *e, cb_profile_t *p, uint64_t requests, const char *out, int argc,
-             char **argv);
+int cb_limit(cb_env_t *e, cb_profile_t *p, uint64_t requests, const char *out,
+             const char *html, int argc, char **argv);
 
 /* Percentile q (0..1) of sorted v[0..n), nearest rank; 0 when n == 0. */
 double cb_percentile(const double *v, size_t n, double q);

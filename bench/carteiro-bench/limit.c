@@ -89,8 +89,8 @@ int cb_limit_measure(cb_env_t *e, const cb_profile_t *p, uint64_t requests, cb_l
   return 0;
 }
 
-int cb_limit(cb_env_t *e, cb_profile_t *p, uint64_t requests, const char *out, int argc,
-             char **argv)
+int cb_limit(cb_env_t *e, cb_profile_t *p, uint64_t requests, const char *out,
+             const char *html, int argc, char **argv)
 {
   cb_limit_t l;
   if (cb_limit_measure(e, p, requests, &l) != 0)
@@ -98,8 +98,7 @@ int cb_limit(cb_env_t *e, cb_profile_t *p, uint64_t requests, const char *out, i
   json_t *doc = cb_result_new("limit", argc, argv);
   json_object_set_new(doc, "profile", cb_profile_json(p));
   json_object_set_new(doc, "limit", cb_limit_json(&l, -1));
-  int rc = cb_result_write(doc, out);
-  cb_summary(doc, stdout);
+  int rc = cb_result_finish(doc, out, html);
   json_decref(doc);
-  return rc == 0 ? 0 : CB_EX_IOERR;
+  return rc;
 }

@@ -281,7 +281,7 @@ out:
 
 typedef struct {
   double delivered[CB_NCHANNELS], requests[CB_NCHANNELS];
-  double retry, dead, settled_delivered, inflight;
+  double retry, dead, settled_delivered, inflight, due;
 } metrics_t;
 
 static int channel_of(const char *label)
@@ -324,6 +324,8 @@ static void metrics_parse(char *text, metrics_t *m)
       m->settled_delivered = v;
     } else if (strcmp(line, "carteiro_inflight_jobs") == 0) {
       m->inflight = v;
+    } else if (strcmp(line, "carteiro_spool_jobs{state=\"due\"}") == 0) {
+      m->due = v; /* READY and due now, the jobs in flight included */
     }
   }
 }
@@ -369,6 +371,123 @@ static double median_of(double *v, size_t n)
 {
   qsort(v, n, sizeof *v, cmp_double);
   return cb_percentile(v, n, 0.5);
+}
+
+/* ---- CPU, from /proc -------------------------------------------------------------------- */
+
+/* User + system seconds of process `pid` so far, or -1. */
+static double proc_cpu_s(pid_t pid)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* the command name may hold spaces: the fields count from after its ')' (field 2) */
+  const char *p = strrchr(buf, ')');
+  if (p == NULL)
+    return -1;
+  unsigned long long ut = 0, st = 0;
+  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The whole machine's CPU time so far: busy and total, in ticks (first line of /proc/stat). */
+static bool host_cpu(double *busy, double *total)
+{
+  FILE *f = fopen("/proc/stat", "r");
+  if (f == NULL)
+    return false;
+  unsigned long long v[8] = {0};
+  int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                 &v[4], &v[5], &v[6], &v[7]);
+  fclose(f);
+  if (n < 4)
+    return false;
+  double t = 0;
+  for (int i = 0; i < 8; i++)
+    t += (double)v[i];
+  *total = t;
+  *busy = t - (double)v[3] - (double)v[4]; /* less idle and iowait */
+  return true;
+}
+
+/* One poll of the daemon, kept to find the busy part of the run afterwards. */
+typedef struct {
+  double t;                     /* cb_now() */
+  double settled;               /* delivered + dead so far */
+  double inflight, due;
+  double requests[CB_NCHANNELS]; /* per second */
+  double cpu_s;                 /* the daemon's, so far; -1 unknown */
+  double host_busy, host_total; /* ticks; total 0 unknown */
+} poll_t;
+
+/* The busy part of the run: from its start to the first poll that saw 90 % of the jobs
+ * settled. The tail after it (latency stragglers, backoff waits) runs the machine at a
+ * fraction of its pace, and an average over it hides a saturated resource. Figures over that
+ * part into *out: the daemon's CPU, the machine's, the median request rate per channel, and
+ * the in-flight figure while work was waiting to be taken. */
+static void busy_part(const poll_t *v, size_t n, double started, uint64_t jobs, double usable,
+                      cb_load_t *out)
+{
+  if (n == 0)
+    return;
+  size_t end = n - 1;
+  for (size_t i = 0; i < n; i++)
+    if (v[i].settled >= 0.9 * (double)jobs) {
+      end = i;
+      break;
+    }
+  out->busy_s = v[end].t - started;
+  if (out->busy_s > 0 && v[end].cpu_s >= 0)
+    out->busy_cpu_cores = v[end].cpu_s / out->busy_s;
+  if (v[end].host_total > v[0].host_total)
+    out->host_busy = (v[end].host_busy - v[0].host_busy) / (v[end].host_total - v[0].host_total);
+  /* Second by second: the CPU can be the limit for part of a cycle only (every PDF of a cycle
+   * is protected first, then the deliveries wait on the providers), which an average over
+   * the cycle dilutes. A second is saturated when the daemon used `usable` x 80 % of a core,
+   * or when the whole machine was 90 % busy with the daemon using half a core or more. */
+  size_t sat = 0, seconds = 0;
+  for (size_t i = 1; i <= end; i++) {
+    double dt = v[i].t - v[i - 1].t;
+    if (dt <= 0 || v[i].cpu_s < 0 || v[i - 1].cpu_s < 0)
+      continue;
+    double cores = (v[i].cpu_s - v[i - 1].cpu_s) / dt;
+    double dh = v[i].host_total - v[i - 1].host_total;
+    double host = dh > 0 && v[i - 1].host_total > 0 ? (v[i].host_busy - v[i - 1].host_busy) / dh
+                                                    : 0;
+    seconds++;
+    if (cores >= 0.8 * usable || (host >= 0.9 && cores >= 0.5))
+      sat++;
+  }
+  out->cpu_saturated_share = seconds > 0 ? (double)sat / (double)seconds : 0;
+  double *tmp = malloc((end + 1) * sizeof *tmp);
+  if (tmp == NULL)
+    return;
+  for (int ch = 0; ch < CB_NCHANNELS; ch++) {
+    for (size_t i = 0; i <= end; i++)
+      tmp[i] = v[i].requests[ch];
+    out->req_rate_median[ch] = median_of(tmp, end + 1);
+  }
+  /* the in-flight cap binds only while jobs wait to be taken: due beyond those in flight */
+  size_t k = 0;
+  for (size_t i = 0; i <= end; i++)
+    if (v[i].due > v[i].inflight)
+      tmp[k++] = v[i].inflight;
+  out->waiting_share = (double)k / (double)(end + 1);
+  out->inflight_median = median_of(tmp, k);
+  free(tmp);
+}
+
+double cb_usable_cores(const cb_profile_t *p)
+{
+  double cpus = (double)sysconf(_SC_NPROCESSORS_ONLN);
+  double threads = p->knobs.workers + (p->pdf ? CB_UV_THREADPOOL : 0);
+  return threads < cpus ? threads : cpus;
 }
 
 int cb_load_run(const cb_load_ctx_t *c, const char *spool, const char *jobs_file,
@@ -422,10 +541,7 @@ int cb_load_run(const cb_load_ctx_t *c, const char *spool, const char *jobs_file
   struct rusage ru;
   bool exited = false, stopping = false;
   size_t cap = 256, nb = 0;
-  double *infl = malloc(cap * sizeof *infl);
-  double *rq[CB_NCHANNELS];
-  for (int ch = 0; ch < CB_NCHANNELS; ch++)
-    rq[ch] = malloc(cap * sizeof(double));
+  poll_t *polls = malloc(cap * sizeof *polls);
   double stop_at = 0, first_t = -1, first_delivered = 0;
   while (!exited) {
     pid_t w = wait4(pid, &status, WNOHANG, &ru);
@@ -469,20 +585,33 @@ int cb_load_run(const cb_load_ctx_t *c, const char *spool, const char *jobs_file
     x.dead_total = (c->series != NULL ? c->series->dead_base : 0) + m.dead;
     if (c->series != NULL)
       series_push(c->series, &x);
-    if (nb == cap) {
-      cap *= 2;
-      infl = realloc(infl, cap * sizeof *infl);
-      for (int ch = 0; ch < CB_NCHANNELS; ch++)
-        rq[ch] = realloc(rq[ch], cap * sizeof(double));
-    }
-    if (infl != NULL) {
-      infl[nb] = m.inflight;
-      for (int ch = 0; ch < CB_NCHANNELS; ch++)
-        if (rq[ch] != NULL)
-          rq[ch][nb] = x.requests[ch];
-      nb++;
-    }
     double done = m.settled_delivered + m.dead;
+    if (polls != NULL && nb == cap) {
+      poll_t *np = realloc(polls, 2 * cap * sizeof *np);
+      if (np == NULL) {
+        free(polls);
+        polls = NULL;
+      } else {
+        polls = np;
+        cap *= 2;
+      }
+    }
+    if (polls != NULL) {
+      poll_t *q = &polls[nb++];
+      memset(q, 0, sizeof *q);
+      q->t = now;
+      q->settled = done;
+      q->inflight = m.inflight;
+      q->due = m.due;
+      memcpy(q->requests, x.requests, sizeof q->requests);
+      q->cpu_s = proc_cpu_s(pid);
+      if (c->series != NULL && c->series->n > 0 && nb >= 2 && q->cpu_s >= 0 &&
+          polls[nb - 2].cpu_s >= 0 && q->t > polls[nb - 2].t)
+        c->series->v[c->series->n - 1].cpu_cores =
+            (q->cpu_s - polls[nb - 2].cpu_s) / (q->t - polls[nb - 2].t);
+      if (!host_cpu(&q->host_busy, &q->host_total))
+        q->host_total = 0;
+    }
     if (!e->quiet && now - last_progress >= 5.0) {
       double rate = (m.settled_delivered - prev.settled_delivered) / dt;
       double left = (double)out->enqueued - done;
@@ -517,15 +646,9 @@ int cb_load_run(const cb_load_ctx_t *c, const char *spool, const char *jobs_file
   out->requests = 0;
   for (int ch = 0; ch < CB_NCHANNELS; ch++)
     out->requests += (uint64_t)prev.requests[ch];
-  if (infl != NULL && nb > 0) {
-    out->inflight_median = median_of(infl, nb);
-    for (int ch = 0; ch < CB_NCHANNELS; ch++)
-      if (rq[ch] != NULL)
-        out->req_rate_median[ch] = median_of(rq[ch], nb);
-  }
-  free(infl);
-  for (int ch = 0; ch < CB_NCHANNELS; ch++)
-    free(rq[ch]);
+  if (polls != NULL)
+    busy_part(polls, nb, started, out->enqueued, cb_usable_cores(p), out);
+  free(polls);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (code != 0 && !out->timed_out) {
     fprintf(stderr, "carteiro-bench: carteiro run exited %d, see %s\n", code, runlog);

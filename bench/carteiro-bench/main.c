@@ -1,6 +1,9 @@
 /* carteiro-bench: subcommands, options and the named profiles. See bench.h for the design. */
 #include "bench.h"
 
+#include "common/error.h"
+#include "report.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +26,7 @@ static void usage(FILE *f)
       "       carteiro-bench sweep [options]     a fixed load across a grid of knobs\n"
       "       carteiro-bench limit [options]     h2load against the mock: the HTTP/2 limit\n"
       "       carteiro-bench report RESULT.json [--html OUT.html]\n"
+      "                                          the summary of a saved result (and its HTML)\n"
       "\n"
       "Profile (--profile default|bank, then any part overridden):\n"
       "  --latency MS | P50/P99    mock latency, fixed or log-normal with that p50 and p99\n"
@@ -46,7 +50,8 @@ static void usage(FILE *f)
       "sweep:\n"
       "  --jobs N                  invoices per point (default 5000)\n"
       "common:\n"
-      "  --out FILE.json           the result document (bench/carteiro-bench/SCHEMA.md)\n"
+      "  --out FILE.json           the result document (bench/SCHEMA.md)\n"
+      "  --html FILE.html          its report as one self-contained HTML page\n"
       "  --no-limit                skip the embedded h2load run\n"
       "  --limit-requests N        h2load requests (default 50000; limit: 200000)\n"
       "  --bin DIR                 where carteiro, mock-provider, gen-invoices are\n"
@@ -224,26 +229,39 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
-/* `report RESULT.json [--html OUT.html]` */
+/* `report RESULT.json [--html OUT.html]`: the summary of a saved result and, with --html,
+ * its HTML report. Exit codes as carteiro-bench-report: 65 a document that is not a valid
+ * result (the check's message says which field), 66 a file that cannot be read, 73 an HTML
+ * file that cannot be created, 74 a failed write. */
 static int cmd_report(const char *result, const char *html)
 {
-  json_error_t err;
-  json_t *doc = json_load_file(result, 0, &err);
+  json_error_t jerr;
+  json_t *doc = json_load_file(result, JSON_REJECT_DUPLICATES, &jerr);
   if (doc == NULL) {
-    fprintf(stderr, "carteiro-bench: %s:%d: %s\n", result, err.line, err.text);
-    return 65;
+    if (json_error_code(&jerr) == json_error_cannot_open_file) {
+      fprintf(stderr, "carteiro-bench: %s\n", jerr.text);
+      return CB_EX_NOINPUT;
+    }
+    fprintf(stderr, "carteiro-bench: %s: line %d column %d: %s\n", result, jerr.line,
+            jerr.column, jerr.text);
+    return CB_EX_DATAERR;
   }
-  /* REPORT RENDERER: wire bench/report here once it is merged:
-   *   int rc = cb_report_terminal(doc, stdout);
-   *   if (rc == 0 && html != NULL) { FILE *f = fopen(html, "w"); rc = cb_report_html(doc, f); }
-   * Until then the short summary below stands in, and --html is refused. */
-  cb_summary(doc, stdout);
+  char err[256];
+  int rc = cb_report_check(doc, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "carteiro-bench: %s: %s\n", result, rc == CT_EINVAL ? err : ct_strerror(rc));
+    json_decref(doc);
+    return CB_EX_DATAERR;
+  }
+  int code = 0;
+  if (cb_report_terminal(doc, stdout) != 0) {
+    fprintf(stderr, "carteiro-bench: writing the summary failed\n");
+    code = CB_EX_IOERR;
+  }
+  if (code == 0 && html != NULL)
+    code = cb_html_write(doc, html);
   json_decref(doc);
-  if (html != NULL) {
-    fprintf(stderr, "carteiro-bench: report --html: the HTML renderer is not built in yet\n");
-    return 69;
-  }
-  return 0;
+  return code;
 }
 
 int main(int argc, char **argv)
@@ -480,6 +498,7 @@ int main(int argc, char **argv)
   if (limit_requests > 0)
     mo.limit_requests = so.limit_requests = limit_requests;
   mo.out = so.out = out;
+  mo.html = so.html = html;
 
   signal(SIGPIPE, SIG_IGN);
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -491,7 +510,8 @@ int main(int argc, char **argv)
   } else if (is_sweep) {
     rc = cb_sweep(&env, &p, &so, argc, argv);
   } else {
-    rc = cb_limit(&env, &p, limit_requests > 0 ? limit_requests : 200000, out, argc, argv);
+    rc = cb_limit(&env, &p, limit_requests > 0 ? limit_requests : 200000, out, html, argc,
+                  argv);
   }
   if (rc != 0)
     env.keep = true;

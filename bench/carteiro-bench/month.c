@@ -15,6 +15,22 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Which resource held back the first cycle that missed its window, from the busy part of that
+ * cycle (load.c): the deliveries' own limits first, then the machine.
+ *  - a provider's rate limit, when the median requests/s to its channel reached 90 % of its
+ *    accounts x rate: nothing on this side would go faster;
+ *  - the CPU, when it was saturated for at least 30 % of the busy seconds: the daemon used
+ *    80 % of the cores it can use (cb_usable_cores), or the machine as a whole was 90 % busy
+ *    with the daemon using at least half a core (another process took the rest: on a shared
+ *    machine that is still the CPU). Per second, not on average: a cycle with PDFs protects
+ *    every document first and then waits on the providers, and the average hides the first
+ *    part. With PDFs the work that fills the CPU is protecting them (an AES-256 key setup of
+ *    ~7 ms per document and channel, against a fraction of a millisecond for the rest of a
+ *    delivery), so it is named for that;
+ *  - the in-flight cap, when jobs waited to be taken for at least half of the busy seconds
+ *    and the median in flight while they waited was 95 % of max_inflight (the gauge counts
+ *    leased jobs only, not tasks lent to a take);
+ *  - else the spool: taking, settling and committing jobs. */
 static const char *bottleneck(const cb_profile_t *p, const cb_load_t *l, char *buf, size_t cap)
 {
   for (int c = 0; c < CB_NCHANNELS; c++) {
@@ -26,12 +42,10 @@ static const char *bottleneck(const cb_profile_t *p, const cb_load_t *l, char *b
       return buf;
     }
   }
-  if (l->inflight_median >= 0.95 * p->knobs.max_inflight)
+  if (l->cpu_saturated_share >= 0.3)
+    return p->pdf ? "documents (PDF protection, CPU)" : "CPU";
+  if (l->waiting_share >= 0.5 && l->inflight_median >= 0.95 * p->knobs.max_inflight)
     return "in-flight cap";
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  double cores = p->knobs.workers < cpus ? p->knobs.workers : (double)cpus;
-  if (l->run_s > 0 && l->cpu_s / l->run_s >= 0.8 * cores)
-    return "CPU";
   return "spool";
 }
 
@@ -99,8 +113,14 @@ int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, c
                   "deliveries_per_s", drain_s > 0 ? (double)l.delivered / drain_s : 0.0,
                   "cpu_us_per_delivery", l.delivered ? l.cpu_s * 1e6 / (double)l.delivered : 0.0,
                   "peak_rss_bytes", (json_int_t)l.peak_rss));
-    json_object_set_new(json_array_get(cycles, (size_t)k), "mock_unique",
-                        json_integer((json_int_t)l.mock_unique));
+    json_t *cj = json_array_get(cycles, (size_t)k);
+    json_object_set_new(cj, "mock_unique", json_integer((json_int_t)l.mock_unique));
+    json_object_set_new(cj, "busy", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "s", l.busy_s,
+                                              "cpu_cores", l.busy_cpu_cores, "host_busy",
+                                              l.host_busy, "cpu_saturated_share",
+                                              l.cpu_saturated_share, "waiting_share",
+                                              l.waiting_share, "inflight_median",
+                                              l.inflight_median));
     if (!e->quiet)
       fprintf(stderr,
               "  cycle %d/%d: %llu delivered, %llu dead, %llu lost in %.1f s (window %.1f s: "
@@ -155,36 +175,42 @@ int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, c
   double needed = sustained > 0 ? 100.0 * need_rate / sustained : INFINITY;
   bool fits = missed < 0;
   bool fits_by_rate = sustained >= need_rate;
-  char bbuf[96], sentence[640], scaled[96] = "";
+  char bbuf[96], sentence[768], note[320] = "", cycles_text[64];
   const char *b = fits ? NULL : bottleneck(p, &missed_load, bbuf, sizeof bbuf);
-  if (o->scale < 1)
-    snprintf(scaled, sizeof scaled, " (measured on a %g scaled sample)", o->scale);
-  char extra[256] = "";
-  if (!fits && fits_by_rate && o->scale < 1)
-    snprintf(extra, sizeof extra,
-             " (by its steady rate alone the full month would need %.1f %% of one instance: a "
-             "scaled window is short next to the fixed start of each cycle)",
-             needed);
+  snprintf(cycles_text, sizeof cycles_text, "%d cycle%s of %g hour%s", o->cycles,
+           o->cycles == 1 ? "" : "s", o->window_h, o->window_h == 1 ? "" : "s");
+  /* A scaled run says so, and when its short windows were missed by their fixed start only,
+   * what the steady rate says of the full month. */
+  if (o->scale < 1) {
+    size_t n = (size_t)snprintf(note, sizeof note, " (measured on a %g scaled sample", o->scale);
+    if (!fits && fits_by_rate && n < sizeof note)
+      n += (size_t)snprintf(note + n, sizeof note - n,
+                            "; by its steady rate alone the full month would need %.1f %% of "
+                            "one instance: a scaled window is short next to the fixed start of "
+                            "each cycle",
+                            needed);
+    if (n < sizeof note)
+      snprintf(note + n, sizeof note - n, ")");
+  }
   if (fits)
     snprintf(sentence, sizeof sentence,
              "At this profile one instance sustains %.0f deliveries/s; a month of %llu invoices "
-             "in %d cycles of %g hours needs %.1f %% of one instance%s.",
-             sustained, (unsigned long long)full_month, o->cycles, o->window_h, needed, scaled);
+             "in %s needs %.1f %% of one instance%s.",
+             sustained, (unsigned long long)full_month, cycles_text, needed, note);
   else
     snprintf(sentence, sizeof sentence,
              "At this profile one instance sustains %.0f deliveries/s; a month of %llu invoices "
-             "in %d cycles of %g hours does not fit (cycle %d of %d missed its window); the "
-             "bottleneck was %s%s%s.",
-             sustained, (unsigned long long)full_month, o->cycles, o->window_h, missed + 1, o->cycles, b,
-             scaled, extra);
-  json_t *capj = json_pack("{s:f, s:b, s:b, s:f, s:f, s:s}", "sustained_per_s", sustained,
+             "in %s does not fit (cycle %d of %d missed its window); the bottleneck was %s%s.",
+             sustained, (unsigned long long)full_month, cycles_text, missed + 1, o->cycles, b,
+             note);
+  /* needed_percent is null when nothing was delivered: there is no rate to divide by */
+  json_t *capj = json_pack("{s:f, s:b, s:b, s:o, s:f, s:s}", "sustained_per_s", sustained,
                            "fits", fits, "fits_by_rate", fits_by_rate, "needed_percent",
-                           isfinite(needed) ? needed : -1.0,
-                           "needed_per_s", need_rate, "sentence", sentence);
+                           isfinite(needed) ? json_real(needed) : json_null(), "needed_per_s",
+                           need_rate, "sentence", sentence);
   json_object_set_new(capj, "bottleneck", b != NULL ? json_string(b) : json_null());
   json_object_set_new(doc, "capacity", capj);
-  rc = cb_result_write(doc, o->out) == 0 ? 0 : CB_EX_IOERR;
-  cb_summary(doc, stdout);
+  rc = cb_result_finish(doc, o->out, o->html);
 out:
   json_decref(cycles);
   json_decref(doc);

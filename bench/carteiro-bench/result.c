@@ -1,5 +1,9 @@
-/* The result document (SCHEMA.md, "carteiro-bench/1") and the short terminal summary. */
+/* The result document (bench/SCHEMA.md, "carteiro-bench/1"), and its way out: the JSON file,
+ * the report's terminal summary and its HTML page (bench/report). */
 #include "bench.h"
+
+#include "common/error.h"
+#include "report.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -88,6 +92,7 @@ json_t *cb_profile_json(const cb_profile_t *p)
 json_t *cb_series_json(const cb_series_t *s)
 {
   json_t *t = json_array(), *infl = json_array(), *retr = json_array(), *dead = json_array();
+  json_t *cpu = json_array();
   json_t *del = json_object();
   json_t *per[CB_NCHANNELS];
   for (int c = 0; c < CB_NCHANNELS; c++) {
@@ -100,12 +105,13 @@ json_t *cb_series_json(const cb_series_t *s)
     for (int c = 0; c < CB_NCHANNELS; c++)
       json_array_append_new(per[c], json_real(x->deliveries[c]));
     json_array_append_new(infl, json_real(x->inflight));
+    json_array_append_new(cpu, json_real(x->cpu_cores));
     json_array_append_new(retr, json_real(x->retries));
     json_array_append_new(dead, json_real(x->dead_total));
   }
-  return json_pack("{s:f, s:o, s:o, s:o, s:o, s:o}", "interval_s", 1.0, "t_s", t,
+  return json_pack("{s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "interval_s", 1.0, "t_s", t,
                    "deliveries_per_s", del, "inflight", infl, "retries_per_s", retr,
-                   "dead_total", dead);
+                   "dead_total", dead, "cpu_cores", cpu);
 }
 
 json_t *cb_limit_json(const cb_limit_t *l, double ours_per_s)
@@ -136,75 +142,44 @@ int cb_result_write(json_t *doc, const char *path)
   return 0;
 }
 
-static double num(const json_t *o, const char *k)
+int cb_html_write(const json_t *doc, const char *path)
 {
-  return json_number_value(json_object_get(o, k));
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (f == NULL) {
+    fprintf(stderr, "carteiro-bench: %s: cannot create: %s\n", tmp, strerror(errno));
+    return CB_EX_CANTCREAT;
+  }
+  int rc = cb_report_html(doc, f);
+  if (fclose(f) != 0 && rc == 0)
+    rc = CT_EIO;
+  if (rc == 0 && rename(tmp, path) != 0)
+    rc = CT_EIO;
+  if (rc != 0) {
+    fprintf(stderr, "carteiro-bench: %s: %s\n", path, ct_strerror(rc));
+    unlink(tmp);
+    return rc == CT_EINVAL ? CB_EX_DATAERR : CB_EX_IOERR;
+  }
+  return 0;
 }
 
-void cb_summary(const json_t *doc, FILE *out)
+int cb_result_finish(json_t *doc, const char *out, const char *html)
 {
-  const char *kind = json_string_value(json_object_get(doc, "kind"));
-  fprintf(out, "carteiro-bench %s  (commit %s, %s)\n", kind != NULL ? kind : "?",
-          json_string_value(json_object_get(doc, "commit")),
-          json_string_value(json_object_get(doc, "created")));
-  const json_t *cycles = json_object_get(doc, "cycles");
-  if (json_is_array(cycles)) {
-    if (num(doc, "scale") < 1)
-      fprintf(out, "scaled run: %.4g of a month of %.0f invoices (invoices per cycle and window "
-                   "lengths scaled alike; idle time between cycles skipped)\n",
-              num(doc, "scale"), num(doc, "full_month_invoices"));
-    fprintf(out, "%5s %9s %9s %9s %6s %10s %6s %8s %9s %9s %9s\n", "cycle", "invoices",
-            "window_s", "drain_s", "met", "delivered", "dead", "retries", "inv/s", "p50_ms",
-            "p99_ms");
-    size_t i;
-    json_t *c;
-    json_array_foreach(cycles, i, c)
-    {
-      const json_t *l = json_object_get(c, "latency_ms");
-      fprintf(out, "%5zu %9.0f %9.1f %9.1f %6s %10.0f %6.0f %8.0f %9.1f %9.0f %9.0f\n", i,
-              num(c, "invoices"), num(c, "window_s"), num(c, "drain_s"),
-              json_is_true(json_object_get(c, "window_met")) ? "yes" : "NO",
-              num(c, "delivered"), num(c, "dead"), num(c, "retries"),
-              num(c, "deliveries_per_s"), num(l, "p50"), num(l, "p99"));
-    }
+  if (cb_result_write(doc, out) != 0)
+    return CB_EX_IOERR;
+  /* What the runner writes must read back in the report: a document that fails the check is
+   * a fault of this program, and the JSON is kept (if asked for) to show which field. */
+  char err[256];
+  int rc = cb_report_check(doc, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "carteiro-bench: the result does not pass the report's check: %s\n",
+            rc == CT_EINVAL ? err : ct_strerror(rc));
+    return CB_EX_SOFTWARE;
   }
-  const json_t *sw = json_object_get(doc, "sweep");
-  if (sw != NULL) {
-    fprintf(out, "%7s %12s %11s %11s %11s %10s %8s %9s\n", "workers", "max_inflight",
-            "concurrency", "connections", "deliv/s", "cpu_us/d", "p99_ms", "rss_MiB");
-    size_t i;
-    json_t *pt;
-    json_array_foreach(json_object_get(sw, "points"), i, pt)
-    {
-      fprintf(out, "%7.0f %12.0f %11.0f %11.0f %11.0f %10.0f %8.0f %9.1f\n",
-              num(pt, "workers"), num(pt, "max_inflight"), num(pt, "provider_concurrency"),
-              num(pt, "connections"), num(pt, "deliveries_per_s"),
-              num(pt, "cpu_us_per_delivery"), num(pt, "p99_ms"),
-              num(pt, "peak_rss_bytes") / 1048576.0);
-    }
-    const json_t *b = json_object_get(sw, "best");
-    fprintf(out, "best: workers=%.0f max_inflight=%.0f provider_concurrency=%.0f "
-                 "connections=%.0f -> %.0f deliveries/s\n",
-            num(b, "workers"), num(b, "max_inflight"), num(b, "provider_concurrency"),
-            num(b, "connections"), num(b, "deliveries_per_s"));
+  if (cb_report_terminal(doc, stdout) != 0) {
+    fprintf(stderr, "carteiro-bench: writing the summary failed\n");
+    return CB_EX_IOERR;
   }
-  const json_t *t = json_object_get(doc, "totals");
-  if (t != NULL)
-    fprintf(out, "totals: enqueued %.0f, delivered %.0f, dead %.0f, lost %.0f, mock saw %.0f; "
-                 "%.0f retries; %.1f deliveries/s; %.0f CPU-us per delivery; peak RSS %.1f MiB\n",
-            num(t, "enqueued"), num(t, "delivered"), num(t, "dead"), num(t, "lost"),
-            num(t, "mock_unique"), num(t, "retries"), num(t, "deliveries_per_s"),
-            num(t, "cpu_us_per_delivery"), num(t, "peak_rss_bytes") / 1048576.0);
-  const json_t *l = json_object_get(doc, "limit");
-  if (l != NULL) {
-    fprintf(out, "HTTP/2 limit (h2load, same mock, same run): %.0f requests/s",
-            num(l, "requests_per_s"));
-    if (json_object_get(l, "fraction") != NULL)
-      fprintf(out, "; ours %.0f requests/s = %.1f %% of it", num(l, "ours_per_s"),
-              100 * num(l, "fraction"));
-    fputc('\n', out);
-  }
-  const json_t *cap = json_object_get(doc, "capacity");
-  if (cap != NULL)
-    fprintf(out, "%s\n", json_string_value(json_object_get(cap, "sentence")));
+  return html != NULL ? cb_html_write(doc, html) : 0;
 }

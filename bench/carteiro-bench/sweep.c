@@ -93,8 +93,7 @@ int cb_sweep(cb_env_t *e, cb_profile_t *p, const cb_sweep_opts_t *o, int argc, c
     points = best = NULL;
     if (lim.ok)
       json_object_set_new(doc, "limit", cb_limit_json(&lim, best_req_rate));
-    rc = cb_result_write(doc, o->out) == 0 ? 0 : CB_EX_IOERR;
-    cb_summary(doc, stdout);
+    rc = cb_result_finish(doc, o->out, o->html);
     json_decref(doc);
   }
 out:

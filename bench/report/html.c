@@ -466,7 +466,8 @@ static void chart_limit(const cb__doc_t *d, FILE *out) {
   axes(&f, false, "client, same TLS HTTP/2 path and server", "requests/s", NULL);
   double v[2] = {l->requests_per_s, l->ours_per_s};
   const char *color[2] = {"#888888", "#2f6fb3"};
-  for (int i = 0; i < 2; i++) {
+  int bars = l->has_ours ? 2 : 1;
+  for (int i = 0; i < bars; i++) {
     double x = px(&f, i + 0.5), y = py(&f, v[i], f.y1);
     fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"120\" height=\"%.1f\" fill=\"%s\"/>\n",
             x - 60, y, f.h - f.bottom - y, color[i]);
@@ -478,7 +479,7 @@ static void chart_limit(const cb__doc_t *d, FILE *out) {
     fputs("</text>\n", out);
   }
   legend_key_t keys[] = {{l->tool, color[0], 'b'}, {"carteiro", color[1], 'b'}};
-  legend(&f, keys, 2);
+  legend(&f, keys, (size_t)bars);
   svg_close(&f);
 }
 
@@ -550,12 +551,22 @@ static void run_table(const cb__doc_t *d, FILE *out) {
     for (size_t i = 0; i < p->nrates && o < sizeof line; i++) {
       const cb__rate_t *rt = &p->rates[i];
       char acc[N], rate[N], burst[N];
-      o += (size_t)snprintf(line + o, sizeof line - o, "%s%s: %s account%s × %s/s (burst %s)",
-                            i > 0 ? "; " : "", rt->provider, cb__fmt_int(acc, N, rt->accounts),
-                            rt->accounts == 1 ? "" : "s", cb__fmt_int(rate, N, rt->rate_per_s),
-                            cb__fmt_int(burst, N, rt->burst));
+      o += (size_t)snprintf(line + o, sizeof line - o, "%s%s: %s account%s", i > 0 ? "; " : "",
+                            rt->provider, cb__fmt_int(acc, N, rt->accounts),
+                            rt->accounts == 1 ? "" : "s");
+      /* 0 is no limit, and a burst of 0 the daemon's default */
+      if (o < sizeof line && rt->rate_per_s > 0)
+        o += (size_t)snprintf(line + o, sizeof line - o, " × %s/s (burst %s)",
+                              cb__fmt_int(rate, N, rt->rate_per_s),
+                              rt->burst > 0 ? cb__fmt_int(burst, N, rt->burst) : "default");
+      else if (o < sizeof line)
+        o += (size_t)snprintf(line + o, sizeof line - o, ", no rate limit");
     }
     kv(out, "provider rates", line);
+    if (!p->has_knobs) {
+      fputs("</table>\n", out);
+      return;
+    }
     char w[N], m[N], c[N], n[N];
     snprintf(
         line, sizeof line, "workers %s, max_inflight %s, provider_concurrency %s, connections %s",
@@ -615,6 +626,10 @@ static void limit_table(const cb__doc_t *d, FILE *out) {
   kv(out, line, cb__fmt_int(v, N, l->requests_per_s));
   snprintf(line, sizeof line, "%s requests", l->tool);
   kv(out, line, cb__fmt_int(v, N, l->requests));
+  if (!l->has_ours) {
+    fputs("</table>\n", out);
+    return;
+  }
   kv(out, "carteiro requests/s", cb__fmt_int(v, N, l->ours_per_s));
   snprintf(line, sizeof line, "carteiro as a share of %s", l->tool);
   char pct[N + 4];
@@ -703,11 +718,14 @@ static int page(const cb__doc_t *d, FILE *out) {
     fprintf(out, "<p class=\"capacity%s\">", d->capacity.fits ? "" : " nofit");
     esc(out, d->capacity.sentence);
     fputs("</p>\n", out);
-    char sus[N], need[N];
-    fprintf(out, "<p>%s: sustained %s/s, the load needs %s %% of one instance; bottleneck: ",
+    char sus[N], pct[N], need[N + 4];
+    if (d->capacity.has_needed)
+      snprintf(need, sizeof need, "%s %%", cb__fmt_pct(pct, N, d->capacity.needed_percent));
+    else
+      snprintf(need, sizeof need, "an unknown share");
+    fprintf(out, "<p>%s: sustained %s/s, the load needs %s of one instance; bottleneck: ",
             d->capacity.fits ? "Fits" : "Does not fit",
-            cb__fmt_int(sus, N, d->capacity.sustained_per_s),
-            cb__fmt_pct(need, N, d->capacity.needed_percent));
+            cb__fmt_int(sus, N, d->capacity.sustained_per_s), need);
     esc(out, d->capacity.bottleneck != NULL ? d->capacity.bottleneck : "none found");
     fputs(".</p>\n", out);
   }

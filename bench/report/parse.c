@@ -3,7 +3,7 @@
  * Every fault is reported by its path in the document, the way a reader would look it up:
  * "cycles[2].drain_s: missing", "series.inflight[17]: expected a non-negative number". The
  * first fault stops the read. Which sections a document must have depends on its kind (see
- * SCHEMA.md): a month has cycles, series, totals and capacity; a sweep has its grid; a limit
+ * bench/SCHEMA.md): a month has cycles, series, totals and capacity; a sweep has its grid; a limit
  * run has the h2load figures. A section that is present is checked in full, required or not.
  */
 #include <math.h>
@@ -124,6 +124,11 @@ static const char *join_index(char *buf, size_t cap, const char *path, const cha
   return buf;
 }
 
+static bool present(const json_t *root, const char *key) {
+  const json_t *v = json_object_get(root, key);
+  return v != NULL && !json_is_null(v);
+}
+
 static int read_plat(ctx_t *c, const json_t *obj, const char *path, cb__plat_t *lat) {
   const json_t *l;
   char p[128];
@@ -153,7 +158,7 @@ static int read_knobs(ctx_t *c, const json_t *obj, const char *path, cb__knobs_t
   return 0;
 }
 
-static int read_profile(ctx_t *c, const json_t *root, cb__profile_t *pr) {
+static int read_profile(ctx_t *c, const json_t *root, cb__kind_t kind, cb__profile_t *pr) {
   const json_t *p, *e, *a, *knobs;
   const char *path = "profile";
   char sub[128];
@@ -206,8 +211,12 @@ static int read_profile(ctx_t *c, const json_t *root, cb__profile_t *pr) {
         (rc = get_num(c, r, sub, "burst", &rt->burst)) != 0)
       return rc;
   }
+  /* A sweep varies the knobs, so its profile has none (each point lists its own). */
+  if (!present(p, "knobs") && kind == CB__SWEEP)
+    return 0;
   if ((rc = get_obj(c, p, path, "knobs", &knobs)) != 0)
     return rc;
+  pr->has_knobs = true;
   return read_knobs(c, knobs, "profile.knobs", &pr->knobs);
 }
 
@@ -349,10 +358,16 @@ static int read_limit(ctx_t *c, const json_t *root, cb__limit_t *l) {
   if ((rc = get_obj(c, root, "", "limit", &o)) != 0 ||
       (rc = get_str(c, o, p, "tool", &l->tool)) != 0 ||
       (rc = get_num(c, o, p, "requests_per_s", &l->requests_per_s)) != 0 ||
-      (rc = get_count(c, o, p, "requests", &l->requests)) != 0 ||
-      (rc = get_num(c, o, p, "ours_per_s", &l->ours_per_s)) != 0 ||
+      (rc = get_count(c, o, p, "requests", &l->requests)) != 0)
+    return rc;
+  /* Our rate comes with a load of ours: absent from a `limit` run, which has none; the two
+   * figures go together. */
+  if (!present(o, "ours_per_s") && !present(o, "fraction"))
+    return 0;
+  if ((rc = get_num(c, o, p, "ours_per_s", &l->ours_per_s)) != 0 ||
       (rc = get_num(c, o, p, "fraction", &l->fraction)) != 0)
     return rc;
+  l->has_ours = true;
   return 0;
 }
 
@@ -396,18 +411,19 @@ static int read_capacity(ctx_t *c, const json_t *root, cb__capacity_t *cap) {
   int rc;
   if ((rc = get_obj(c, root, "", "capacity", &o)) != 0 ||
       (rc = get_num(c, o, p, "sustained_per_s", &cap->sustained_per_s)) != 0 ||
-      (rc = get_bool(c, o, p, "fits", &cap->fits)) != 0 ||
-      (rc = get_num(c, o, p, "needed_percent", &cap->needed_percent)) != 0)
+      (rc = get_bool(c, o, p, "fits", &cap->fits)) != 0)
     return rc;
+  /* null when nothing was delivered: no rate to divide by (the key itself is required) */
+  const json_t *np = json_object_get(o, "needed_percent");
+  if (np == NULL || !json_is_null(np)) {
+    if ((rc = get_num(c, o, p, "needed_percent", &cap->needed_percent)) != 0)
+      return rc;
+    cap->has_needed = true;
+  }
   b = json_object_get(o, "bottleneck");
   if (b != NULL && !json_is_null(b) && (rc = get_str(c, o, p, "bottleneck", &cap->bottleneck)) != 0)
     return rc;
   return get_str(c, o, p, "sentence", &cap->sentence);
-}
-
-static bool present(const json_t *root, const char *key) {
-  const json_t *v = json_object_get(root, key);
-  return v != NULL && !json_is_null(v);
 }
 
 static int read_doc(ctx_t *c, const json_t *root, cb__doc_t *d) {
@@ -449,7 +465,7 @@ static int read_doc(ctx_t *c, const json_t *root, cb__doc_t *d) {
       return fail(c, "", "scale", "expected a fraction above 0 and at most 1, got %g", d->scale);
   }
   d->has_profile = month || present(root, "profile");
-  if (d->has_profile && (rc = read_profile(c, root, &d->profile)) != 0)
+  if (d->has_profile && (rc = read_profile(c, root, d->kind, &d->profile)) != 0)
     return rc;
   if (month && (rc = read_cycles(c, root, d)) != 0)
     return rc;

@@ -1,5 +1,5 @@
 /* The reports of carteiro-bench: a terminal summary and a self-contained HTML page, both drawn
- * from one result document (schema "carteiro-bench/1", bench/report/SCHEMA.md).
+ * from one result document (schema "carteiro-bench/1", bench/SCHEMA.md).
  *
  * Each function reads the whole document and checks every field it will use before it writes
  * anything, so a bad document never leaves half a report behind. The caller keeps ownership of

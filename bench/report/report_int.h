@@ -61,6 +61,7 @@ typedef struct {
   bool pdf;
   size_t nrates;
   cb__rate_t *rates;
+  bool has_knobs; /* absent in a sweep: each point has its own */
   cb__knobs_t knobs;
 } cb__profile_t;
 
@@ -85,11 +86,14 @@ typedef struct {
 
 typedef struct {
   const char *tool;
-  double requests_per_s, requests, ours_per_s, fraction;
+  double requests_per_s, requests;
+  bool has_ours; /* false in a `limit` run, which runs the load tool only */
+  double ours_per_s, fraction;
 } cb__limit_t;
 
 typedef struct {
   double sustained_per_s, needed_percent;
+  bool has_needed; /* false when needed_percent is null: nothing delivered */
   bool fits;
   const char *bottleneck; /* NULL when null or absent */
   const char *sentence;

@@ -58,14 +58,21 @@ static void profile(const cb__profile_t *p, FILE *out) {
   for (size_t i = 0; i < p->nrates; i++) {
     const cb__rate_t *rt = &p->rates[i];
     char acc[N], rate[N], burst[N];
-    fprintf(out, "%s%s %s account%s x %s/s (burst %s)", i == 0 ? "          rates: " : "; ",
-            rt->provider, cb__fmt_int(acc, N, rt->accounts), rt->accounts == 1 ? "" : "s",
-            cb__fmt_int(rate, N, rt->rate_per_s), cb__fmt_int(burst, N, rt->burst));
+    fprintf(out, "%s%s %s account%s", i == 0 ? "          rates: " : "; ", rt->provider,
+            cb__fmt_int(acc, N, rt->accounts), rt->accounts == 1 ? "" : "s");
+    /* 0 is no limit, and a burst of 0 the daemon's default */
+    if (rt->rate_per_s > 0)
+      fprintf(out, " x %s/s (burst %s)", cb__fmt_int(rate, N, rt->rate_per_s),
+              rt->burst > 0 ? cb__fmt_int(burst, N, rt->burst) : "default");
+    else
+      fputs(", no rate limit", out);
   }
   if (p->nrates > 0)
     fputc('\n', out);
-  knobs_text(knobs, sizeof knobs, &p->knobs);
-  fprintf(out, "          knobs: %s\n", knobs);
+  if (p->has_knobs) {
+    knobs_text(knobs, sizeof knobs, &p->knobs);
+    fprintf(out, "          knobs: %s\n", knobs);
+  }
 }
 
 static void cycles(const cb__doc_t *d, FILE *out) {
@@ -116,12 +123,18 @@ static void limit(const cb__doc_t *d, FILE *out) {
   if (d->kind == CB__LIMIT) {
     fprintf(out, "\n%-9s %s requests/s (%s requests) over the same TLS HTTP/2 path\n", l->tool,
             cb__fmt_int(rps, N, l->requests_per_s), cb__fmt_int(req, N, l->requests));
-    fprintf(out, "carteiro: %s requests/s, %s %% of %s's rate\n",
+    if (l->has_ours)
+      fprintf(out, "carteiro: %s requests/s, %s %% of %s's rate\n",
             cb__fmt_int(ours, N, l->ours_per_s), cb__fmt_pct(pct, N, l->fraction * 100), l->tool);
     return;
   }
   char label[48];
   snprintf(label, sizeof label, "%s:", l->tool);
+  if (!l->has_ours) {
+    fprintf(out, "%-9s %s requests/s in the same run\n", label,
+            cb__fmt_int(rps, N, l->requests_per_s));
+    return;
+  }
   fprintf(out, "%-9s %s requests/s in the same run; ours %s/s is %s %% of it\n", label,
           cb__fmt_int(rps, N, l->requests_per_s), cb__fmt_int(ours, N, l->ours_per_s),
           cb__fmt_pct(pct, N, l->fraction * 100));
@@ -153,11 +166,14 @@ static int sweep(const cb__doc_t *d, FILE *out) {
 }
 
 static void capacity(const cb__capacity_t *c, FILE *out) {
-  char sus[N], need[N];
-  fprintf(out,
-          "capacity: %s; sustained %s/s, the load needs %s %% of one instance; bottleneck: %s\n",
-          c->fits ? "fits" : "DOES NOT FIT", cb__fmt_int(sus, N, c->sustained_per_s),
-          cb__fmt_pct(need, N, c->needed_percent),
+  char sus[N], pct[N], need[N + 4];
+  /* unknown when nothing was delivered: no sustained rate to divide by */
+  if (c->has_needed)
+    snprintf(need, sizeof need, "%s %%", cb__fmt_pct(pct, N, c->needed_percent));
+  else
+    snprintf(need, sizeof need, "an unknown share");
+  fprintf(out, "capacity: %s; sustained %s/s, the load needs %s of one instance; bottleneck: %s\n",
+          c->fits ? "fits" : "DOES NOT FIT", cb__fmt_int(sus, N, c->sustained_per_s), need,
           c->bottleneck != NULL ? c->bottleneck : "none found");
   fprintf(out, "\n%s\n", c->sentence);
 }

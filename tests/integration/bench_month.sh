@@ -2,16 +2,18 @@
 # carteiro-bench month on a scaled sample: it runs the real daemon against the mock, and every
 # job is accounted for. Per cycle and in total: delivered + dead == enqueued, nothing lost, and
 # the mock saw exactly the delivered jobs; the result document has the schema's required
-# fields (bench/carteiro-bench/SCHEMA.md).
+# fields (bench/SCHEMA.md), passes the report's check, and its HTML report has its four charts
+# and a deadline line per cycle.
 # usage: bench_month.sh CARTEIRO_BENCH GEN_TEST_CA [SCALE]
-# SCALE defaults to 0.01 (6 cycles of 4,000 invoices); the sanitizer build passes a smaller
-# one (see tests/integration/CMakeLists.txt) to stay within its time budget.
+# SCALE defaults to 0.005: 6 cycles of 2,000 invoices, 36 s windows, about 25 s on an idle
+# 2-core machine (the accounting is the same at any scale; a larger sample only takes longer).
+# The sanitizer build passes a smaller one (see tests/integration/CMakeLists.txt).
 . "$(dirname "$0")/lib.sh"
-bench=$1 gen_ca=$2 scale=${3:-0.01}
+bench=$1 gen_ca=$2 scale=${3:-0.005}
 echo "scale $scale"
 
 "$bench" month --scale "$scale" --limit-requests 5000 --gen-ca "$gen_ca" --quiet \
-  --out "$T/month.json" >"$T/summary.txt" 2>"$T/bench.err" || {
+  --out "$T/month.json" --html "$T/month.html" >"$T/summary.txt" 2>"$T/bench.err" || {
   fail "carteiro-bench month exited $?"
   sed 's/^/  bench: /' "$T/bench.err" >&2
 }
@@ -67,5 +69,35 @@ expect_eq "required fields" true "$(r '
      has("bottleneck") and (.sentence | startswith("At this profile one instance sustains")))')"
 expect_eq "latencies ordered" true \
   "$(r 'all(.cycles[].latency_ms; .p50 <= .p90 and .p90 <= .p99 and .p99 <= .max)')"
-expect_eq "summary printed" true "$(grep -q '^At this profile' "$T/summary.txt" && echo true || echo false)"
+
+# The report: the run printed its terminal summary, ending on the capacity sentence; the saved
+# document renders the same through `report`, and its HTML has the month's four charts
+# (throughput with the deadlines, latency, in flight, retries) and one deadline per cycle.
+expect_eq "summary ends on the capacity sentence" "$(r .capacity.sentence)" \
+  "$(tail -n 1 "$T/summary.txt")"
+met=$(r '[.cycles[] | select(.window_met)] | length')
+expect_eq "summary's windows line" 1 "$(grep -c "^windows:  $met of 6 met" "$T/summary.txt")"
+expect_status "report checks the run's document clean" 0 "$bench" report "$T/month.json" \
+  --html "$T/again.html"
+expect_eq "report prints what the run printed" "$(cat "$T/summary.txt")" "$(cat "$T/out")"
+expect_eq "report's HTML is the run's" "$(sha256sum <"$T/month.html")" \
+  "$(sha256sum <"$T/again.html")"
+count() { grep -oF -- "$1" "$T/month.html" | wc -l; }
+expect_eq "HTML charts" 4 "$(count '<svg ')"
+expect_eq "HTML charts closed" 4 "$(count '</svg>')"
+expect_eq "HTML deadline lines" 6 "$(count '<line class="deadline')"
+for i in 0 1 2 3 4 5; do
+  expect_eq "HTML cycle $i deadline label" 1 "$(count ">cycle $i deadline</text>")"
+done
+expect_eq "HTML missed deadlines drawn as such" \
+  "$(r '[.cycles[] | select(.window_met | not)] | length')" "$(count '<line class="deadline missed"')"
+expect_eq "HTML carries the capacity sentence" 1 \
+  "$(count "$(r .capacity.sentence)")"
+expect_eq "HTML self-contained" 0 "$(count '<script')"
+# A document the report cannot read is refused with the field's name, and nothing is drawn.
+jq 'del(.cycles[2].drain_s)' "$T/month.json" >"$T/bad.json"
+expect_status "report refuses a bad document" 65 "$bench" report "$T/bad.json" --html "$T/bad.html"
+expect_eq "report names the field" "carteiro-bench: $T/bad.json: cycles[2].drain_s: missing" \
+  "$(cat "$T/err")"
+expect_eq "no HTML for a bad document" false "$([ -e "$T/bad.html" ] && echo true || echo false)"
 finish

@@ -282,6 +282,21 @@ static void test_bad_documents(void **state) {
                  "series.deliveries_per_s.sms: 299 values, expected 300 (as many as series.t_s)");
   json_array_insert_new(sms, 0, json_real(0));
 
+  /* needed_percent is null when nothing was delivered; absent, it is a fault */
+  json_t *cap = json_object_get(doc, "capacity");
+  json_object_set_new(cap, "needed_percent", json_null());
+  assert_int_equal(cb_report_check(doc, err, sizeof err), 0);
+  char *t = render(cb_report_terminal, doc, 0);
+  assert_line(t, "capacity: fits; sustained 96/s, the load needs an unknown share of one instance; "
+                 "bottleneck: provider rate limit (whatsapp)");
+  free(t);
+  t = render(cb_report_html, doc, 0);
+  assert_int_equal(count(t, "the load needs an unknown share of one instance"), 1);
+  free(t);
+  json_object_del(cap, "needed_percent");
+  assert_refused(doc, "capacity.needed_percent: missing");
+  json_object_set_new(cap, "needed_percent", json_real(58));
+
   json_object_del(doc, "capacity");
   assert_refused(doc, "capacity: missing");
 
@@ -292,6 +307,69 @@ static void test_bad_documents(void **state) {
   /* A limit document needs the h2load figures. */
   doc = load("limit-small.json");
   json_object_del(json_object_get(doc, "limit"), "ours_per_s");
+  assert_refused(doc, "limit.ours_per_s: missing");
+  json_decref(doc);
+}
+
+/* What the runner writes for a sweep (no profile.knobs: each point has its own) and for a
+ * `limit` run (the load tool only, no rate of ours) checks clean and renders without them. */
+static void test_runner_shapes(void **state) {
+  (void)state;
+  char err[256];
+  json_t *doc = load("sweep-small.json");
+  json_object_del(json_object_get(doc, "profile"), "knobs");
+  assert_int_equal(cb_report_check(doc, err, sizeof err), 0);
+  char *t = render(cb_report_terminal, doc, 0);
+  assert_int_equal(count(t, "knobs:"), 0);
+  assert_int_equal(count(t, " MiB\n"), 16);
+  free(t);
+  char *h = render(cb_report_html, doc, 0);
+  assert_balanced(h);
+  assert_int_equal(count(h, ">knobs</th>"), 0);
+  assert_int_equal(count(h, "<svg "), 4);
+  free(h);
+  /* a rate of 0 is no limit, a burst of 0 the daemon's default */
+  json_t *rates = json_array();
+  json_array_append_new(rates, json_pack("{s:s, s:i, s:i, s:i}", "provider", "sms", "accounts", 1,
+                                         "rate_per_s", 0, "burst", 0));
+  json_array_append_new(rates, json_pack("{s:s, s:i, s:i, s:i}", "provider", "email",
+                                         "accounts", 2, "rate_per_s", 300, "burst", 0));
+  json_object_set_new(json_object_get(doc, "profile"), "rates", rates);
+  t = render(cb_report_terminal, doc, 0);
+  assert_line(t, "          rates: sms 1 account, no rate limit; email 2 accounts x 300/s "
+                 "(burst default)");
+  free(t);
+  h = render(cb_report_html, doc, 0);
+  assert_int_equal(count(h, "sms: 1 account, no rate limit; email: 2 accounts × 300/s (burst "
+                            "default)"),
+                   1);
+  free(h);
+  /* a month has one set of knobs, and must say which */
+  json_decref(doc);
+  doc = load("month-small.json");
+  json_object_del(json_object_get(doc, "profile"), "knobs");
+  assert_refused(doc, "profile.knobs: missing");
+  json_decref(doc);
+
+  doc = load("limit-small.json");
+  json_t *l = json_object_get(doc, "limit");
+  json_object_del(l, "ours_per_s");
+  json_object_del(l, "fraction");
+  assert_int_equal(cb_report_check(doc, err, sizeof err), 0);
+  t = render(cb_report_terminal, doc, 0);
+  assert_last_line(t,
+                   "h2load    61,000 requests/s (200,000 requests) over the same TLS HTTP/2 path");
+  assert_int_equal(count(t, "carteiro:"), 0);
+  free(t);
+  h = render(cb_report_html, doc, 0);
+  assert_balanced(h);
+  assert_int_equal(count(h, "<svg "), 1);
+  assert_int_equal(count(h, ">61,000/s</text>"), 1);
+  assert_int_equal(count(h, ">carteiro</text>"), 0);
+  assert_int_equal(count(h, "carteiro requests/s"), 0);
+  free(h);
+  /* one without the other is a fault */
+  json_object_set_new(l, "fraction", json_real(0.1));
   assert_refused(doc, "limit.ours_per_s: missing");
   json_decref(doc);
 }
@@ -430,7 +508,7 @@ int main(void) {
       cmocka_unit_test(test_sweep_and_limit_html),   cmocka_unit_test(test_bad_documents),
       cmocka_unit_test(test_strings_are_escaped),    cmocka_unit_test(test_numbers),
       cmocka_unit_test(test_downsample_keeps_peaks), cmocka_unit_test(test_long_series_html),
-      cmocka_unit_test(test_write_failure),
+      cmocka_unit_test(test_write_failure),          cmocka_unit_test(test_runner_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@ usage: pii_scan.py LOG_DIR
 Every line of every file under LOG_DIR is searched for
   - a CPF: 11 digits, bare or as ###.###.###-##, whose check digits are right (all-equal
     digit strings are not CPFs);
-  - a Brazilian phone number: +55 or 55 followed by 10 or 11 digits;
+  - a Brazilian phone number: +55 or 55 followed by 10 or 11 digits, or written out with
+    its area code and a hyphen (+55 11 98765-4321, (11) 98765-4321, 11 3456-7890);
   - an e-mail address.
 carteiro's masks (***.***.***-09, +55 11 9****-4321, j***@example.com) do not match. Each
 finding is printed as FILE:LINE: KIND MASKED (the value itself is never printed, so this
@@ -20,6 +21,8 @@ CPF_FORMATTED = re.compile(r"(?<![0-9])\d{3}\.\d{3}\.\d{3}-\d{2}(?![0-9])")
 # Bare digits: not inside a longer run of letters or digits (hex ids, barcode lines, times).
 CPF_BARE = re.compile(r"(?<![0-9A-Za-z])\d{11}(?![0-9A-Za-z])")
 PHONE = re.compile(r"(?:(?<![0-9])\+|(?<![0-9A-Za-z+]))55\d{10,11}(?![0-9A-Za-z])")
+PHONE_WRITTEN = re.compile(
+    r"(?<![0-9A-Za-z+])(?:\+?55 ?)?(?:\(\d{2}\) ?|\d{2} )9?\d{4}-\d{4}(?![0-9])")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
@@ -46,6 +49,10 @@ def findings(line):
     for m in PHONE.finditer(line):
         digits = m.group().lstrip("+")
         yield "phone", "+55 %s ****-%s" % (digits[2:4], digits[-4:])
+    for m in PHONE_WRITTEN.finditer(line):
+        digits = re.sub(r"\D", "", m.group())
+        local = digits[2:] if len(digits) >= 12 else digits  # without the country code
+        yield "phone", "+55 %s ****-%s" % (local[:2], digits[-4:])
     for m in EMAIL.finditer(line):
         v = m.group()
         yield "email", v[0] + "***" + v[v.index("@"):]

@@ -19,6 +19,7 @@ not a CPF: 52998224724 (wrong check digit), 11111111111 (all equal), 529.982.247
 mock: sms to 5521998765432 accepted
 barcode 00190725869430299330123932472675316630000060273 at 1796094000000 id 0a52998224725f
 {"msg":"bounce","to":"fulana.tal+fatura@example.invalid"}
+call (31) 98765-0002 or +55 61 3456-7890 before 2026-11-23 12:00-13:00
 LOG
 printf 'clean line\n' >"$T/logs/some_test/mock.err"
 
@@ -29,8 +30,10 @@ some_test/run.log:4: cpf ***.***.***-09
 some_test/run.log:6: phone +55 11 ****-4321
 some_test/run.log:7: phone +55 21 ****-5432
 some_test/run.log:9: email f***@example.invalid
-pii_scan: 2 files, 10 lines, 5 findings of personal data in clear" "$(cat "$T/out")"
-for v in 52998224725 123.456.789-09 5511987654321 5521998765432 fulana.tal; do
+some_test/run.log:10: phone +55 31 ****-0002
+some_test/run.log:10: phone +55 61 ****-7890
+pii_scan: 2 files, 11 lines, 7 findings of personal data in clear" "$(cat "$T/out")"
+for v in 52998224725 123.456.789-09 5511987654321 5521998765432 fulana.tal 98765-0002 3456-7890; do
   expect_no_match "the report does not repeat $v" "$T/out" "$v"
 done
 

@@ -222,6 +222,36 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
     emit(&o, "carteiro_provider_paused{provider=\"%s\"} %d\n", g->accounts->v[i].name,
          atomic_load(&g->accounts->v[i].paused) ? 1 : 0);
 
+  /* One emit per metric: a line of emit() holds 512 bytes. */
+  ct_doccache_stats_t dc;
+  ct_doccache_stats(g->doccache, &dc);
+  emit(&o, "# HELP carteiro_document_cache_hits_total Documents found already prepared.\n"
+           "# TYPE carteiro_document_cache_hits_total counter\n"
+           "carteiro_document_cache_hits_total %" PRIu64 "\n",
+       dc.hits);
+  emit(&o, "# HELP carteiro_document_cache_misses_total Documents looked up and then prepared "
+           "(read, checked, protected).\n"
+           "# TYPE carteiro_document_cache_misses_total counter\n"
+           "carteiro_document_cache_misses_total %" PRIu64 "\n",
+       dc.misses);
+  emit(&o, "# HELP carteiro_document_cache_evictions_total Prepared documents dropped before "
+           "their job was done, by why.\n"
+           "# TYPE carteiro_document_cache_evictions_total counter\n"
+           "carteiro_document_cache_evictions_total{reason=\"cap\"} %" PRIu64 "\n"
+           "carteiro_document_cache_evictions_total{reason=\"age\"} %" PRIu64 "\n",
+       dc.evictions, dc.expirations);
+  emit(&o, "# HELP carteiro_document_cache_bytes Prepared document bytes held.\n"
+           "# TYPE carteiro_document_cache_bytes gauge\n"
+           "carteiro_document_cache_bytes %" PRIu64 "\n"
+           "# HELP carteiro_document_cache_entries Prepared documents held.\n"
+           "# TYPE carteiro_document_cache_entries gauge\n"
+           "carteiro_document_cache_entries %" PRIu64 "\n",
+       dc.bytes, dc.entries);
+  emit(&o, "# HELP carteiro_document_cache_capacity_bytes The cap (document_cache_mb).\n"
+           "# TYPE carteiro_document_cache_capacity_bytes gauge\n"
+           "carteiro_document_cache_capacity_bytes %" PRIu64 "\n",
+       dc.cap_bytes);
+
   ct_spool_stats_t st;
   if (ct_spooler_stats(g->spooler, &st)) {
     emit(&o, "# HELP carteiro_spool_jobs Jobs in the spool by state.\n"

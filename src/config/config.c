@@ -55,6 +55,7 @@ static const key_t_ daemon_keys[] = {
     {"document_fetch_timeout", K_DURATION, offsetof(ct_config_t, document_fetch_timeout_ms), 0, 1,
      600000},
     UINT(ct_config_t, document_jobs, 1, 64),
+    UINT(ct_config_t, document_cache_mb, 0, 65536),
     STR(ct_config_t, http_listen),
     STR(ct_config_t, http_token_file),
     UINT(ct_config_t, http_max_body_mb, 1, 1024),
@@ -623,6 +624,7 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
   snprintf(cfg->document_root, sizeof cfg->document_root, "/var/lib/carteiro/documents");
   cfg->document_fetch_timeout_ms = 20000;
   cfg->document_jobs = 4;
+  cfg->document_cache_mb = 64;
   cfg->http_max_body_mb = 32;
   cfg->spool_high_water = 20000000;
   cfg->min_free_disk_mb = 1024;

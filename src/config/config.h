@@ -90,6 +90,7 @@ typedef struct {
   char document_root[CT_CONFIG_PATH]; /* where documents given by path live */
   int64_t document_fetch_timeout_ms;  /* documents given by https URL */
   uint32_t document_jobs;      /* documents prepared at once per worker (thread pool) */
+  uint32_t document_cache_mb;  /* prepared documents kept for a job's later parts; 0 = none */
   char http_listen[128];       /* "127.0.0.1:8080" for the HTTP API; "" = no HTTP server */
   char http_token_file[CT_CONFIG_PATH]; /* bearer token for /v1 routes */
   char *http_token;            /* read from http_token_file or $CARTEIRO_HTTP_TOKEN */

@@ -381,6 +381,36 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
              "share.\n# TYPE carteiro_cluster_sending gauge\ncarteiro_cluster_sending %d\n",
          (unsigned)atomic_load(&g->accounts->share_nodes),
          atomic_load(&g->accounts->share_open) ? 1 : 0);
+
+  /* One emit per metric: a line of emit() holds 512 bytes. */
+  ct_doccache_stats_t dc;
+  ct_doccache_stats(g->doccache, &dc);
+  emit(&o, "# HELP carteiro_document_cache_hits_total Documents found already prepared.\n"
+           "# TYPE carteiro_document_cache_hits_total counter\n"
+           "carteiro_document_cache_hits_total %" PRIu64 "\n",
+       dc.hits);
+  emit(&o, "# HELP carteiro_document_cache_misses_total Documents looked up and then prepared "
+           "(read, checked, protected).\n"
+           "# TYPE carteiro_document_cache_misses_total counter\n"
+           "carteiro_document_cache_misses_total %" PRIu64 "\n",
+       dc.misses);
+  emit(&o, "# HELP carteiro_document_cache_evictions_total Prepared documents dropped before "
+           "their job was done, by why.\n"
+           "# TYPE carteiro_document_cache_evictions_total counter\n"
+           "carteiro_document_cache_evictions_total{reason=\"cap\"} %" PRIu64 "\n"
+           "carteiro_document_cache_evictions_total{reason=\"age\"} %" PRIu64 "\n",
+       dc.evictions, dc.expirations);
+  emit(&o, "# HELP carteiro_document_cache_bytes Prepared document bytes held.\n"
+           "# TYPE carteiro_document_cache_bytes gauge\n"
+           "carteiro_document_cache_bytes %" PRIu64 "\n"
+           "# HELP carteiro_document_cache_entries Prepared documents held.\n"
+           "# TYPE carteiro_document_cache_entries gauge\n"
+           "carteiro_document_cache_entries %" PRIu64 "\n",
+       dc.bytes, dc.entries);
+  emit(&o, "# HELP carteiro_document_cache_capacity_bytes The cap (document_cache_mb).\n"
+           "# TYPE carteiro_document_cache_capacity_bytes gauge\n"
+           "carteiro_document_cache_capacity_bytes %" PRIu64 "\n",
+       dc.cap_bytes);
   emit(&o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %" PRIu64
            "\n",

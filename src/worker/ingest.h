@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "dispatch/accounts.h"
 #include "http/http.h"
+#include "worker/doccache.h"
 #include "worker/spooler.h"
 #include "worker/task.h"
 
@@ -25,6 +26,7 @@ typedef struct {
   ct_spool_t *reader;         /* read-only connection for job lookups */
   const ct_ingest_counters_t *counters;
   const struct ct_rates *rates; /* per-second samples for /v1/status (worker/status.h) */
+  ct_doccache_t *doccache;    /* prepared documents, for /metrics; may be NULL */
   char spool_dir[512];        /* for the free-space check */
   uint64_t pending;           /* enqueues handed to the spooler, not yet answered */
   uint64_t accepted, duplicates, rejected; /* records, as the HTTP answers counted them */

@@ -35,6 +35,7 @@ typedef struct {
   bool reload_again;
   ct_accounts_t accounts;
   ct_cluster_t *cluster;     /* [cluster]: this node's share of the accounts' rates */
+  ct_doccache_t *doccache;   /* the workers' prepared documents (worker/doccache.h) */
   ct_spooler_t *spooler;
   ct_worker_t **workers;
   size_t n_workers;
@@ -338,6 +339,7 @@ static void start_reload(pool_t *p) {
   ct_log_level_t lvl;
   if (ct_log_level_parse(next->log_level, &lvl) == 0)
     ct_log_set_level(lvl);
+  ct_doccache_set_cap(p->doccache, (size_t)next->document_cache_mb << 20);
   p->retiring = p->cfg;
   p->cfg = next;
   /* the HTTP hooks read the configuration too, on this loop: the old one is freed soon */
@@ -427,6 +429,7 @@ static int start_http(pool_t *p) {
   g->accounts = &p->accounts;
   g->spooler = p->spooler;
   g->counters = &p->c;
+  g->doccache = p->doccache;
   int rc = ct_rates_init(&p->rates, p->accounts.n);
   if (rc != 0)
     return rc;
@@ -514,7 +517,9 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   p.workers = calloc(p.n_workers, sizeof *p.workers);
   p.worker_msgs = calloc(p.n_workers * 3, sizeof *p.worker_msgs);
   rc = CT_ENOMEM;
-  if (p.tasks == NULL || p.workers == NULL || p.worker_msgs == NULL)
+  if (p.tasks == NULL || p.workers == NULL || p.worker_msgs == NULL ||
+      ct_doccache_new((size_t)p.cfg->document_cache_mb << 20, CT_DOCCACHE_MAX_AGE_MS,
+                      &p.doccache) != 0)
     goto out_alloc;
   ct_list_init(&p.free_tasks);
   for (size_t i = 0; i < p.n_tasks; i++)
@@ -536,7 +541,7 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   for (size_t i = 0; i < p.n_workers; i++) {
     ct_worker_options_t wo = {.index = (int)i, .cfg = p.cfg, .accounts = &p.accounts,
                               .spooler = p.spooler, .control = &p.inbox,
-                              .capacity = p.n_tasks};
+                              .capacity = p.n_tasks, .doccache = p.doccache};
     rc = ct_worker_start(&p.workers[i], &wo);
     if (rc != 0) {
       ct_error("worker %zu could not start: %s", i, ct_strerror(rc));
@@ -598,6 +603,7 @@ out_mailbox:
   ct_mailbox_dispose(&p.inbox);
 out_alloc:
   ct_rates_destroy(&p.rates);
+  ct_doccache_free(p.doccache);
   free(p.tasks);
   free(p.workers);
   free(p.worker_msgs);

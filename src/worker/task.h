@@ -90,7 +90,8 @@ typedef struct ct_task {
   uint64_t sent_gen;      /* the worker's configuration generation the request was built from
                              (a pointer could be reused by the next snapshot) */
 
-  /* The invoice document, once prepared for this lease (read, checked, protected). */
+  /* The invoice document for this lease: this lease's own copy, prepared (read, checked,
+   * protected) or taken from the document cache an earlier lease of the job filled. */
   ct_bytes_t doc;
   char doc_sha256[65];
   bool doc_ready;

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/tz.h"
 #include "transport/transport.h"
+#include "worker/doccache.h"
 #include "worker/docprep.h"
 #include "worker/progress.h"
 
@@ -73,6 +74,7 @@ struct ct_worker {
   ct_list_t *warm_waiters; /* per account: tasks waiting for the first connection */
   ct_list_t resume;        /* tasks to step again on the next loop turn */
   ct_docprep_t docprep;    /* invoice documents being read, checked and protected */
+  ct_doccache_t *doccache; /* documents already prepared, shared with the other workers */
 
   size_t active;           /* tasks in hand */
   bool stopping;
@@ -183,13 +185,20 @@ static void warm_done(ct_worker_t *w, ct_task_t *t, bool connected) {
     uv_timer_start(&w->slot_poll, on_slot_poll, 0, SLOT_POLL_MS);
 }
 
+static bool has_document(const ct_job_t *job) {
+  return job->invoice != NULL && job->invoice->document != NULL;
+}
+
 static void finish(ct_worker_t *w, ct_task_t *t, ct_settle_kind_t kind, ct_end_t end,
                    int64_t due_ms, const char *reason) {
   release_slot(w, t, CT_AIMD_NEUTRAL);
   warm_done(w, t, false);
-  /* The document is needed only while sending; the receipt keeps its hash. */
+  /* The document is needed only while sending; the receipt keeps its hash. A job settled
+   * for good needs it no more (a replay of a dead letter prepares it again). */
   ct_bytes_free(&t->doc);
   t->doc_ready = false;
+  if ((kind == CT_SETTLE_ACK || kind == CT_SETTLE_DEAD) && has_document(t->lease.job))
+    ct_doccache_remove(w->doccache, t->lease.job->id);
   t->end = end;
   if (reason != NULL)
     snprintf(t->reason, sizeof t->reason, "%s", reason);
@@ -320,6 +329,29 @@ static next_t next_part(const ct_task_t *t, ct_channel_t *channel, unsigned *par
     exhausted = true;
   }
   return exhausted ? NEXT_EXHAUSTED : NEXT_DONE;
+}
+
+/* Whether a part not yet accepted, on a channel the job may still use (its fallbacks
+ * included), carries the document. When none does, the cached copy can go at once: a
+ * WhatsApp-only invoice needs its PDF for the upload and never after. */
+static bool document_still_needed(const ct_task_t *t) {
+  const ct_job_t *job = t->lease.job;
+  for (size_t d = 0; d < job->n_deliveries; d++) {
+    const ct_delivery_t *dl = job->deliveries[d];
+    if (ct_progress_delivery_done(job, t->progress, d))
+      continue;
+    for (size_t c = 0; c < dl->n_channels; c++) {
+      ct_channel_t ch = (ct_channel_t)dl->channels[c];
+      const ct_provider_t *p = ct_provider_for(ch);
+      if (p == NULL || ct_progress_failed(t->progress, ch))
+        continue;
+      unsigned parts = p->parts(job);
+      for (unsigned k = 0; k < parts; k++)
+        if (!ct_progress_has_part(t->progress, ch, k) && p->needs_document(job, k))
+          return true;
+    }
+  }
+  return false;
 }
 
 static const char *recipient_key(const ct_job_t *job, ct_channel_t ch) {
@@ -480,11 +512,15 @@ static void step(ct_worker_t *w, ct_task_t *t) {
     put_back(w, t, now_ms + PAUSE_RECHECK_MS);
     return;
   }
-  /* The PDF is read, checked and locked off the loop before the first part that carries it;
-   * on_document comes back here. */
+  /* The PDF is read, checked and locked off the loop before the first part that carries it,
+   * unless an earlier lease of this job did that already (doccache.h); on_document comes
+   * back here. */
   if (!t->doc_ready && acc->provider->needs_document(job, part)) {
-    ct_docprep_start(&w->docprep, t);
-    return;
+    if (!ct_doccache_get(w->doccache, job->id, ct_mono_ms(), &t->doc, t->doc_sha256)) {
+      ct_docprep_start(&w->docprep, t);
+      return;
+    }
+    t->doc_ready = true;
   }
   if (part > 0) {
     int64_t prev = ct_progress_part_time(t->progress, ch, part - 1);
@@ -585,6 +621,8 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
       retry_later(w, t, -1, 0);
       return;
     }
+    if (sha != NULL && !document_still_needed(t))
+      ct_doccache_remove(w->doccache, t->lease.job->id);
     record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_ACCEPTED, resp->status, "",
                    "accepted", latency);
     release_slot(w, t, CT_AIMD_OK);
@@ -651,6 +689,9 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
 static void on_document(void *arg, ct_task_t *t) {
   ct_worker_t *w = arg;
   if (t->doc_ready) {
+    /* Kept for this job's later parts and leases, here or on another worker. */
+    ct_doccache_put(w->doccache, t->lease.job->id, t->doc.data, t->doc.len, t->doc_sha256,
+                    ct_mono_ms());
     step(w, t);
     return;
   }
@@ -825,6 +866,7 @@ int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
   w->accounts = opts->accounts;
   w->spooler = opts->spooler;
   w->control = opts->control;
+  w->doccache = opts->doccache;
   w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)ct_mono_us() << 8) ^ (uint64_t)opts->index;
   w->heap_cap = opts->capacity;
   w->heap = calloc(w->heap_cap ? w->heap_cap : 1, sizeof *w->heap);

@@ -8,6 +8,7 @@
 #include "common/mailbox.h"
 #include "config/config.h"
 #include "dispatch/accounts.h"
+#include "worker/doccache.h"
 #include "worker/spooler.h"
 #include "worker/task.h"
 
@@ -20,6 +21,7 @@ typedef struct {
   ct_spooler_t *spooler;     /* where finished tasks go */
   ct_mailbox_t *control;     /* where RELOADED and EXITED go */
   size_t capacity;           /* most tasks this worker may hold at once */
+  ct_doccache_t *doccache;   /* prepared documents, shared by all workers; may be NULL */
 } ct_worker_options_t;
 
 /* Sets the worker up on the calling thread and starts its thread.

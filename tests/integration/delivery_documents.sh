@@ -4,7 +4,8 @@
 # recipient's password. The PDFs taken back from the mock open with the right password and
 # not with a wrong one or none — judged by qpdf and poppler — and show the invoice number and
 # amount; the hash in each receipt is the SHA-256 of what the mock received; a send that fails
-# after the upload does not upload again. Then the documents that must not go out: a path
+# after the upload does not upload again. An invoice sent on WhatsApp and by e-mail is
+# protected once and both carry the same file. Then the documents that must not go out: a path
 # out of the root, a file that is not a PDF, an already encrypted PDF, an oversized URL answer
 # and a URL that never answers, each ending with its own reason.
 # usage: delivery_documents.sh CARTEIRO GEN_INVOICES MOCK_PROVIDER GEN_TEST_CA
@@ -96,7 +97,63 @@ check_pdf "$T/mail.pdf" "$card" "$job" "e-mail PDF"
 expect_eq "the SMS part carries no document" "" \
   "$(jq -r '.receipt.parts[] | select(.channel == "sms") | .document_sha256 // ""' "$T/show.json")"
 
-# Phase 2: documents that must not go out.
+# Phase 2: one protection per job. Invoices that go on WhatsApp and then by e-mail, with a
+# recipient gap longer than a worker parks a task: the upload, the template and the barcode
+# line each come in their own lease, and the e-mail in the last one. The PDF is protected
+# once, in the first lease, and the e-mail attaches the same bytes: one miss and one hit per
+# job in the document cache, equal hashes in the receipt, identical files at the mock.
+stop_mock
+start_mock
+rm -f "$T"/spool.db*
+printf 'metrics-token-synthetic\n' >"$T/http.token"
+LOG_LEVEL=info WA_GAP=1500ms write_config "document_root = $T/docs
+http_listen = 127.0.0.1:0
+http_token_file = $T/http.token"
+n_both=6
+"$gen" --count $n_both --seed 63 --profile telco --channels whatsapp+email --start-id 200 \
+  --pdf dir="$T/docs" --format jsonl --out "$T/both.jsonl"
+"$ct" enqueue --quiet "$T/both.jsonl"
+start_ct
+listening() { grep -q 'http: listening on 127.0.0.1:' "$T/run.log"; }
+wait_until 10 listening || fail "no 'http: listening' line"
+port=$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
+all_delivered() { [ "$(spool_stat .delivered)" = $n_both ]; }
+wait_until 60 all_delivered || fail "the WhatsApp + e-mail invoices were not delivered within 60 s"
+curl -sS --max-time 10 "http://127.0.0.1:$port/metrics" >"$T/metrics"
+stop_ct
+expect_eq "carteiro stopped cleanly" 0 "$ct_status"
+metric() { awk -v m="$1" '$1 == m { print $2 }' "$T/metrics"; }
+expect_eq "cache: one preparation per job" $n_both "$(metric carteiro_document_cache_misses_total)"
+expect_eq "cache: the e-mail reuses it" $n_both "$(metric carteiro_document_cache_hits_total)"
+expect_eq "cache: nothing evicted for room" 0 "$(metric 'carteiro_document_cache_evictions_total{reason="cap"}')"
+expect_eq "cache: nothing expired" 0 "$(metric 'carteiro_document_cache_evictions_total{reason="age"}')"
+expect_eq "cache: emptied as the jobs were delivered" "0 0" \
+  "$(metric carteiro_document_cache_entries) $(metric carteiro_document_cache_bytes)"
+expect_eq "cache: the default cap" $((64 << 20)) "$(metric carteiro_document_cache_capacity_bytes)"
+expect_eq "one upload per job" $n_both "$(mock_stat .endpoints.whatsapp_media.outcomes.ok)"
+expect_eq "one e-mail per job" $n_both "$(mock_stat .endpoints.sendgrid_mail.outcomes.ok)"
+same=0
+for id in $(jq -r .id "$T/both.jsonl"); do
+  "$ct" job show --json "$id" --reveal >"$T/show.json"
+  wa_sha=$(jq -r '.receipt.parts[] | select(.channel == "whatsapp" and (.part // 0) == 0) | .document_sha256' "$T/show.json")
+  mail_sha=$(jq -r '.receipt.parts[] | select(.channel == "email") | .document_sha256' "$T/show.json")
+  [ -n "$wa_sha" ] && [ "$wa_sha" = "$mail_sha" ] && same=$((same + 1))
+done
+expect_eq "jobs whose WhatsApp and e-mail receipts carry the same document hash" $n_both "$same"
+# The last job's files as each provider received them: byte for byte the same, and locked.
+job=$(tail -n 1 "$T/both.jsonl")
+cpf=$(jq -r .recipient.cpf <<<"$job")
+media=$(jq -r '.receipt.parts[] | select(.channel == "whatsapp" and (.part // 0) == 0) | .message_id' "$T/show.json")
+msg=$(jq -r '.receipt.parts[] | select(.channel == "email") | .message_id' "$T/show.json")
+curl -sS --max-time 10 --cacert "$T/ca/ca.crt" -H "Authorization: Bearer $WA_TOKEN" \
+  -o "$T/both-wa.pdf" "$base/media-download/$media"
+curl -sS --max-time 10 --cacert "$T/ca/ca.crt" -o "$T/both-mail.pdf" "$base/attachments/$msg/0"
+expect_eq "WhatsApp and e-mail received the same bytes" same \
+  "$(cmp -s "$T/both-wa.pdf" "$T/both-mail.pdf" && echo same || echo different)"
+expect_eq "receipt hash = SHA-256 of both files" "$wa_sha" "$(sha256sum "$T/both-mail.pdf" | cut -d' ' -f1)"
+check_pdf "$T/both-mail.pdf" "${cpf:0:4}" "$job" "cached PDF"
+
+# Phase 3: documents that must not go out.
 stop_mock
 start_mock
 rm -f "$T"/spool.db*

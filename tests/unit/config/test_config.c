@@ -67,6 +67,7 @@ static void test_example_config_loads_with_secrets(void **state) {
   assert_int_equal(cfg->max_inflight, 2000);
   assert_int_equal(cfg->backoff_cap_ms, 15 * 60 * 1000);
   assert_int_equal(cfg->receipt_retention_ms, (int64_t)30 * 86400 * 1000);
+  assert_int_equal(cfg->document_cache_mb, 64);
   const ct_tenant_conf_t *tim = ct_config_tenant(cfg, "tim");
   assert_non_null(tim);
   assert_int_equal(tim->quiet_start_min, 21 * 60);
@@ -99,6 +100,7 @@ static void test_every_problem_is_named(void **state) {
                                            "backoff_base = 10\n"
                                            "colour = blue\n"
                                            "workers = 100000\n"
+                                           "document_cache_mb = 70000\n"
                                            "[provider.wa-1]\n"
                                            "kind = pigeon\n"
                                            "base_url = http://insecure.example\n"
@@ -117,6 +119,7 @@ static void test_every_problem_is_named(void **state) {
       {"[carteiro] backoff_base", "'10' is not a duration (e.g. 250ms, 30s, 5m, 2h, 30d)"},
       {"[carteiro] colour", "unknown key"},
       {"[carteiro] workers", "100000 is out of range 0..256"},
+      {"[carteiro] document_cache_mb", "70000 is out of range 0..65536"},
       {"[provider.wa-1] kind", "'pigeon' is not whatsapp, sms or email"},
       {"[provider.wa-1] rate", "'fast' is not a number"},
       {"[tenant.tim] quiet_hours", "'21h-8h' is not HH:MM-HH:MM"},

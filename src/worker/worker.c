@@ -551,6 +551,13 @@ static void step(ct_worker_t *w, ct_task_t *t) {
       park(w, t, at);
       return;
     }
+    /* "Now" under a word the cluster thread closed or changed while we reserved: the slot
+     * is void (throttle.h), ask again shortly. */
+    if (!ct_bucket_valid(&acc->bucket, t->token)) {
+      t->has_token = false;
+      park(w, t, now_us + CT_BUCKET_CLOSED_RETRY_US);
+      return;
+    }
   }
   send_part(w, t);
 }

@@ -35,8 +35,9 @@
 /* A wait for a rate token or a short recipient gap up to this long stays on the loop; longer
  * waits go back to the spool so they hold no slot. */
 #define PARK_MAX_US (1000 * 1000)
-/* A rate token used later than this after its time is given up (see step). */
-#define TOKEN_LATE_US (25 * 1000)
+/* A rate token used later than its bucket's tolerance after its time, and never less than
+ * this, is given up (see step). */
+#define TOKEN_LATE_MIN_US (25 * 1000)
 /* How often tasks waiting for a concurrency slot look again (slots freed by other workers). */
 #define SLOT_POLL_MS 5
 /* A paused account (credentials refused) is looked at again after this long. */
@@ -63,6 +64,7 @@ struct ct_worker {
   ct_mailbox_t *control;
 
   uv_timer_t timer;        /* fires for the earliest parked task */
+  int64_t batch_us;        /* on_timer's now while it wakes parked tasks, else 0 */
   uv_timer_t slot_poll;    /* re-checks slot waiters while there are any */
   ct_task_t **heap;        /* parked tasks, min-heap on wake_us */
   size_t heap_n, heap_cap;
@@ -149,8 +151,10 @@ static void park(ct_worker_t *w, ct_task_t *t, int64_t wake_us) {
 static void on_timer(uv_timer_t *timer) {
   ct_worker_t *w = timer->data;
   int64_t now = ct_mono_us();
+  w->batch_us = now;
   while (w->heap_n > 0 && w->heap[0]->wake_us <= now)
     step(w, heap_pop(w));
+  w->batch_us = 0;
   arm_timer(w);
 }
 
@@ -538,12 +542,25 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   }
   /* A token reserved ahead at a rate since changed (a reload, this node's share of a
    * cluster's rate) is void: the slot is taken again at the rate now in force. So is one
-   * used more than TOKEN_LATE_US after its time: a worker that could not run for a while
-   * would otherwise send every slot it slept through at once, and the provider would count
-   * them in one second. That slot is lost, the bucket stays exact. */
-  if (t->has_token &&
-      (!ct_bucket_valid(&acc->bucket, t->token) || now_us - t->wake_us > TOKEN_LATE_US))
-    t->has_token = false;
+   * used too late after its time: a worker that could not run for a while would otherwise
+   * send every slot it slept through at once. Late is measured from when the loop woke the
+   * batch of due tasks (the time spent sending the batch itself is not the token's fault),
+   * and the limit is the bucket's tolerance (the burst it allows anyway), at least
+   * TOKEN_LATE_MIN_US: a fixed small limit on a loaded loop dropped nearly every token and
+   * sent each task to the back of the schedule again. Late sends can add at most that limit's
+   * worth of slots to a second at the provider (throttle.h); drops are counted. */
+  if (t->has_token) {
+    int64_t woke_us = w->batch_us != 0 ? w->batch_us : now_us;
+    int64_t late_max = ct_bucket_tolerance_us(t->token);
+    if (late_max < TOKEN_LATE_MIN_US)
+      late_max = TOKEN_LATE_MIN_US;
+    if (!ct_bucket_valid(&acc->bucket, t->token)) {
+      t->has_token = false;
+    } else if (woke_us - t->wake_us > late_max) {
+      t->has_token = false;
+      atomic_fetch_add(&acc->tokens_dropped, 1);
+    }
+  }
   if (!t->has_token) {
     int64_t at = ct_bucket_reserve(&acc->bucket, now_us, &t->token);
     t->has_token = true;

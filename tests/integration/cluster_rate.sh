@@ -215,6 +215,8 @@ expect_eq "j1 /metrics: its rate, 98 % of R / 2" \
   "$(metric carteiro_provider_rate_share)"
 start_node j3
 sleep 5
+expect_eq "j1 /metrics: late tokens are counted" true \
+  "$(metric carteiro_provider_rate_tokens_dropped_total | grep -Eq '^[0-9]+$' && echo true || echo false)"
 expect_eq "j1 /metrics: nodes with the third" 3 "$(metric carteiro_cluster_nodes)"
 kill -KILL "${node_pid[j2]}"
 t_kill=$(now_ms)

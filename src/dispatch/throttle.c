@@ -82,13 +82,6 @@ bool ct_bucket_valid(ct_bucket_t *b, uint64_t token) {
   return token == atomic_load(&b->params) && interval_of(token) != INTERVAL_CLOSED;
 }
 
-int64_t ct_bucket_tolerance_us(uint64_t token) {
-  uint64_t interval = interval_of(token);
-  if (interval == 0 || interval == INTERVAL_CLOSED || burst_of(token) == 0)
-    return 0;
-  return (int64_t)interval * ((int64_t)burst_of(token) - 1);
-}
-
 void ct_bucket_get(ct_bucket_t *b, double *rate, uint32_t *burst) {
   uint64_t p = atomic_load(&b->params);
   uint64_t interval = interval_of(p);

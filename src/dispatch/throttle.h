@@ -67,12 +67,6 @@ int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us, uint64_t *token);
  * not changed since, and it is open. */
 bool ct_bucket_valid(ct_bucket_t *b, uint64_t token);
 
-/* The tolerance of the parameters `token` was reserved under: how far ahead of the rate a
- * full bucket lets sends go, (burst - 1) intervals, in microseconds (0 for no limit or a
- * closed word). A send made up to this late after its slot is no worse than a burst; later
- * ones bunch past what the bucket allows. */
-int64_t ct_bucket_tolerance_us(uint64_t token);
-
 /* The current rate (messages per second, 0 = no limit) and burst, for metrics; a closed
  * bucket reports rate -1. */
 void ct_bucket_get(ct_bucket_t *b, double *rate, uint32_t *burst);

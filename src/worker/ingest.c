@@ -279,8 +279,8 @@ static void account_metrics(out_t *o, const ct_accounts_t *accs, const ct_config
            rate < 0 ? 0.0 : rate);
   }
   emit(o, "# HELP carteiro_provider_rate_tokens_dropped_total Rate tokens given up because "
-          "their task ran later than the bucket's tolerance after their time (the send took "
-          "a new token).\n# TYPE carteiro_provider_rate_tokens_dropped_total counter\n");
+          "their task ran more than 25 ms after their time (the send took a new token).\n"
+          "# TYPE carteiro_provider_rate_tokens_dropped_total counter\n");
   for (size_t i = 0; i < accs->n; i++)
     emit(o, "carteiro_provider_rate_tokens_dropped_total{provider=\"%s\"} %" PRIu64 "\n",
          accs->v[i].name, atomic_load(&accs->v[i].tokens_dropped));

@@ -273,26 +273,6 @@ static void test_bucket_close_races_reserve(void **state) {
   assert_int_equal(r[0].honoured + r[1].honoured, 0);
 }
 
-/* How late a token may be used: its word's (burst - 1) intervals; none for no limit or a
- * closed bucket. */
-static void test_bucket_tolerance(void **state) {
-  (void)state;
-  ct_bucket_t b = {0};
-  uint64_t tok;
-  ct_bucket_set(&b, 100, 10, T0);
-  ct_bucket_reserve(&b, T0, &tok);
-  assert_int_equal(ct_bucket_tolerance_us(tok), 9 * 10000);
-  ct_bucket_set(&b, 100, 1, T0);
-  ct_bucket_reserve(&b, T0, &tok);
-  assert_int_equal(ct_bucket_tolerance_us(tok), 0);
-  ct_bucket_set(&b, 0, 5, T0);
-  ct_bucket_reserve(&b, T0, &tok);
-  assert_int_equal(ct_bucket_tolerance_us(tok), 0);
-  ct_bucket_close(&b);
-  ct_bucket_reserve(&b, T0, &tok);
-  assert_int_equal(ct_bucket_tolerance_us(tok), 0);
-}
-
 static void test_aimd(void **state) {
   (void)state;
   ct_aimd_t a;
@@ -404,7 +384,6 @@ int main(void) {
       cmocka_unit_test(test_bucket_close_and_reopen),
       cmocka_unit_test(test_bucket_change_under_backlog),
       cmocka_unit_test(test_bucket_close_races_reserve),
-      cmocka_unit_test(test_bucket_tolerance),
       cmocka_unit_test(test_aimd),
       cmocka_unit_test(test_breaker),
       cmocka_unit_test(test_backoff),

@@ -348,6 +348,7 @@ static void *run(void *arg) {
         teardown(c, "the bucket is gone");
         ready = false;
         apply(c, ct_mono_us());
+        nap(c, tick_ms); /* never a busy loop of set-ups */
         continue;
       }
       now = ct_mono_us();

@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,17 @@ static void print_screen(const target_t *t, json_t *doc) {
   json_t *enq = json_object_get(doc, "enqueue");
   printf("http api   accepted %lld  duplicates %lld  rejected %lld\n", num(enq, "accepted"),
          num(enq, "duplicates"), num(enq, "rejected"));
+  json_t *cluster = json_object_get(doc, "cluster");
+  bool clustered = json_is_object(cluster);
+  if (clustered) {
+    long long nodes = num(cluster, "nodes");
+    if (json_is_true(json_object_get(cluster, "sending")))
+      printf("cluster    %lld node%s: this node sends 1/%lld of each rate\n", nodes,
+             nodes == 1 ? "" : "s", nodes);
+    else
+      printf("cluster    %lld node%s: this node is NOT SENDING (joining, or lost NATS)\n",
+             nodes, nodes == 1 ? "" : "s");
+  }
 
   printf("\n%-20s %-8s %9s %9s %9s %7s %7s %-13s %-18s %-9s %s\n", "PROVIDER", "CHANNEL",
          "MSG/S 10s", "MSG/S 1m", "ACCEPTED", "FAILED", "REFUSED", "IN FLIGHT", "RATE LIMIT",
@@ -377,7 +389,10 @@ static void print_screen(const target_t *t, json_t *doc) {
       snprintf(inflight, sizeof inflight, "%lld/%.0f<%lld", num(p, "inflight"), cap, max);
     else
       snprintf(inflight, sizeof inflight, "%lld/%lld", num(p, "inflight"), max);
-    if (real(p, "rate") > 0)
+    if (real(p, "rate") > 0 && clustered)
+      /* This node's share now, of the account's rate */
+      snprintf(rate, sizeof rate, "%.4g/s of %g", real(p, "rate_share"), real(p, "rate"));
+    else if (real(p, "rate") > 0)
       snprintf(rate, sizeof rate, "%g/s burst %lld", real(p, "rate"), num(p, "burst"));
     else
       snprintf(rate, sizeof rate, "none");

@@ -18,6 +18,21 @@
  * Reconnection is the client library's (unlimited, every 250 ms); the watch is an ordered
  * consumer that resumes by itself. While NATS is away puts fail, nothing comes back, and the
  * share goes stale and closes by the rules of share.h.
+ *
+ * A NATS server that comes back may not have the bucket any more (a bucket in memory, or a
+ * store that was wiped), and an ordered consumer may not survive the server either. So the
+ * bucket and the watch are dropped and set up again (the bucket created again if it is gone,
+ * the node joining again with the full join wait) when a put finds no stream ("no
+ * responders", "not found"), when the watch fails, or when no heartbeat of ours has come back
+ * for STALE + 2 heartbeats since the last confirmation or set-up. The bucket is stored on
+ * file, so a plain restart of the server keeps it; it has one replica (a cluster of NATS
+ * servers that wants more can create it beforehand: carteiro binds to it as it finds it).
+ *
+ * One heartbeat for the whole cluster: the bucket's TTL is EXPIRE heartbeats of the node
+ * that created it, and a node with a longer heartbeat would expire from the stream between
+ * its puts, so that a joiner would not count it. A node whose heartbeat does not match the
+ * bucket's TTL refuses to join (logged, naming both; it sends nothing and tries again every
+ * heartbeat, so deleting the bucket or fixing the setting lets it in).
  */
 #include "cluster/cluster.h"
 
@@ -63,7 +78,9 @@ struct ct_cluster {
   kvStore *kv;
   ct_share_t share;
   int64_t next_beat_us;
+  int64_t setup_at_us;       /* when the watch was last set up */
   bool announced;            /* our key was put at least once */
+  int64_t mismatch_logged_ms;
   int64_t error_logged_ms;
   uint64_t errors_since_log;
 };
@@ -122,6 +139,53 @@ static void apply(ct_cluster_t *c, int64_t now_us) {
             v->nodes, v->open ? "" : " (not sending yet)");
 }
 
+/* The TTL a bucket of live nodes has for this node's heartbeat, in nanoseconds. */
+static int64_t bucket_ttl_ns(const ct_cluster_t *c) {
+  return (int64_t)CT_SHARE_EXPIRE_BEATS * c->heartbeat_ms * 1000000;
+}
+
+/* Whether the bucket was made for this node's heartbeat. NATS_OK, NATS_MISMATCH, or the
+ * failure to read its status. */
+static natsStatus check_bucket(ct_cluster_t *c) {
+  kvStatus *st = NULL;
+  natsStatus s = kvStore_Status(&st, c->kv);
+  if (s != NATS_OK) {
+    nats_failed(c, "reading the KV bucket's settings", s);
+    return s;
+  }
+  int64_t ttl = kvStatus_TTL(st);
+  kvStatus_Destroy(st);
+  if (ttl == bucket_ttl_ns(c))
+    return NATS_OK;
+  int64_t now = ct_mono_ms();
+  if (c->mismatch_logged_ms == 0 || now - c->mismatch_logged_ms >= ERROR_EVERY_MS) {
+    ct_error("cluster: bucket %s keeps keys for %" PRId64 " ms, made for a heartbeat of %" PRId64
+             " ms; this node's heartbeat is %" PRId64 " ms. Every node of a cluster needs the "
+             "same heartbeat: this node does not join (sends nothing) until they match (or the "
+             "bucket is deleted and made again)",
+             c->bucket, ttl / 1000000, ttl / 1000000 / CT_SHARE_EXPIRE_BEATS, c->heartbeat_ms);
+    c->mismatch_logged_ms = now;
+  }
+  return NATS_MISMATCH;
+}
+
+/* Drops the watch and the bucket handle (not the connection), so that the next setup()
+ * binds again, creating the bucket if it is gone, and this node joins again. */
+static void teardown(ct_cluster_t *c, const char *why) {
+  pthread_mutex_lock(&c->mu);
+  kvWatcher *w = c->watcher;
+  c->watcher = NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (w != NULL)
+    kvWatcher_Destroy(w);
+  if (c->kv != NULL)
+    kvStore_Destroy(c->kv);
+  c->kv = NULL;
+  ct_share_rejoin(&c->share);
+  ct_warn("cluster: %s: setting up bucket %s and its watch again; this node joins again",
+          why, c->bucket);
+}
+
 /* Connects, binds to (or creates) the bucket and starts the watch. NATS_OK or the failure. */
 static natsStatus setup(ct_cluster_t *c) {
   natsStatus s = NATS_OK;
@@ -156,8 +220,9 @@ static natsStatus setup(ct_cluster_t *c) {
       kc.History = 1;
       /* Keys of nodes gone silent disappear after EXPIRE beats; a node that joins later then
        * does not count them (counting them would only lower its share). In nanoseconds. */
-      kc.TTL = (int64_t)CT_SHARE_EXPIRE_BEATS * c->heartbeat_ms * 1000000;
-      kc.StorageType = js_MemoryStorage;
+      kc.TTL = bucket_ttl_ns(c);
+      /* On file: a NATS server restarted keeps it (in memory it would be gone). */
+      kc.StorageType = js_FileStorage;
       s = js_CreateKeyValue(&c->kv, c->js, &kc);
       if (s != NATS_OK) /* another node may have made it first, with other settings */
         s = js_KeyValue(&c->kv, c->js, c->bucket);
@@ -165,6 +230,12 @@ static natsStatus setup(ct_cluster_t *c) {
     if (s != NATS_OK) {
       c->kv = NULL;
       nats_failed(c, "opening the KV bucket", s);
+      return s;
+    }
+    s = check_bucket(c);
+    if (s != NATS_OK) {
+      kvStore_Destroy(c->kv);
+      c->kv = NULL;
       return s;
     }
   }
@@ -177,12 +248,14 @@ static natsStatus setup(ct_cluster_t *c) {
   pthread_mutex_lock(&c->mu);
   c->watcher = w;
   pthread_mutex_unlock(&c->mu);
+  c->setup_at_us = ct_mono_us();
   ct_info("cluster: node %s joined bucket %s on %s (heartbeat %" PRId64 " ms)", c->node_id,
           c->bucket, c->nats, c->heartbeat_ms);
   return NATS_OK;
 }
 
-static void beat(ct_cluster_t *c, int64_t now_us) {
+/* Puts our key. NATS_OK or the failure. */
+static natsStatus beat(ct_cluster_t *c, int64_t now_us) {
   char value[128];
   snprintf(value, sizeof value, "hb=%" PRId64 " nonce=%s sent=%" PRId64, c->heartbeat_ms,
            c->nonce, now_us);
@@ -191,6 +264,7 @@ static void beat(ct_cluster_t *c, int64_t now_us) {
     nats_failed(c, "putting this node's heartbeat", s);
   else
     c->announced = true;
+  return s;
 }
 
 static void on_entry(ct_cluster_t *c, kvEntry *e, int64_t now_us) {
@@ -219,6 +293,12 @@ static void on_entry(ct_cluster_t *c, kvEntry *e, int64_t now_us) {
     return;
   }
   char id[CT_SHARE_ID];
+  if (ours && c->share.fresh_at_us == 0) {
+    /* Our id under another instance before our own first heartbeat came back: the key as
+     * a previous process with this id left it (a restart with a fixed node id). A process
+     * running now under our id puts it again after ours, and is counted then. */
+    return;
+  }
   if (ours) {
     /* Another process under our node id: count it, and say so. */
     snprintf(id, sizeof id, "%.100s+%s", key, nonce);
@@ -259,10 +339,18 @@ static void *run(void *arg) {
     }
     now = ct_mono_us();
     if (now >= c->next_beat_us) {
-      beat(c, now);
+      natsStatus bs = beat(c, now);
       c->next_beat_us += beat_us;
       if (c->next_beat_us <= now)
         c->next_beat_us = now + beat_us;
+      if (bs == NATS_NO_RESPONDERS || bs == NATS_NOT_FOUND) {
+        /* No stream behind the bucket's subjects: the server lost it. */
+        teardown(c, "the bucket is gone");
+        ready = false;
+        apply(c, ct_mono_us());
+        nap(c, tick_ms); /* never a busy loop of set-ups */
+        continue;
+      }
       now = ct_mono_us();
     }
     int64_t wait_ms = (c->next_beat_us - now) / 1000;
@@ -277,10 +365,20 @@ static void *run(void *arg) {
       on_entry(c, e, now);
       kvEntry_Destroy(e);
     } else if (s != NATS_OK && s != NATS_TIMEOUT && !stopping(c)) {
-      /* Only a stopped watcher or a closed connection land here; neither happens while we run
-       * with unlimited reconnects, but do not spin if it does. */
       nats_failed(c, "reading the KV watch", s);
+      teardown(c, "the watch failed");
+      ready = false;
+      apply(c, now);
       nap(c, tick_ms);
+      continue;
+    }
+    /* Nothing of ours back for a while since the last confirmation (or the set-up): the
+     * watch may be dead with a server that came back without its consumer. */
+    int64_t since = c->share.fresh_at_us > c->setup_at_us ? c->share.fresh_at_us
+                                                          : c->setup_at_us;
+    if (now - since > (int64_t)(CT_SHARE_STALE_BEATS + 2) * beat_us) {
+      teardown(c, "no heartbeat of ours came back");
+      ready = false;
     }
     apply(c, now);
   }

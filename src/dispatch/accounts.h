@@ -29,6 +29,7 @@ typedef struct {
   /* counters for logs and metrics */
   _Atomic uint64_t requests, accepted, transient, throttled, permanent, refused;
   _Atomic uint64_t retries;       /* jobs sent back to wait after a failure that may pass */
+  _Atomic uint64_t tokens_dropped; /* rate tokens given up for being used too late */
   /* request latency histogram (Prometheus buckets, cumulative when exported) */
   _Atomic uint64_t latency_bucket[CT_LATENCY_BUCKETS];
   _Atomic uint64_t latency_sum_ms, latency_count;

@@ -46,6 +46,12 @@ void ct_share_echo(ct_share_t *s, int64_t sent_us, int64_t now_us) {
     s->join_from_us = now_us;
 }
 
+void ct_share_rejoin(ct_share_t *s) {
+  s->fresh_at_us = 0;
+  s->join_from_us = 0;
+  s->joined = false;
+}
+
 int64_t ct_share_join_wait_us(const ct_share_t *s) {
   int64_t beat = s->heartbeat_us;
   for (size_t i = 0; i < s->n_peers; i++)
@@ -70,10 +76,16 @@ bool ct_share_update(ct_share_t *s, int64_t now_us) {
     v.phase = CT_SHARE_STALE;
     /* The others may stop counting us: coming back is joining again. */
     s->join_from_us = 0;
-  } else if (s->join_from_us == 0 || now_us - s->join_from_us < ct_share_join_wait_us(s)) {
+    s->joined = false;
+  } else if (!s->joined &&
+             (s->join_from_us == 0 || now_us - s->join_from_us < ct_share_join_wait_us(s))) {
     v.phase = CT_SHARE_JOINING;
   } else {
+    /* Once active, a node stays so while it is fresh: a peer with a longer heartbeat seen
+     * later lengthens the wait of nodes joining after it, not of one that already counts in
+     * every other node's view (a new peer only lowers the share). */
     v.phase = CT_SHARE_ACTIVE;
+    s->joined = true;
   }
   v.open = v.phase == CT_SHARE_ACTIVE;
   bool changed = v.phase != s->view.phase || v.nodes != s->view.nodes;

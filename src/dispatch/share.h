@@ -27,8 +27,10 @@
  *             confirmation, which is no later than the last heartbeat we heard; EXPIRE leaves
  *             one heartbeat of margin for it to close and for its last sends to land.
  *
- * Heartbeats of different lengths are allowed: a peer's EXPIRE uses the longer of its and
- * ours, and JOIN the longest heard. Times are CLOCK_MONOTONIC microseconds of this node; no
+ * Every node of a cluster uses the same heartbeat: cluster/ refuses to join a bucket made for
+ * another (its TTL is EXPIRE heartbeats). A peer announcing a longer one is still handled
+ * safely: its EXPIRE uses the longer of its and ours, and JOIN the longest heard. A node that
+ * is ACTIVE never goes back to JOINING except through STALE (or ct_share_rejoin). Times are CLOCK_MONOTONIC microseconds of this node; no
  * clock is compared across nodes. */
 #ifndef CT_DISPATCH_SHARE_H
 #define CT_DISPATCH_SHARE_H
@@ -71,6 +73,7 @@ typedef struct {
   int64_t fresh_at_us;     /* send time of the latest own heartbeat seen back; 0 = none yet */
   int64_t join_from_us;    /* when the join wait started (first heartbeat back after start or
                               after being stale); 0 = not started */
+  bool joined;             /* has been ACTIVE since it last joined: the wait is over */
   ct_share_view_t view;
 } ct_share_t;
 
@@ -88,6 +91,11 @@ void ct_share_peer_left(ct_share_t *s, const char *id);
 
 /* Our own heartbeat, sent at `sent_us`, came back through the watch at `now_us`. */
 void ct_share_echo(ct_share_t *s, int64_t sent_us, int64_t now_us);
+
+/* Forgets that this node was fresh and had joined: it is JOINING again and waits JOIN once
+ * its heartbeat comes back. For a node whose bucket was lost (NATS restarted): the others may
+ * have dropped it, and what the new bucket's watch has delivered proves nothing yet. */
+void ct_share_rejoin(ct_share_t *s);
 
 /* Drops expired peers and works out the view at `now_us` into s->view. Returns true when
  * the phase or the node count changed (the caller then applies it to the accounts). */

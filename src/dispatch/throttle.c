@@ -24,13 +24,14 @@ static uint64_t next_word(uint64_t old, uint64_t interval, uint64_t burst) {
 
 /* Publishes `word`. When the bucket was in use, its clock restarts empty first, so that a
  * thread which already sees the new word also sees the new clock (both are seq_cst); a thread
- * still on the old word may advance the new clock once, and its token is void anyway. */
+ * still on the old word may advance the new clock once, and its token is void anyway.
+ *
+ * Closing leaves the clock where it is. A thread that loaded the open word just before the
+ * close still reserves against the old schedule, never earlier: a clock reset to 0 would have
+ * answered it "now", a send past the rate for any caller that did not check its token. */
 static void publish(ct_bucket_t *b, uint64_t old, uint64_t word, int64_t now_us) {
-  if (old != 0) {
-    uint64_t interval = interval_of(word);
-    int64_t start = interval != INTERVAL_CLOSED ? now_us + (int64_t)interval : now_us;
-    atomic_store(&b->tat_us, start);
-  }
+  if (old != 0 && interval_of(word) != INTERVAL_CLOSED)
+    atomic_store(&b->tat_us, now_us + (int64_t)interval_of(word));
   atomic_store(&b->params, word);
 }
 

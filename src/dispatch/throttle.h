@@ -47,7 +47,9 @@ typedef struct {
 void ct_bucket_set(ct_bucket_t *b, double rate, uint32_t burst, int64_t now_us);
 
 /* Closes the bucket: nothing may be reserved until the next ct_bucket_set, and every token
- * reserved before is void. Same writer rule as ct_bucket_set. */
+ * reserved before is void. A reservation racing the close is answered on the old schedule
+ * (never sooner), with a token that is void once the close is visible. Same writer rule as
+ * ct_bucket_set. */
 void ct_bucket_close(ct_bucket_t *b);
 
 /* Reserves one send and returns when it may go: `now_us` when a token is free, else the
@@ -55,7 +57,10 @@ void ct_bucket_close(ct_bucket_t *b);
  * that wait until the returned time never exceed the rate together: over any interval of
  * length W at most burst + W * rate sends go. `*token` (if not NULL) receives the parameters
  * the slot was reserved under, for ct_bucket_valid. A closed bucket reserves nothing: it
- * returns now_us + CT_BUCKET_CLOSED_RETRY_US and a token that is never valid. */
+ * returns now_us + CT_BUCKET_CLOSED_RETRY_US and a token that is never valid.
+ *
+ * A caller that sends at once when the answer is now_us checks ct_bucket_valid(token) first:
+ * a reservation that raced a change or a close was made under a word that is gone. */
 int64_t ct_bucket_reserve(ct_bucket_t *b, int64_t now_us, uint64_t *token);
 
 /* True while a slot reserved with `token` may still be used: the bucket's parameters have

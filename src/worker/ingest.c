@@ -278,6 +278,12 @@ static void account_metrics(out_t *o, const ct_accounts_t *accs, const ct_config
       emit(o, "carteiro_provider_rate_share{provider=\"%s\"} %.3f\n", accs->v[i].name,
            rate < 0 ? 0.0 : rate);
   }
+  emit(o, "# HELP carteiro_provider_rate_tokens_dropped_total Rate tokens given up because "
+          "their task ran more than 25 ms after their time (the send took a new token).\n"
+          "# TYPE carteiro_provider_rate_tokens_dropped_total counter\n");
+  for (size_t i = 0; i < accs->n; i++)
+    emit(o, "carteiro_provider_rate_tokens_dropped_total{provider=\"%s\"} %" PRIu64 "\n",
+         accs->v[i].name, atomic_load(&accs->v[i].tokens_dropped));
   emit(o, "# HELP carteiro_provider_rate_tokens Sends the token bucket allows at once now "
           "(+Inf: unlimited).\n# TYPE carteiro_provider_rate_tokens gauge\n");
   for (size_t i = 0; i < accs->n; i++) {

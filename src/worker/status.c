@@ -72,8 +72,17 @@ static json_t *provider_json(const ct_ingest_t *g, size_t i, int64_t mono_ms) {
   const ct_provider_conf_t *conf = &g->cfg->providers[i];
   uint64_t accepted = atomic_load(&a->accepted);
   const char *channel = ct_channel_name((int)a->channel);
+  /* What this node may send now: its share of the rate, less the headroom; 0 = no limit
+   * (like "rate"), and 0 too while the node may not send ("cluster"."sending"). */
+  double share;
+  uint32_t share_burst;
+  ct_bucket_get(&a->bucket, &share, &share_burst);
+  if (share < 0) {
+    share = 0;
+    share_burst = 0;
+  }
   return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:I,"
-                   " s:s, s:b}",
+                   " s:f, s:I, s:s, s:b}",
                    "name", a->name, "channel", channel != NULL ? channel : "unknown",
                    "messages_per_s", rates_json(g->rates, 1 + i, accepted, mono_ms),
                    "requests", (json_int_t)atomic_load(&a->requests),
@@ -86,6 +95,8 @@ static json_t *provider_json(const ct_ingest_t *g, size_t i, int64_t mono_ms) {
                    "concurrency_limit", ct_aimd_limit(&a->aimd),
                    "max_concurrency", (json_int_t)conf->max_concurrency,
                    "rate", conf->rate, "burst", (json_int_t)conf->burst,
+                   "rate_share", conf->rate > 0 ? share : 0.0,
+                   "burst_share", (json_int_t)(conf->rate > 0 ? share_burst : conf->burst),
                    "breaker", ct_breaker_state_name(ct_breaker_state(&a->breaker)),
                    "paused", atomic_load(&a->paused) ? 1 : 0);
 }
@@ -125,15 +136,21 @@ json_t *ct_status_document(void *ctx) {
     }
   }
   json_t *spool = spool_json(g, now_ms);
-  if (providers == NULL || spool == NULL) {
+  json_t *cluster = g->cfg->cluster_nats[0] == '\0'
+                        ? json_null()
+                        : json_pack("{s:I, s:b}", "nodes",
+                                    (json_int_t)atomic_load(&g->accounts->share_nodes),
+                                    "sending", atomic_load(&g->accounts->share_open) ? 1 : 0);
+  if (providers == NULL || spool == NULL || cluster == NULL) {
     json_decref(providers);
     json_decref(spool);
+    json_decref(cluster);
     return NULL;
   }
   char when[CT_TIME_BUFSZ];
   /* json_pack steals every "o" reference, also when it fails */
   return json_pack("{s:s, s:I, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I},"
-                   " s:o, s:o}",
+                   " s:o, s:o, s:o}",
                    "time", ct_time_format(now_ms, when),
                    "uptime_s", (json_int_t)((now_ms - g->rates->started_ms) / 1000),
                    "stopping", g->closed ? 1 : 0,
@@ -149,5 +166,6 @@ json_t *ct_status_document(void *ctx) {
                      "accepted", (json_int_t)g->accepted,
                      "duplicates", (json_int_t)g->duplicates,
                    "providers", providers,
-                   "spool", spool);
+                   "spool", spool,
+                   "cluster", cluster);
 }

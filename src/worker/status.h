@@ -16,10 +16,15 @@
  *     "providers": [ { "name", "channel", "messages_per_s": {"10s", "1m"}, "requests",
  *                      "accepted", "transient", "throttled", "permanent", "refused",
  *                      "inflight", "concurrency_limit", "max_concurrency", "rate", "burst",
+ *                      "rate_share", "burst_share",
  *                      "breaker": "closed" | "open" | "half_open", "paused" } ],
  *     "spool":     { "ready", "due", "inflight", "delivered", "dead", "oldest_due_age_s",
  *                    "file_bytes", "dead_by_reason": { REASON: count } } or null before the
- *                    spooler's first count (it counts every two seconds) }
+ *                    spooler's first count (it counts every two seconds),
+ *     "cluster":   { "nodes", "sending" } or null without a [cluster] section }
+ * "rate" and "burst" are the configured ones (0: no limit); "rate_share" and "burst_share"
+ * what this node may send now: its share (1 / "nodes") less the headroom, and 0 while it
+ * may not send at all ("sending" false: joining, or lost touch with NATS).
  * "messages_per_s" counts messages the provider accepted (a WhatsApp invoice is two);
  * "delivered_per_s" counts jobs. No field carries personal data. */
 #ifndef CT_WORKER_STATUS_H

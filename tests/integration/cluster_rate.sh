@@ -14,6 +14,17 @@
 # per-second maximum still holds throughout, and after the kill the two left take over its
 # share (the last seconds run at >= 85 % of R again).
 #
+# Part 3, NATS restarts: two daemons; the NATS server is stopped for 2 s (the nodes go stale and
+# stop sending) and started again on the same port, first with its store kept, then with its
+# store wiped (the bucket is gone and must be made again). Each time the nodes send again
+# within the join wait and a few heartbeats of the server being back, at >= 85 % of R two
+# seconds later, and the per-second maximum holds throughout. Then one node is killed and
+# started again at once under the same node id: it does not take its previous instance's key
+# for another process (no phantom third node).
+#
+# The bound: each of n nodes sends at R / n with a burst of max(1, B / n), so any one second
+# holds at most R + max(B, n) (R + B here: B >= 3).
+#
 # usage: cluster_rate.sh CARTEIRO GEN_INVOICES MOCK_PROVIDER GEN_TEST_CA [RATE] [JOBS]
 #   RATE  the account's rate (default 300/s; burst RATE / 10), JOBS per node in part 1
 #   (default 1000 jobs = 2000 messages: 3 x 2000 / 300 = 20 s of sending)
@@ -21,6 +32,7 @@
 ct=$1 gen=$2 mock=$3 gen_ca=$4 rate=${5:-300} jobs=${6:-1000}
 . "$(dirname "$0")/engine.sh"
 burst=$(((rate + 9) / 10))
+bound=$((rate + (burst > 3 ? burst : 3))) # R + max(B, n), n = 3 nodes at most
 heartbeat_ms=250
 
 nats_pid=""
@@ -35,16 +47,26 @@ trap stop_cluster_test EXIT
 
 command -v nats-server >/dev/null || { echo "SKIP: no nats-server"; exit 77; }
 mkdir -p "$T/nats"
-nats-server -js -a 127.0.0.1 -p -1 -sd "$T/nats" -l "$T/nats.log" &
-nats_pid=$!
-nats_url=""
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*Listening for client connections on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
-           "$T/nats.log" 2>/dev/null | head -n 1 || true)
-  if [ -n "$port" ]; then nats_url=nats://127.0.0.1:$port; break; fi
-  sleep 0.05
-done
-[ -n "$nats_url" ] || { echo "FAIL: nats-server did not start" >&2; cat "$T/nats.log" >&2; exit 1; }
+# start_nats PORT LOG: nats-server on 127.0.0.1 (PORT -1: any free port) with its store in
+# $T/nats; sets nats_pid, and nats_url once it is ready for clients.
+start_nats() {
+  nats-server -js -a 127.0.0.1 -p "$1" -sd "$T/nats" -l "$2" &
+  nats_pid=$!
+  nats_url=""
+  local port=""
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*Listening for client connections on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+             "$2" 2>/dev/null | head -n 1 || true)
+    if [ -n "$port" ] && grep -q "Server is ready" "$2" 2>/dev/null; then
+      nats_url=nats://127.0.0.1:$port
+      break
+    fi
+    sleep 0.05
+  done
+  [ -n "$nats_url" ] || { echo "FAIL: nats-server did not start" >&2; cat "$2" >&2; exit 1; }
+}
+start_nats -1 "$T/nats.log"
+nats_port=${nats_url##*:}
 
 records=100000
 start_mock --records "$records"
@@ -161,11 +183,11 @@ last=$(jq '.[-1]' "$T/p1.json")
 # runs out. The nodes run out together (equal work, equal shares), so the window is the run
 # less 2 s at each end.
 steady=$(rate_between "$((first + 2000))" "$((last - 2000))" "$T/p1.json")
-echo "part 1: rate $rate/s, burst $burst: peak $p1 in one second (bound $((rate + burst)));" \
+echo "part 1: rate $rate/s, burst $burst: peak $p1 in one second (bound $bound);" \
   "steady $steady/s ($(pct "$steady") % of R); per second: $(per_second "$T/p1.json");" \
   "busiest window: $(peak_window "$T/p1.json")"
-expect_eq "part 1: peak per second ($p1) <= R + B ($((rate + burst)))" true \
-  "$([ "$p1" -le $((rate + burst)) ] && echo true || echo false)"
+expect_eq "part 1: peak per second ($p1) <= R + max(B, n) ($bound)" true \
+  "$([ "$p1" -le "$bound" ] && echo true || echo false)"
 expect_eq "part 1: steady throughput ($steady/s) >= 85 % of $rate/s" true "$(at_least_85 "$steady")"
 
 # ---- part 2: two nodes, a third joins, one is killed ------------------------------------------
@@ -193,6 +215,8 @@ expect_eq "j1 /metrics: its rate, 98 % of R / 2" \
   "$(metric carteiro_provider_rate_share)"
 start_node j3
 sleep 5
+expect_eq "j1 /metrics: late tokens are counted" true \
+  "$(metric carteiro_provider_rate_tokens_dropped_total | grep -Eq '^[0-9]+$' && echo true || echo false)"
 expect_eq "j1 /metrics: nodes with the third" 3 "$(metric carteiro_cluster_nodes)"
 kill -KILL "${node_pid[j2]}"
 t_kill=$(now_ms)
@@ -213,17 +237,86 @@ wa_records >"$T/p2.json"
 # From 3 s after the kill (1 s to notice it, with margin) to just before the stop.
 after=$(rate_between "$((t_kill + 3000))" "$((t_stop - 500))" "$T/p2.json")
 echo "part 2: join at $((4000)) ms, kill at $((t_kill - t0)) ms, stop at $((t_stop - t0)) ms;" \
-  "peak $p2 in one second (bound $((rate + burst))); from kill + 3 s to the stop: $after/s" \
+  "peak $p2 in one second (bound $bound); from kill + 3 s to the stop: $after/s" \
   "($(pct "$after") % of R); per second: $(per_second "$T/p2.json");" \
   "busiest window: $(peak_window "$T/p2.json")"
-expect_eq "part 2: peak per second ($p2) <= R + B ($((rate + burst)))" true \
-  "$([ "$p2" -le $((rate + burst)) ] && echo true || echo false)"
+expect_eq "part 2: peak per second ($p2) <= R + max(B, n) ($bound)" true \
+  "$([ "$p2" -le "$bound" ] && echo true || echo false)"
 expect_eq "part 2: after the kill the two left use the whole rate ($after/s >= 85 % of $rate/s)" \
   true "$(at_least_85 "$after")"
 expect_eq "part 2: j1 saw the third node join" true \
   "$(grep -q "active, 3 nodes" "$T/j1.log" && echo true || echo false)"
 expect_eq "part 2: j1 counted two nodes after the kill" true \
   "$(grep "active, 2 nodes" "$T/j1.log" | tail -n 1 | grep -q . && echo true || echo false)"
+
+# ---- part 3: the NATS server restarts ---------------------------------------------------------
+mock_post /stats/reset '' >/dev/null
+for i in 1 2; do fill "k$i" "$big" "$((60 + i))"; done
+t3=$(now_ms)
+start_node k1
+start_node k2
+sleep 3
+# restart_nats WIPE: stops the server, 2 s later starts it on the same port (with an empty store
+# when WIPE is "wipe"); sets t_back to when it is ready again.
+restart_nats() {
+  kill -TERM "$nats_pid" 2>/dev/null || true
+  wait "$nats_pid" 2>/dev/null || true
+  if [ "$1" = wipe ]; then rm -rf "$T/nats/jetstream"; fi
+  sleep 2
+  start_nats "$nats_port" "$T/nats-$1.log"
+  t_back=$(now_ms)
+}
+# resumed_after T_BACK FILE: ms from T_BACK to the first message accepted after it.
+resumed_after() {
+  jq --argjson t "$1" '[.[] | select(. >= $t)] | if length > 0 then .[0] - $t else -1 end' "$2"
+}
+restart_nats keep
+t_back_keep=$t_back
+sleep 5
+restart_nats wipe
+t_back_wipe=$t_back
+sleep 5
+# k2 dies and comes back at once under its node id: its previous key is still in the bucket.
+kill -KILL "${node_pid[k2]}"
+wait "${node_pid[k2]}" 2>/dev/null || true
+start_node k2
+sleep 3
+term_node k1
+expect_eq "node k1 stops cleanly" 0 "$node_status"
+term_node k2
+expect_eq "node k2 stops cleanly" 0 "$node_status"
+for i in 1 2; do
+  grep -h "cluster:" "$T/k$i.log" | jq -r '"  \(.ts) k'$i': \(.msg)"' 2>/dev/null || true
+done
+
+p3=$(peak)
+wa_records | jq --argjson t "$t3" '[.[] | select(. >= $t)]' >"$T/p3.json"
+# Back within the join wait (3 heartbeats) and a few more: reconnecting, setting the bucket
+# and its watch up again, the first heartbeat back.
+resume_limit=$((3 * heartbeat_ms + 8 * heartbeat_ms))
+r_keep=$(resumed_after "$t_back_keep" "$T/p3.json")
+r_wipe=$(resumed_after "$t_back_wipe" "$T/p3.json")
+after_keep=$(rate_between "$((t_back_keep + 3000))" "$((t_back_keep + 5000))" "$T/p3.json")
+after_wipe=$(rate_between "$((t_back_wipe + 3000))" "$((t_back_wipe + 5000))" "$T/p3.json")
+echo "part 3: NATS back (store kept): first message after $r_keep ms, $after_keep/s 3-5 s" \
+  "later; (store wiped): after $r_wipe ms, $after_wipe/s; peak $p3 in one second (bound" \
+  "$bound); per second: $(per_second "$T/p3.json"); busiest window: $(peak_window "$T/p3.json")"
+expect_eq "part 3: sending again <= $resume_limit ms after NATS is back, store kept ($r_keep)" \
+  true "$([ "$r_keep" -ge 0 ] && [ "$r_keep" -le "$resume_limit" ] && echo true || echo false)"
+expect_eq "part 3: sending again <= $resume_limit ms after NATS is back, store wiped ($r_wipe)" \
+  true "$([ "$r_wipe" -ge 0 ] && [ "$r_wipe" -le "$resume_limit" ] && echo true || echo false)"
+expect_eq "part 3: store kept: the whole rate again ($after_keep/s >= 85 % of $rate/s)" true \
+  "$(at_least_85 "$after_keep")"
+expect_eq "part 3: store wiped: the whole rate again ($after_wipe/s >= 85 % of $rate/s)" true \
+  "$(at_least_85 "$after_wipe")"
+expect_eq "part 3: peak per second ($p3) <= R + max(B, n) ($bound)" true \
+  "$([ "$p3" -le "$bound" ] && echo true || echo false)"
+expect_eq "part 3: k2 restarted under its id saw no other process with it" 0 \
+  "$(grep -c "another process uses node id" "$T/k2.log" || true)"
+expect_eq "part 3: k2 restarted never counted a third node" 0 \
+  "$(grep -c "nodes\?: this node's share is 1/3" "$T/k2.log" || true)"
+expect_eq "part 3: k2 restarted joined the two" true \
+  "$(grep -q "active, 2 nodes" "$T/k2.log" && echo true || echo false)"
 
 kill -TERM "$nats_pid" 2>/dev/null || true
 wait "$nats_pid" 2>/dev/null || true

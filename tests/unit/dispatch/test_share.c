@@ -110,6 +110,15 @@ static void test_stale_closes_and_rejoins(void **state) {
       expect_view(&s, CT_SHARE_JOINING, 1);
   }
   expect_view(&s, CT_SHARE_ACTIVE, 1);
+  /* A lost bucket: rejoining closes at once and waits three heartbeats again. */
+  ct_share_rejoin(&s);
+  assert_true(ct_share_update(&s, 12 * H + 2 * MS));
+  expect_view(&s, CT_SHARE_JOINING, 1);
+  for (int i = 13; i <= 16; i++) {
+    ct_share_echo(&s, i * H, i * H + MS);
+    ct_share_update(&s, i * H + MS);
+    expect_view(&s, i < 16 ? CT_SHARE_JOINING : CT_SHARE_ACTIVE, 1);
+  }
 }
 
 static void test_longer_heartbeats_of_peers(void **state) {
@@ -120,6 +129,11 @@ static void test_longer_heartbeats_of_peers(void **state) {
    * wait 15H. */
   ct_share_peer(&s, "slow", 5 * H, 4 * H);
   assert_int_equal(ct_share_join_wait_us(&s), 15 * H);
+  /* This node is active already: it lowers its share and keeps sending, it does not wait
+   * again as if it were joining. */
+  ct_share_echo(&s, 4 * H, 4 * H + MS);
+  assert_true(ct_share_update(&s, 4 * H + MS));
+  expect_view(&s, CT_SHARE_ACTIVE, 2);
   for (int i = 4; i <= 25; i++)
     ct_share_echo(&s, i * H, i * H + MS);
   ct_share_update(&s, 24 * H);

@@ -10,6 +10,7 @@
 #include "dispatch/throttle.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +223,56 @@ static void test_bucket_change_under_backlog(void **state) {
   assert_true(max_in_window(sent, n, 1000000) <= 10 + 100 - 1);
 }
 
+/* Reservations racing a close and a change, as the cluster thread makes them while workers
+ * reserve: every thread asks at the same "now", so after the first burst no slot is free now
+ * under any word (a change restarts the bucket empty), and a reservation that answers "now"
+ * under a word the bucket no longer has would be a send past the rate. The worker sends a
+ * "now" only when its token is still valid right after the reservation; the bucket itself
+ * never answers "now" to a word it has closed or changed since. */
+#define RACE_CYCLES 100000
+typedef struct {
+  ct_bucket_t *b;
+  _Atomic bool *done;
+  size_t now_answers, honoured;
+} racer_t;
+
+static void *race_reserve(void *arg) {
+  racer_t *r = arg;
+  while (!atomic_load(r->done)) {
+    uint64_t tok;
+    int64_t at = ct_bucket_reserve(r->b, T0, &tok);
+    if (at <= T0) {
+      r->now_answers++;
+      if (ct_bucket_valid(r->b, tok))
+        r->honoured++;
+    }
+  }
+  return NULL;
+}
+
+static void test_bucket_close_races_reserve(void **state) {
+  (void)state;
+  ct_bucket_t b = {0};
+  ct_bucket_set(&b, 100, 10, T0);
+  for (int i = 0; i < 10; i++) /* the first burst goes now */
+    assert_int_equal(ct_bucket_reserve(&b, T0, NULL), T0);
+  _Atomic bool done = false;
+  racer_t r[2] = {{.b = &b, .done = &done}, {.b = &b, .done = &done}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, race_reserve, &r[i]), 0);
+  for (int i = 0; i < RACE_CYCLES; i++) {
+    ct_bucket_close(&b);
+    ct_bucket_set(&b, 100, 10 + (uint32_t)(i % 2), T0);
+  }
+  atomic_store(&done, true);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  /* Not one more "now" after the first burst. */
+  assert_int_equal(r[0].now_answers + r[1].now_answers, 0);
+  assert_int_equal(r[0].honoured + r[1].honoured, 0);
+}
+
 static void test_aimd(void **state) {
   (void)state;
   ct_aimd_t a;
@@ -332,6 +383,7 @@ int main(void) {
       cmocka_unit_test(test_bucket_raise_starts_empty),
       cmocka_unit_test(test_bucket_close_and_reopen),
       cmocka_unit_test(test_bucket_change_under_backlog),
+      cmocka_unit_test(test_bucket_close_races_reserve),
       cmocka_unit_test(test_aimd),
       cmocka_unit_test(test_breaker),
       cmocka_unit_test(test_backoff),

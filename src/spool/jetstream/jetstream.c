@@ -597,6 +597,10 @@ static int ensure_kv(ct__spool_backend_t *be, kvStore **out, const char *bucket,
   natsStatus s = js_KeyValue(out, be->js, bucket);
   if (s == NATS_OK)
     return 0;
+  /* Only a bucket that is not there is "missing": a timeout while the cluster elects a
+   * leader is an I/O error, or a read-only command would report an existing spool absent. */
+  if (s != NATS_NOT_FOUND)
+    return nats_fail(bucket, s);
   if (be->readonly)
     return CT_ENOENT;
   kvConfig kc;

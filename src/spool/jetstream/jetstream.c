@@ -15,6 +15,7 @@
  *                      (protobuf, as `carteiro dlq export` writes) per DEAD job, with headers
  *                      Ct-Job-Id, Ct-Tenant, Ct-Reason, Ct-Channel, Ct-Provider, Ct-Attempts,
  *                      Ct-Dead-At and, when parts were accepted, Ct-Progress (base64 Receipt).
+ *                      A header whose value would be empty is left out.
  *
  * Open creates what is missing (replicas and windows from the options) and uses what exists
  * as it is. A job is in exactly one place: the jobs stream (READY, with a state record once
@@ -479,6 +480,15 @@ static int batch_wait(ct__spool_backend_t *be) {
 static int new_msg(natsMsg **m, const char *subject, const void *data, size_t len) {
   natsStatus s = natsMsg_Create(m, subject, NULL, (const char *)data, (int)len);
   return s == NATS_OK ? 0 : nats_fail("message", s);
+}
+
+/* Sets a header, or leaves it out when the value is empty: an empty value makes the header
+ * block of a message read back through libnats 3.4 take the next line as its value (a dead
+ * letter without a provider listed "Ct-Job-Id: ..." as its provider and no id). Readers
+ * take a missing header as "". */
+static void set_header(natsMsg *m, const char *key, const char *value) {
+  if (value != NULL && value[0] != '\0')
+    natsMsgHeader_Set(m, key, value);
 }
 
 static void subject_for(const ct__spool_backend_t *be, char *out, size_t cap, const char *kind,
@@ -1110,7 +1120,7 @@ static int publish_dead(ct__spool_backend_t *be, lease_t *l, const ct_settle_t *
     natsMsgHeader_Set(m, "Ct-Reason", reason);
     snprintf(num, sizeof num, "%d", channel);
     natsMsgHeader_Set(m, "Ct-Channel", num);
-    natsMsgHeader_Set(m, "Ct-Provider", provider);
+    set_header(m, "Ct-Provider", provider);
     snprintf(num, sizeof num, "%u", attempts);
     natsMsgHeader_Set(m, "Ct-Attempts", num);
     snprintf(num, sizeof num, "%lld", (long long)now_ms);
@@ -1726,7 +1736,7 @@ static int js_dlq_import(ct__spool_backend_t *be, const ct_dead_letter_t *const 
     natsMsgHeader_Set(m, "Ct-Reason", reason);
     snprintf(num, sizeof num, "%d", last != NULL ? (int)last->channel : 0);
     natsMsgHeader_Set(m, "Ct-Channel", num);
-    natsMsgHeader_Set(m, "Ct-Provider", last != NULL && last->provider ? last->provider : "");
+    set_header(m, "Ct-Provider", last != NULL ? last->provider : NULL);
     snprintf(num, sizeof num, "%u", failed);
     natsMsgHeader_Set(m, "Ct-Attempts", num);
     snprintf(num, sizeof num, "%lld", (long long)copy.dead_at_ms);

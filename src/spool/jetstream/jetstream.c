@@ -15,7 +15,9 @@
  *                      (protobuf, as `carteiro dlq export` writes) per DEAD job, with headers
  *                      Ct-Job-Id, Ct-Tenant, Ct-Reason, Ct-Channel, Ct-Provider, Ct-Attempts,
  *                      Ct-Dead-At and, when parts were accepted, Ct-Progress (base64 Receipt).
- *                      A header whose value would be empty is left out.
+ *                      A header whose value would be empty is left out. A message on the jobs
+ *                      subjects that does not decode as a Job is kept here as it came
+ *                      (payload its bytes, header Ct-Raw-Job: 1, reason "undecodable").
  *
  * Open creates what is missing (replicas and windows from the options) and uses what exists
  * as it is. A job is in exactly one place: the jobs stream (READY, with a state record once
@@ -50,6 +52,14 @@
  * lost), it is acknowledged and not handed out. A job not yet due (not_before, or the due time
  * of its retry) is NAKed with the delay left. Order is the stream's (enqueue order); priority
  * is not honoured by this backend.
+ *
+ * Two kinds of delivery are never handed out; take moves them to the DLQ and Terms them:
+ *   - a payload that does not decode as a Job: reason "undecodable", its bytes kept;
+ *   - a job on the consumer's last delivery (NumDelivered >= MaxDeliver, read from the
+ *     consumer): the server would not deliver it again whatever the answer, so a try that
+ *     failed would leave it in the stream for ever. It dies with reason "max_deliveries" and
+ *     the history of its state record. If the node dies before the dead letter is stored,
+ *     the job does stay in the stream: the one case max_deliver cannot cover.
  *
  * SETTLE first makes the outcome durable, all publishes of a batch awaited together, and only
  * then answers the server:
@@ -580,6 +590,10 @@ static int ensure_consumer(ct__spool_backend_t *be) {
   jsErrCode jerr = 0;
   natsStatus s = js_GetConsumerInfo(&ci, be->js, be->stream, be->consumer, NULL, &jerr);
   if (s == NATS_OK) {
+    /* The consumer's own limit is the one the server applies, whatever this process's
+     * options say: take dead-letters a job on its last delivery by it. */
+    if (ci->Config != NULL)
+      be->max_deliver = ci->Config->MaxDeliver;
     jsConsumerInfo_Destroy(ci);
     return 0;
   }
@@ -833,6 +847,83 @@ static void drop(natsMsg *m, int how, int64_t delay_ms) {
   natsMsg_Destroy(m);
 }
 
+/* Dead letters made by take, for deliveries that are never handed out. */
+
+static int settle_write(ct__spool_backend_t *be, lease_t *l, const ct_settle_t *op,
+                        int64_t now_ms, size_t idx, size_t *used);
+
+/* The tenant of a message on PREFIX.jobs.<tenant>, as a subject token. */
+static void subject_tenant(const ct__spool_backend_t *be, natsMsg *m, char *out, size_t cap) {
+  const char *subj = natsMsg_GetSubject(m);
+  size_t pl = strlen(be->prefix);
+  const char *t = "";
+  if (subj != NULL && strncmp(subj, be->prefix, pl) == 0 && strncmp(subj + pl, ".jobs.", 6) == 0)
+    t = subj + pl + 6;
+  ct__js_token(t, out, cap);
+}
+
+/* Publishes a delivery whose payload does not decode as a job to the DLQ, reason
+ * "undecodable": the payload kept byte for byte (marked by the header Ct-Raw-Job, so it is
+ * never read as a DeadLetter), the id from its Nats-Msg-Id (or "seq-<stream seq>" without
+ * one) and the tenant from its subject. */
+static int publish_undecodable(ct__spool_backend_t *be, natsMsg *src, uint64_t seq, size_t idx,
+                               int64_t now_ms) {
+  char tenant[96], subject[NAME_MAX_ + 256], id[KEY_MAX], msg_id[KEY_MAX + 32], num[32];
+  subject_tenant(be, src, tenant, sizeof tenant);
+  const char *mid = NULL;
+  if (natsMsgHeader_Get(src, "Nats-Msg-Id", &mid) == NATS_OK && mid != NULL && mid[0] != '\0')
+    snprintf(id, sizeof id, "%s", mid);
+  else
+    snprintf(id, sizeof id, "seq-%" PRIu64, seq);
+  snprintf(subject, sizeof subject, "%s.dlq.%s.undecodable", be->prefix, tenant);
+  natsMsg *m = NULL;
+  int rc = new_msg(&m, subject, natsMsg_GetData(src), (size_t)natsMsg_GetDataLength(src));
+  if (rc != 0)
+    return rc;
+  natsMsgHeader_Set(m, "Ct-Job-Id", id);
+  natsMsgHeader_Set(m, "Ct-Tenant", tenant);
+  natsMsgHeader_Set(m, "Ct-Reason", "undecodable");
+  natsMsgHeader_Set(m, "Ct-Channel", "0");
+  natsMsgHeader_Set(m, "Ct-Attempts", "0");
+  snprintf(num, sizeof num, "%lld", (long long)now_ms);
+  natsMsgHeader_Set(m, "Ct-Dead-At", num);
+  natsMsgHeader_Set(m, "Ct-Raw-Job", "1");
+  snprintf(msg_id, sizeof msg_id, "%s#d%" PRIu64, id, seq);
+  return batch_publish(be, &m, idx, msg_id);
+}
+
+/* Moves a delivery that take does not hand out to the DLQ, then terminates it: a job on its
+ * last delivery (`reason` "max_deliveries": a DeadLetter with its history from the state
+ * record `rec`, which is taken, and that record deleted), or a payload that is not a job
+ * (`reason` NULL: kept raw, see publish_undecodable). The message is destroyed either way.
+ * When the dead letter is not stored the message is left unanswered: the server delivers it
+ * again after the ack wait, except on its last delivery (see the essay). */
+static int dead_on_take(ct__spool_backend_t *be, natsMsg *m, uint64_t seq, uint8_t *rec,
+                        size_t rec_len, const char *reason, int64_t now_ms) {
+  int res[2] = {0, 0};
+  size_t used = 0;
+  int rc = batch_begin(be, 2, res, NULL);
+  if (rc == 0 && reason == NULL) {
+    rc = publish_undecodable(be, m, seq, 0, now_ms);
+    used = rc == 0 ? 1 : 0;
+  } else if (rc == 0) {
+    lease_t l = {.seq = seq, .msg = m, .rec = rec, .rec_len = rec_len};
+    ct_settle_t op = {.seq = (int64_t)seq, .kind = CT_SETTLE_DEAD, .reason = reason};
+    rc = settle_write(be, &l, &op, now_ms, 0, &used);
+  }
+  int wrc = rc == 0 ? batch_wait(be) : 0;
+  if (rc == 0)
+    rc = wrc;
+  for (size_t i = 0; rc == 0 && i < used; i++)
+    if (res[i] != 0 && res[i] != CT_EDUPLICATE)
+      rc = res[i];
+  if (rc == 0)
+    natsMsg_Term(m, NULL);
+  natsMsg_Destroy(m);
+  free(rec);
+  return rc;
+}
+
 static int js_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease_t *out,
                    size_t *n) {
   /* natsSubscription_Fetch first asks without waiting and returns what is there; only when
@@ -886,9 +977,15 @@ static int js_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease
     int drc = ct_job_decode_pb((const uint8_t *)natsMsg_GetData(m),
                                (size_t)natsMsg_GetDataLength(m), &job, err, sizeof err);
     if (drc != 0) {
-      ct_error("spool: jetstream message seq=%" PRIu64 " does not decode (%s); terminated", seq,
-               err);
-      drop(m, 2, 0);
+      int d = dead_on_take(be, m, seq, NULL, 0, NULL, now_ms);
+      if (d == 0)
+        ct_error("spool: jetstream message seq=%" PRIu64
+                 " does not decode (%s); moved to the DLQ with reason undecodable",
+                 seq, err);
+      else
+        ct_error("spool: jetstream message seq=%" PRIu64
+                 " does not decode (%s) and could not be dead-lettered: %s",
+                 seq, err, ct_strerror(d));
       continue;
     }
     uint8_t *rec_bytes = NULL;
@@ -929,6 +1026,22 @@ static int js_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease
         rc = g;
         continue;
       }
+    }
+    if (be->max_deliver > 0 && delivered >= (uint64_t)be->max_deliver) {
+      /* The server delivers this message no more after this delivery, whatever its answer:
+       * a try now that failed could not be retried, so the job dies here instead. */
+      ct__js_rec_free(&rec);
+      int d = dead_on_take(be, m, seq, rec_bytes, rec_len, "max_deliveries", now_ms);
+      if (d == 0)
+        ct_warn("spool: job=%s delivered %" PRIu64
+                " times (max_deliver); moved to the DLQ with reason max_deliveries",
+                job->id, delivered);
+      else
+        ct_error("spool: job=%s reached max_deliver and could not be dead-lettered (%s); it "
+                 "stays in the stream undelivered",
+                 job->id, ct_strerror(d));
+      ct_job_free(job);
+      continue;
     }
     int64_t due = job->not_before_ms;
     if (have_rec && rec.due_ms > due)
@@ -1321,6 +1434,10 @@ static const char *hdr(natsMsg *m, const char *key) {
   return v;
 }
 
+/* A dead letter whose payload is the raw bytes of a job that did not decode, not a
+ * DeadLetter (see publish_undecodable). */
+static bool is_raw(natsMsg *m) { return hdr(m, "Ct-Raw-Job")[0] != '\0'; }
+
 static void dead_fill(dead_t *d) {
   d->e.seq = (int64_t)d->seq;
   d->e.job_id = hdr(d->m, "Ct-Job-Id");
@@ -1434,6 +1551,8 @@ static int js_dlq_list(ct__spool_backend_t *be, const ct_dlq_filter_t *f,
 }
 
 static int unpack_dead(natsMsg *m, ct_dead_letter_t **out) {
+  if (is_raw(m))
+    return CT_ECORRUPT;
   ct_dead_letter_t *dl = carteiro__v1__dead_letter__unpack(
       NULL, (size_t)natsMsg_GetDataLength(m), (const uint8_t *)natsMsg_GetData(m));
   if (dl == NULL)

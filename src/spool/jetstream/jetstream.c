@@ -50,8 +50,9 @@
  * size: backpressure). A message delivered before, or replayed, has its record read from the
  * state bucket; if the receipts bucket already holds the job (delivered, but the ack was
  * lost), it is acknowledged and not handed out. A job not yet due (not_before, or the due time
- * of its retry) is NAKed with the delay left. Order is the stream's (enqueue order); priority
- * is not honoured by this backend.
+ * of its retry) is NAKed with the delay left. Order is the stream's (enqueue order), with
+ * redeliveries coming back as their NAK delays end; priority is not honoured by this backend
+ * (nothing here or in dispatch orders by it; see the README).
  *
  * Two kinds of delivery are never handed out; take moves them to the DLQ and Terms them:
  *   - a payload that does not decode as a Job: reason "undecodable", its bytes kept;

@@ -60,8 +60,9 @@ typedef struct {
   int replicas;                 /* replicas of the streams and buckets open creates [1] */
   int64_t ack_wait_ms;          /* a delivery not acknowledged (or kept alive) within this is
                                    delivered again [30 s] */
-  int64_t max_deliver;          /* deliveries of one job before the server gives up; -1 =
-                                   unlimited [-1] */
+  int64_t max_deliver;          /* deliveries of one job by the server; -1 = unlimited [-1].
+                                   The last one is not handed out: the job goes to the DLQ
+                                   with reason "max_deliveries" (so N allows N-1 tries) */
   int64_t max_ack_pending;      /* un-acknowledged deliveries across all owners [100000] */
   int64_t duplicate_window_ms;  /* enqueue is idempotent by id within this window [1 h] */
   const char *creds_file;       /* NATS user credentials (JWT + seed) */

@@ -13,6 +13,10 @@
  *       gen-invoices --channels email+sms); one permanent attempt on the last delivery's
  *       first channel
  *
+ *   spool-fixture SPOOL retry CHANNEL PROVIDER [MAX]
+ *       takes up to MAX due jobs and retries each, due again in 500 ms, with one transient
+ *       attempt on CHANNEL/PROVIDER (a failed try: on JetStream, one delivery used)
+ *
  * Prints the number of jobs it settled. */
 #include "common/clock.h"
 #include "common/error.h"
@@ -58,6 +62,7 @@ static void fill_progress(progress_t *p, const ct_job_t *job, bool all, int64_t 
 static int usage(void) {
   fprintf(stderr, "usage: spool-fixture SPOOL dead REASON CHANNEL PROVIDER [MAX]\n"
                   "       spool-fixture SPOOL ack [MAX]\n"
+                  "       spool-fixture SPOOL retry CHANNEL PROVIDER [MAX]\n"
                   "       spool-fixture SPOOL delivered-dead REASON all|some [MAX]\n");
   return 64;
 }
@@ -66,17 +71,21 @@ int main(int argc, char **argv) {
   if (argc < 3)
     return usage();
   bool delivered_dead = strcmp(argv[2], "delivered-dead") == 0;
+  bool retry = strcmp(argv[2], "retry") == 0;
   bool dead = delivered_dead || strcmp(argv[2], "dead") == 0;
-  if (!dead && strcmp(argv[2], "ack") != 0)
+  if (!dead && !retry && strcmp(argv[2], "ack") != 0)
     return usage();
-  if ((delivered_dead && argc < 5) || (!delivered_dead && dead && argc < 6))
+  if ((delivered_dead && argc < 5) || (!delivered_dead && dead && argc < 6) ||
+      (retry && argc < 5))
     return usage();
   bool all = delivered_dead && strcmp(argv[4], "all") == 0;
   if (delivered_dead && !all && strcmp(argv[4], "some") != 0)
     return usage();
-  int max_arg = delivered_dead ? 5 : dead ? 6 : 3;
+  int max_arg = delivered_dead ? 5 : dead ? 6 : retry ? 5 : 3;
   size_t max = argc > max_arg ? strtoul(argv[max_arg], NULL, 10) : SIZE_MAX;
   ct_channel_t channel = CT_CHANNEL_NONE;
+  if (retry && ct_channel_parse(argv[3], &channel) != 0)
+    return usage();
   if (dead && !delivered_dead && ct_channel_parse(argv[4], &channel) != 0)
     return usage();
   progress_t *progress = delivered_dead ? calloc(CHUNK, sizeof *progress) : NULL;
@@ -102,12 +111,15 @@ int main(int argc, char **argv) {
     ct_attempt_t attempt = CARTEIRO__V1__ATTEMPT__INIT;
     attempt.at_ms = now;
     attempt.channel = (Carteiro__V1__Channel)channel;
-    attempt.provider = dead && !delivered_dead ? argv[5] : "fixture";
-    attempt.outcome = dead ? CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT
-                           : CARTEIRO__V1__OUTCOME__OUTCOME_ACCEPTED;
-    attempt.http_status = dead ? 400 : 200;
+    attempt.provider = dead && !delivered_dead ? argv[5] : retry ? argv[4] : "fixture";
+    attempt.outcome = dead    ? CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT
+                      : retry ? CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT
+                              : CARTEIRO__V1__OUTCOME__OUTCOME_ACCEPTED;
+    attempt.http_status = dead ? 400 : retry ? 503 : 200;
     attempt.error_code = dead ? "131026" : "";
-    attempt.message = dead ? "recipient cannot receive this message" : "accepted";
+    attempt.message = dead    ? "recipient cannot receive this message"
+                      : retry ? "service unavailable"
+                              : "accepted";
     attempt.latency_ms = 12;
     ct_receipt_part_t part = CARTEIRO__V1__RECEIPT_PART__INIT;
     part.channel = CARTEIRO__V1__CHANNEL__CHANNEL_SMS;
@@ -124,9 +136,12 @@ int main(int argc, char **argv) {
       receipt->parts = parts;
       receipt->delivered_at_ms = now;
       ops[i] = (ct_settle_t){.seq = leases[i].seq,
-                             .kind = dead ? CT_SETTLE_DEAD : CT_SETTLE_ACK,
+                             .kind = dead    ? CT_SETTLE_DEAD
+                                     : retry ? CT_SETTLE_RETRY
+                                             : CT_SETTLE_ACK,
                              .attempt = &attempt,
-                             .receipt = dead ? NULL : receipt,
+                             .receipt = dead || retry ? NULL : receipt,
+                             .due_ms = retry ? now + 500 : 0,
                              .reason = dead ? argv[3] : NULL};
       if (delivered_dead) {
         const ct_job_t *job = leases[i].job;

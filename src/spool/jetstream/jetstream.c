@@ -15,6 +15,9 @@
  *                      (protobuf, as `carteiro dlq export` writes) per DEAD job, with headers
  *                      Ct-Job-Id, Ct-Tenant, Ct-Reason, Ct-Channel, Ct-Provider, Ct-Attempts,
  *                      Ct-Dead-At and, when parts were accepted, Ct-Progress (base64 Receipt).
+ *                      A header whose value would be empty is left out. A message on the jobs
+ *                      subjects that does not decode as a Job is kept here as it came
+ *                      (payload its bytes, header Ct-Raw-Job: 1, reason "undecodable").
  *
  * Open creates what is missing (replicas and windows from the options) and uses what exists
  * as it is. A job is in exactly one place: the jobs stream (READY, with a state record once
@@ -47,8 +50,17 @@
  * size: backpressure). A message delivered before, or replayed, has its record read from the
  * state bucket; if the receipts bucket already holds the job (delivered, but the ack was
  * lost), it is acknowledged and not handed out. A job not yet due (not_before, or the due time
- * of its retry) is NAKed with the delay left. Order is the stream's (enqueue order); priority
- * is not honoured by this backend.
+ * of its retry) is NAKed with the delay left. Order is the stream's (enqueue order), with
+ * redeliveries coming back as their NAK delays end; priority is not honoured by this backend
+ * (nothing here or in dispatch orders by it; see the README).
+ *
+ * Two kinds of delivery are never handed out; take moves them to the DLQ and Terms them:
+ *   - a payload that does not decode as a Job: reason "undecodable", its bytes kept;
+ *   - a job on the consumer's last delivery (NumDelivered >= MaxDeliver, read from the
+ *     consumer): the server would not deliver it again whatever the answer, so a try that
+ *     failed would leave it in the stream for ever. It dies with reason "max_deliveries" and
+ *     the history of its state record. If the node dies before the dead letter is stored,
+ *     the job does stay in the stream: the one case max_deliver cannot cover.
  *
  * SETTLE first makes the outcome durable, all publishes of a batch awaited together, and only
  * then answers the server:
@@ -75,14 +87,13 @@
 #include "common/log.h"
 
 #include <inttypes.h>
-#include <nats/nats.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define NAME_MAX_ 128
+#define NAME_MAX_ CT__JS_NAME_MAX
 #define KEY_MAX 512
 /* How long one publish ack (or API call) is waited for. */
 #define API_WAIT_MS 10000
@@ -153,137 +164,6 @@ static int nats_fail(const char *what, natsStatus s) {
   ct_warn("spool: jetstream %s: %s%s%s", what, natsStatus_GetText(s), text ? ": " : "",
           text ? text : "");
   return from_nats(s);
-}
-
-/* Options: defaults, then the caller's, then the location's query string. */
-
-typedef struct {
-  char servers[1024];
-  char stream[NAME_MAX_], dlq[NAME_MAX_], consumer[NAME_MAX_], prefix[NAME_MAX_];
-  int replicas;
-  int64_t ack_wait_ms, max_deliver, max_ack_pending, dup_window_ms;
-  char creds[512], ca[512], cert[512], key[512];
-} conf_t;
-
-static void set_str(char *dst, size_t cap, const char *v) {
-  if (v != NULL && v[0] != '\0')
-    snprintf(dst, cap, "%s", v);
-}
-
-static int parse_ms(const char *v, int64_t *out) {
-  char *end;
-  double d = strtod(v, &end);
-  if (end == v || d < 0)
-    return CT_EINVAL;
-  double unit = 1;
-  if (strcmp(end, "ms") == 0 || *end == '\0')
-    unit = 1;
-  else if (strcmp(end, "s") == 0)
-    unit = 1000;
-  else if (strcmp(end, "m") == 0)
-    unit = 60000;
-  else if (strcmp(end, "h") == 0)
-    unit = 3600000;
-  else
-    return CT_EINVAL;
-  *out = (int64_t)(d * unit);
-  return 0;
-}
-
-static int parse_query(conf_t *c, char *q) {
-  for (char *save = NULL, *kv = strtok_r(q, "&", &save); kv != NULL;
-       kv = strtok_r(NULL, "&", &save)) {
-    char *eq = strchr(kv, '=');
-    if (eq == NULL)
-      return CT_EINVAL;
-    *eq = '\0';
-    const char *k = kv, *v = eq + 1;
-    char *end;
-    int rc = 0;
-    if (strcmp(k, "stream") == 0)
-      set_str(c->stream, sizeof c->stream, v);
-    else if (strcmp(k, "dlq_stream") == 0)
-      set_str(c->dlq, sizeof c->dlq, v);
-    else if (strcmp(k, "consumer") == 0)
-      set_str(c->consumer, sizeof c->consumer, v);
-    else if (strcmp(k, "subject") == 0)
-      set_str(c->prefix, sizeof c->prefix, v);
-    else if (strcmp(k, "replicas") == 0) {
-      long r = strtol(v, &end, 10);
-      if (*end != '\0' || r < 1 || r > 5)
-        return CT_EINVAL;
-      c->replicas = (int)r;
-    } else if (strcmp(k, "ack_wait") == 0)
-      rc = parse_ms(v, &c->ack_wait_ms);
-    else if (strcmp(k, "duplicate_window") == 0)
-      rc = parse_ms(v, &c->dup_window_ms);
-    else if (strcmp(k, "max_deliver") == 0) {
-      c->max_deliver = strtoll(v, &end, 10);
-      rc = *end != '\0' || c->max_deliver == 0 || c->max_deliver < -1 ? CT_EINVAL : 0;
-    } else if (strcmp(k, "max_ack_pending") == 0) {
-      c->max_ack_pending = strtoll(v, &end, 10);
-      rc = *end != '\0' || c->max_ack_pending < 1 ? CT_EINVAL : 0;
-    } else if (strcmp(k, "creds") == 0)
-      set_str(c->creds, sizeof c->creds, v);
-    else if (strcmp(k, "ca") == 0)
-      set_str(c->ca, sizeof c->ca, v);
-    else if (strcmp(k, "cert") == 0)
-      set_str(c->cert, sizeof c->cert, v);
-    else if (strcmp(k, "key") == 0)
-      set_str(c->key, sizeof c->key, v);
-    else
-      rc = CT_EINVAL;
-    if (rc != 0)
-      return rc;
-  }
-  return 0;
-}
-
-static int make_conf(const ct_spool_options_t *opts, conf_t *c) {
-  memset(c, 0, sizeof *c);
-  snprintf(c->stream, sizeof c->stream, "CARTEIRO_JOBS");
-  snprintf(c->dlq, sizeof c->dlq, "CARTEIRO_DLQ");
-  snprintf(c->consumer, sizeof c->consumer, "carteiro");
-  snprintf(c->prefix, sizeof c->prefix, "carteiro");
-  c->replicas = 1;
-  c->ack_wait_ms = 30000;
-  c->max_deliver = -1;
-  c->max_ack_pending = 100000;
-  c->dup_window_ms = 3600000;
-  const ct_spool_nats_options_t *n = opts->nats;
-  if (n != NULL) {
-    set_str(c->stream, sizeof c->stream, n->stream);
-    set_str(c->dlq, sizeof c->dlq, n->dlq_stream);
-    set_str(c->consumer, sizeof c->consumer, n->consumer);
-    set_str(c->prefix, sizeof c->prefix, n->subject);
-    if (n->replicas > 0)
-      c->replicas = n->replicas;
-    if (n->ack_wait_ms > 0)
-      c->ack_wait_ms = n->ack_wait_ms;
-    if (n->max_deliver != 0)
-      c->max_deliver = n->max_deliver;
-    if (n->max_ack_pending > 0)
-      c->max_ack_pending = n->max_ack_pending;
-    if (n->duplicate_window_ms > 0)
-      c->dup_window_ms = n->duplicate_window_ms;
-    set_str(c->creds, sizeof c->creds, n->creds_file);
-    set_str(c->ca, sizeof c->ca, n->ca_file);
-    set_str(c->cert, sizeof c->cert, n->cert_file);
-    set_str(c->key, sizeof c->key, n->key_file);
-  }
-  if (strlen(opts->path) >= sizeof c->servers)
-    return CT_EINVAL;
-  snprintf(c->servers, sizeof c->servers, "%s", opts->path);
-  char *q = strchr(c->servers, '?');
-  if (q != NULL) {
-    *q++ = '\0';
-    int rc = parse_query(c, q);
-    if (rc != 0)
-      return rc;
-  }
-  if (c->ack_wait_ms < 1000)
-    return CT_EINVAL;
-  return 0;
 }
 
 /* Leases */
@@ -570,6 +450,10 @@ static int ensure_consumer(ct__spool_backend_t *be) {
   jsErrCode jerr = 0;
   natsStatus s = js_GetConsumerInfo(&ci, be->js, be->stream, be->consumer, NULL, &jerr);
   if (s == NATS_OK) {
+    /* The consumer's own limit is the one the server applies, whatever this process's
+     * options say: take dead-letters a job on its last delivery by it. */
+    if (ci->Config != NULL)
+      be->max_deliver = ci->Config->MaxDeliver;
     jsConsumerInfo_Destroy(ci);
     return 0;
   }
@@ -597,6 +481,10 @@ static int ensure_kv(ct__spool_backend_t *be, kvStore **out, const char *bucket,
   natsStatus s = js_KeyValue(out, be->js, bucket);
   if (s == NATS_OK)
     return 0;
+  /* Only a bucket that is not there is "missing": a timeout while the cluster elects a
+   * leader is an I/O error, or a read-only command would report an existing spool absent. */
+  if (s != NATS_NOT_FOUND)
+    return nats_fail(bucket, s);
   if (be->readonly)
     return CT_ENOENT;
   kvConfig kc;
@@ -612,7 +500,7 @@ static int ensure_kv(ct__spool_backend_t *be, kvStore **out, const char *bucket,
   return 0;
 }
 
-static int connect_servers(ct__spool_backend_t *be, conf_t *c) {
+static int connect_servers(ct__spool_backend_t *be, ct__js_conf_t *c) {
   natsOptions *no = NULL;
   const char *servers[32];
   int n = 0;
@@ -666,10 +554,13 @@ static int connect_servers(ct__spool_backend_t *be, conf_t *c) {
 static void js_close(ct__spool_backend_t *be);
 
 static int js_open(ct__spool_backend_t **out, const ct_spool_options_t *opts) {
-  conf_t c;
-  int rc = make_conf(opts, &c);
-  if (rc != 0)
+  ct__js_conf_t c;
+  char err[256];
+  int rc = ct__js_conf_make(opts, &c, err, sizeof err);
+  if (rc != 0) {
+    ct_error("spool: jetstream location: %s", err);
     return rc;
+  }
   ct__spool_backend_t *be = calloc(1, sizeof *be);
   if (be == NULL)
     return CT_ENOMEM;
@@ -801,13 +692,6 @@ static int js_enqueue(ct__spool_backend_t *be, ct_job_t *const *jobs, size_t n, 
 
 /* Take */
 
-static int64_t header_i64(natsMsg *m, const char *key, int64_t dflt) {
-  const char *v = NULL;
-  if (natsMsgHeader_Get(m, key, &v) != NATS_OK || v == NULL)
-    return dflt;
-  return strtoll(v, NULL, 10);
-}
-
 /* Answers a delivery that is not handed out and forgets it. */
 static void drop(natsMsg *m, int how, int64_t delay_ms) {
   if (how == 0)
@@ -817,6 +701,82 @@ static void drop(natsMsg *m, int how, int64_t delay_ms) {
   else
     natsMsg_Term(m, NULL);
   natsMsg_Destroy(m);
+}
+
+/* Dead letters made by take, for deliveries that are never handed out. */
+
+static int settle_write(ct__spool_backend_t *be, lease_t *l, const ct_settle_t *op,
+                        int64_t now_ms, size_t idx, size_t *used);
+
+/* The tenant of a message on PREFIX.jobs.<tenant>, as a subject token. */
+static void subject_tenant(const ct__spool_backend_t *be, natsMsg *m, char *out, size_t cap) {
+  const char *subj = natsMsg_GetSubject(m);
+  size_t pl = strlen(be->prefix);
+  const char *t = "";
+  if (subj != NULL && strncmp(subj, be->prefix, pl) == 0 && strncmp(subj + pl, ".jobs.", 6) == 0)
+    t = subj + pl + 6;
+  ct__js_token(t, out, cap);
+}
+
+/* Publishes a delivery whose payload does not decode as a job to the DLQ, reason
+ * "undecodable": the payload kept byte for byte (marked by the header Ct-Raw-Job, so it is
+ * never read as a DeadLetter), the id from its Nats-Msg-Id (or "seq-<stream seq>" without
+ * one) and the tenant from its subject. */
+static int publish_undecodable(ct__spool_backend_t *be, natsMsg *src, uint64_t seq, size_t idx,
+                               int64_t now_ms) {
+  char tenant[96], subject[NAME_MAX_ + 256], id[KEY_MAX], msg_id[KEY_MAX + 32];
+  subject_tenant(be, src, tenant, sizeof tenant);
+  const char *mid = NULL;
+  if (natsMsgHeader_Get(src, "Nats-Msg-Id", &mid) == NATS_OK && mid != NULL && mid[0] != '\0')
+    snprintf(id, sizeof id, "%s", mid);
+  else
+    snprintf(id, sizeof id, "seq-%" PRIu64, seq);
+  snprintf(subject, sizeof subject, "%s.dlq.%s.undecodable", be->prefix, tenant);
+  natsMsg *m = NULL;
+  int rc = new_msg(&m, subject, natsMsg_GetData(src), (size_t)natsMsg_GetDataLength(src));
+  if (rc != 0)
+    return rc;
+  ct__js_dead_t d = {.job_id = id, .tenant = tenant, .reason = "undecodable",
+                     .dead_at_ms = now_ms, .raw = true};
+  rc = ct__js_dead_headers(m, &d);
+  if (rc != 0) {
+    natsMsg_Destroy(m);
+    return rc;
+  }
+  snprintf(msg_id, sizeof msg_id, "%s#d%" PRIu64, id, seq);
+  return batch_publish(be, &m, idx, msg_id);
+}
+
+/* Moves a delivery that take does not hand out to the DLQ, then terminates it: a job on its
+ * last delivery (`reason` "max_deliveries": a DeadLetter with its history from the state
+ * record `rec`, which is taken, and that record deleted), or a payload that is not a job
+ * (`reason` NULL: kept raw, see publish_undecodable). The message is destroyed either way.
+ * When the dead letter is not stored the message is left unanswered: the server delivers it
+ * again after the ack wait, except on its last delivery (see the essay). */
+static int dead_on_take(ct__spool_backend_t *be, natsMsg *m, uint64_t seq, uint8_t *rec,
+                        size_t rec_len, const char *reason, int64_t now_ms) {
+  int res[2] = {0, 0};
+  size_t used = 0;
+  int rc = batch_begin(be, 2, res, NULL);
+  if (rc == 0 && reason == NULL) {
+    rc = publish_undecodable(be, m, seq, 0, now_ms);
+    used = rc == 0 ? 1 : 0;
+  } else if (rc == 0) {
+    lease_t l = {.seq = seq, .msg = m, .rec = rec, .rec_len = rec_len};
+    ct_settle_t op = {.seq = (int64_t)seq, .kind = CT_SETTLE_DEAD, .reason = reason};
+    rc = settle_write(be, &l, &op, now_ms, 0, &used);
+  }
+  int wrc = rc == 0 ? batch_wait(be) : 0;
+  if (rc == 0)
+    rc = wrc;
+  for (size_t i = 0; rc == 0 && i < used; i++)
+    if (res[i] != 0 && res[i] != CT_EDUPLICATE)
+      rc = res[i];
+  if (rc == 0)
+    natsMsg_Term(m, NULL);
+  natsMsg_Destroy(m);
+  free(rec);
+  return rc;
 }
 
 static int js_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease_t *out,
@@ -872,9 +832,15 @@ static int js_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease
     int drc = ct_job_decode_pb((const uint8_t *)natsMsg_GetData(m),
                                (size_t)natsMsg_GetDataLength(m), &job, err, sizeof err);
     if (drc != 0) {
-      ct_error("spool: jetstream message seq=%" PRIu64 " does not decode (%s); terminated", seq,
-               err);
-      drop(m, 2, 0);
+      int d = dead_on_take(be, m, seq, NULL, 0, NULL, now_ms);
+      if (d == 0)
+        ct_error("spool: jetstream message seq=%" PRIu64
+                 " does not decode (%s); moved to the DLQ with reason undecodable",
+                 seq, err);
+      else
+        ct_error("spool: jetstream message seq=%" PRIu64
+                 " does not decode (%s) and could not be dead-lettered: %s",
+                 seq, err, ct_strerror(d));
       continue;
     }
     uint8_t *rec_bytes = NULL;
@@ -915,6 +881,22 @@ static int js_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease
         rc = g;
         continue;
       }
+    }
+    if (be->max_deliver > 0 && delivered >= (uint64_t)be->max_deliver) {
+      /* The server delivers this message no more after this delivery, whatever its answer:
+       * a try now that failed could not be retried, so the job dies here instead. */
+      ct__js_rec_free(&rec);
+      int d = dead_on_take(be, m, seq, rec_bytes, rec_len, "max_deliveries", now_ms);
+      if (d == 0)
+        ct_warn("spool: job=%s delivered %" PRIu64
+                " times (max_deliver); moved to the DLQ with reason max_deliveries",
+                job->id, delivered);
+      else
+        ct_error("spool: job=%s reached max_deliver and could not be dead-lettered (%s); it "
+                 "stays in the stream undelivered",
+                 job->id, ct_strerror(d));
+      ct_job_free(job);
+      continue;
     }
     int64_t due = job->not_before_ms;
     if (have_rec && rec.due_ms > due)
@@ -1100,19 +1082,14 @@ static int publish_dead(ct__spool_backend_t *be, lease_t *l, const ct_settle_t *
     }
   }
   if (rc == 0) {
-    char num[32];
-    natsMsgHeader_Set(m, "Ct-Job-Id", job->id);
-    natsMsgHeader_Set(m, "Ct-Tenant", job->tenant);
-    natsMsgHeader_Set(m, "Ct-Reason", reason);
-    snprintf(num, sizeof num, "%d", channel);
-    natsMsgHeader_Set(m, "Ct-Channel", num);
-    natsMsgHeader_Set(m, "Ct-Provider", provider);
-    snprintf(num, sizeof num, "%u", attempts);
-    natsMsgHeader_Set(m, "Ct-Attempts", num);
-    snprintf(num, sizeof num, "%lld", (long long)now_ms);
-    natsMsgHeader_Set(m, "Ct-Dead-At", num);
-    if (progress64 != NULL)
-      natsMsgHeader_Set(m, "Ct-Progress", progress64);
+    ct__js_dead_t d = {.job_id = job->id, .tenant = job->tenant, .reason = reason,
+                       .provider = provider, .channel = channel, .attempts = attempts,
+                       .dead_at_ms = now_ms, .progress64 = progress64};
+    rc = ct__js_dead_headers(m, &d);
+    if (rc != 0)
+      natsMsg_Destroy(m);
+  }
+  if (rc == 0) {
     char msg_id[KEY_MAX];
     snprintf(msg_id, sizeof msg_id, "%s#d%" PRIu64, job->id, l->seq);
     rc = batch_publish(be, &m, idx, msg_id);
@@ -1300,24 +1277,6 @@ typedef struct {
   char *job_id, *tenant, *reason, *provider;
 } dead_t;
 
-static const char *hdr(natsMsg *m, const char *key) {
-  const char *v = NULL;
-  if (natsMsgHeader_Get(m, key, &v) != NATS_OK || v == NULL)
-    return "";
-  return v;
-}
-
-static void dead_fill(dead_t *d) {
-  d->e.seq = (int64_t)d->seq;
-  d->e.job_id = hdr(d->m, "Ct-Job-Id");
-  d->e.tenant = hdr(d->m, "Ct-Tenant");
-  d->e.reason = hdr(d->m, "Ct-Reason");
-  d->e.provider = hdr(d->m, "Ct-Provider");
-  d->e.channel = (ct_channel_t)header_i64(d->m, "Ct-Channel", 0);
-  d->e.dead_at_ms = header_i64(d->m, "Ct-Dead-At", 0);
-  d->e.attempts = (uint32_t)header_i64(d->m, "Ct-Attempts", 0);
-}
-
 static bool set(const char *s) { return s != NULL && s[0] != '\0'; }
 
 static bool dead_matches(const ct_dlq_entry_t *e, const ct_dlq_filter_t *f) {
@@ -1371,7 +1330,7 @@ static int collect_visit(ct__spool_backend_t *be, natsMsg *m, void *arg) {
   (void)be;
   collect_t *c = arg;
   dead_t d = {.seq = natsMsg_GetSequence(m), .m = m};
-  dead_fill(&d);
+  ct__js_dead_entry(m, &d.e);
   if (!dead_matches(&d.e, c->f) || (c->f->limit != 0 && c->n >= c->f->limit)) {
     natsMsg_Destroy(m);
     return 0;
@@ -1420,6 +1379,8 @@ static int js_dlq_list(ct__spool_backend_t *be, const ct_dlq_filter_t *f,
 }
 
 static int unpack_dead(natsMsg *m, ct_dead_letter_t **out) {
+  if (ct__js_dead_is_raw(m))
+    return CT_ECORRUPT;
   ct_dead_letter_t *dl = carteiro__v1__dead_letter__unpack(
       NULL, (size_t)natsMsg_GetDataLength(m), (const uint8_t *)natsMsg_GetData(m));
   if (dl == NULL)
@@ -1430,7 +1391,7 @@ static int unpack_dead(natsMsg *m, ct_dead_letter_t **out) {
 
 /* The progress a dead letter carries in its header, or NULL. */
 static int dead_progress(natsMsg *m, ct_receipt_t **out) {
-  const char *p = hdr(m, "Ct-Progress");
+  const char *p = ct__js_hdr(m, "Ct-Progress");
   *out = NULL;
   if (p[0] == '\0')
     return 0;
@@ -1709,7 +1670,7 @@ static int js_dlq_import(ct__spool_backend_t *be, const ct_dead_letter_t *const 
       break;
     }
     carteiro__v1__dead_letter__pack(&copy, body);
-    char subject[NAME_MAX_ + 256], token[96], num[32], msg_id[KEY_MAX];
+    char subject[NAME_MAX_ + 256], token[96], msg_id[KEY_MAX];
     ct__js_token(reason, token, sizeof token);
     snprintf(subject, sizeof subject, "%s.dlq.%s.%s", be->prefix, dl->job->tenant, token);
     natsMsg *m = NULL;
@@ -1717,16 +1678,15 @@ static int js_dlq_import(ct__spool_backend_t *be, const ct_dead_letter_t *const 
     free(body);
     if (rc != 0)
       break;
-    natsMsgHeader_Set(m, "Ct-Job-Id", dl->job->id);
-    natsMsgHeader_Set(m, "Ct-Tenant", dl->job->tenant);
-    natsMsgHeader_Set(m, "Ct-Reason", reason);
-    snprintf(num, sizeof num, "%d", last != NULL ? (int)last->channel : 0);
-    natsMsgHeader_Set(m, "Ct-Channel", num);
-    natsMsgHeader_Set(m, "Ct-Provider", last != NULL && last->provider ? last->provider : "");
-    snprintf(num, sizeof num, "%u", failed);
-    natsMsgHeader_Set(m, "Ct-Attempts", num);
-    snprintf(num, sizeof num, "%lld", (long long)copy.dead_at_ms);
-    natsMsgHeader_Set(m, "Ct-Dead-At", num);
+    ct__js_dead_t d = {.job_id = dl->job->id, .tenant = dl->job->tenant, .reason = reason,
+                       .provider = last != NULL ? last->provider : NULL,
+                       .channel = last != NULL ? (int)last->channel : 0, .attempts = failed,
+                       .dead_at_ms = copy.dead_at_ms};
+    rc = ct__js_dead_headers(m, &d);
+    if (rc != 0) {
+      natsMsg_Destroy(m);
+      break;
+    }
     snprintf(msg_id, sizeof msg_id, "%s#i", dl->job->id);
     rc = batch_publish(be, &m, i, msg_id);
   }
@@ -1778,7 +1738,7 @@ typedef struct {
 static int find_job_visit(ct__spool_backend_t *be, natsMsg *m, void *arg) {
   (void)be;
   find_t *f = arg;
-  const char *mid = hdr(m, "Nats-Msg-Id");
+  const char *mid = ct__js_hdr(m, "Nats-Msg-Id");
   if (strncmp(mid, f->id, f->idlen) == 0 &&
       (mid[f->idlen] == '\0' || strncmp(mid + f->idlen, "#r", 2) == 0)) {
     natsMsg_Destroy(f->found);

@@ -4,6 +4,7 @@
 
 #include "spool/spool_int.h"
 
+#include <nats/nats.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,5 +51,39 @@ void ct__js_rec_free(ct__js_rec_t *r);
 int ct__js_key(const char *id, char *out, size_t cap);
 /* A string as one subject token. */
 void ct__js_token(const char *s, char *out, size_t cap);
+
+/* The settings of a spool (location.c): defaults, then opts->nats, then the location's query
+ * string. servers is the location without its query string. */
+#define CT__JS_NAME_MAX 128
+typedef struct {
+  char servers[1024];
+  char stream[CT__JS_NAME_MAX], dlq[CT__JS_NAME_MAX], consumer[CT__JS_NAME_MAX],
+      prefix[CT__JS_NAME_MAX];
+  int replicas;
+  int64_t ack_wait_ms, max_deliver, max_ack_pending, dup_window_ms;
+  char creds[512], ca[512], cert[512], key[512];
+} ct__js_conf_t;
+
+/* Fills *c from opts (opts->path the location). Errors: CT_EINVAL, with a sentence saying
+ * what is wrong in err (cap bytes, NUL-terminated; "" on success). *c is scratch on error. */
+int ct__js_conf_make(const ct_spool_options_t *opts, ct__js_conf_t *c, char *err, size_t cap);
+
+/* What the headers of a dead letter say (headers.c). Empty strings and NULL are left out. */
+typedef struct {
+  const char *job_id, *tenant, *reason, *provider;
+  int channel;
+  uint32_t attempts;
+  int64_t dead_at_ms;
+  const char *progress64; /* base64 Receipt of the parts accepted, or NULL */
+  bool raw;               /* the payload is the bytes of a job that did not decode */
+} ct__js_dead_t;
+
+/* Sets the headers of dead letter m. Errors: CT_ENOMEM, CT_EINVAL (a value NATS refuses). */
+int ct__js_dead_headers(natsMsg *m, const ct__js_dead_t *d);
+/* Reads them back into e (strings point into m; a missing header is "" or 0; seq is m's). */
+void ct__js_dead_entry(natsMsg *m, ct_dlq_entry_t *e);
+bool ct__js_dead_is_raw(natsMsg *m);
+/* The value of header key, or "" when there is none. */
+const char *ct__js_hdr(natsMsg *m, const char *key);
 
 #endif

@@ -91,7 +91,7 @@ carteiro_dead_letters:gauge carteiro_spool_file_bytes:gauge process_resident_mem
 jemalloc_families="carteiro_jemalloc_allocated_bytes carteiro_jemalloc_active_bytes
 carteiro_jemalloc_resident_bytes carteiro_jemalloc_mapped_bytes carteiro_jemalloc_retained_bytes"
 with_jemalloc=false
-ldd "$ct" | grep -q 'libjemalloc' && with_jemalloc=true
+case "$(ldd "$ct")" in *libjemalloc*) with_jemalloc=true ;; esac # no grep -q: under pipefail its early exit fails ldd
 if $with_jemalloc; then
   for f in $jemalloc_families; do families="$families $f:gauge"; done
 fi

@@ -116,10 +116,14 @@ expect_eq "bad --watch named" \
 expect_status "unknown option" 64 "$ct" status --colour
 expect_eq "unknown option named" 1 "$(grep -c -- "--colour" "$T/err")"
 
-# --watch on a pipe: one block a refresh, ended by SIGINT with status 0.
+# --watch on a pipe: one block a refresh, ended by SIGINT with status 0. In sanitizer builds
+# this one run goes without LeakSanitizer: its exit-time check stops every thread with ptrace,
+# and on a loaded machine it was seen to hang for good on a process ending from a SIGINT
+# (the other runs here exit on their own and keep the check). -k bounds it anyway.
 rc=0
-timeout -s INT --preserve-status 4.5 "$ct" status --url "$api" --token-file "$T/http.token" \
-  --watch 1 >"$T/watch.out" 2>"$T/watch.err" || rc=$?
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+  timeout -k 10 -s INT --preserve-status 4.5 "$ct" status --url "$api" \
+  --token-file "$T/http.token" --watch 1 >"$T/watch.out" 2>"$T/watch.err" || rc=$?
 expect_eq "--watch ends on SIGINT with 0" 0 "$rc"
 blocks=$(grep -c '^carteiro status  ' "$T/watch.out" || true)
 expect_eq "--watch printed at least two blocks" true "$([ "$blocks" -ge 2 ] && echo true || echo false)"

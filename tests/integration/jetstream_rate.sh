@@ -50,8 +50,12 @@ expect_eq "jobs stream holds every job" "$jobs" "$(js_stream_msgs CARTEIRO_JOBS)
 
 t_start=$(now_ms)
 for i in 1 2 3; do start_node "$i" --drain --report; done
+# One deadline for the three (60 s, three times the normal run): a hung run fails and stops
+# its cluster itself, well before the test's timeout would kill it with everything running.
+deadline=$(($(date +%s) + 60))
 for i in 1 2 3; do
-  wait_node "$i" 90
+  left=$((deadline - $(date +%s)))
+  wait_node "$i" "$((left > 1 ? left : 1))"
   expect_eq "node $i exit status" 0 "$node_status"
 done
 t_end=$(now_ms)

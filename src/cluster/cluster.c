@@ -385,6 +385,31 @@ static void *run(void *arg) {
   return NULL;
 }
 
+/* Every URL of `nats` (comma-separated, blanks around them allowed) as the servers to try:
+ * natsOptions_SetURL takes one URL only, and a list given to it connects to none. NATS_OK, or
+ * NATS_INVALID_ARG when the list names none or more than it holds. */
+#define MAX_SERVERS 32
+static natsStatus set_servers(natsOptions *o, const char *nats) {
+  char *copy = strdup(nats);
+  if (copy == NULL)
+    return NATS_NO_MEMORY;
+  const char *servers[MAX_SERVERS];
+  int n = 0;
+  natsStatus s = NATS_OK;
+  for (char *save = NULL, *u = strtok_r(copy, ", \t", &save); u != NULL;
+       u = strtok_r(NULL, ", \t", &save)) {
+    if (n == MAX_SERVERS) {
+      s = NATS_INVALID_ARG;
+      break;
+    }
+    servers[n++] = u;
+  }
+  if (s == NATS_OK)
+    s = n > 0 ? natsOptions_SetServers(o, servers, n) : NATS_INVALID_ARG;
+  free(copy); /* the options keep their own copies */
+  return s;
+}
+
 static void default_node_id(char *out, size_t cap) {
   char host[64] = "";
   if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
@@ -419,7 +444,7 @@ int ct_cluster_start(ct_cluster_t **out, const ct_cluster_options_t *o) {
     goto fail_alloc;
   char name[CT_SHARE_ID + 16];
   snprintf(name, sizeof name, "carteiro %s", c->node_id);
-  if (natsOptions_SetURL(c->opts, c->nats) != NATS_OK ||
+  if (set_servers(c->opts, c->nats) != NATS_OK ||
       natsOptions_SetName(c->opts, name) != NATS_OK ||
       natsOptions_SetTimeout(c->opts, c->heartbeat_ms > 2000 ? c->heartbeat_ms : 2000) !=
           NATS_OK ||

@@ -23,7 +23,7 @@
 # for another process (no phantom third node).
 #
 # The bound: each of n nodes sends at R / n with a burst of max(1, B / n), so any one second
-# holds at most R + max(B, n) (R + B here: B >= 3).
+# holds at most R + max(B, n) (R + B here: B >= 3; rate.sh).
 #
 # usage: cluster_rate.sh CARTEIRO GEN_INVOICES MOCK_PROVIDER GEN_TEST_CA [RATE] [JOBS]
 #   RATE  the account's rate (default 300/s; burst RATE / 10), JOBS per node in part 1
@@ -31,8 +31,7 @@
 . "$(dirname "$0")/lib.sh"
 ct=$1 gen=$2 mock=$3 gen_ca=$4 rate=${5:-300} jobs=${6:-1000}
 . "$(dirname "$0")/engine.sh"
-burst=$(((rate + 9) / 10))
-bound=$((rate + (burst > 3 ? burst : 3))) # R + max(B, n), n = 3 nodes at most
+. "$(dirname "$0")/rate.sh"
 heartbeat_ms=250
 
 nats_pid=""
@@ -127,35 +126,6 @@ term_node() {
   wait_node "$1" 15
 }
 
-# peak_window FILE: where the busiest one-second window starts (ms after the first message)
-# and how many it holds, for the reader of a failure.
-peak_window() {
-  jq -r '. as $t | reduce range(0; length) as $i ({lo: 0, best: 0, at: 0};
-           .lo = ([.lo, $i] | min) | until($t[$i] - $t[.lo] < 1000; .lo += 1)
-           | if $i - .lo + 1 > .best then .best = $i - .lo + 1 | .at = $t[.lo] - $t[0] else . end)
-         | "\(.best) messages from \(.at) ms"' "$1"
-}
-
-wa_records() {
-  mock_get "/received?endpoint=whatsapp_messages&limit=$records" |
-    jq '[.records[] | select(.outcome == "ok") | .at_ms] | sort'
-}
-
-# rate_between FROM_MS TO_MS FILE: accepted messages per second between two times.
-rate_between() {
-  jq --argjson a "$1" --argjson b "$2" \
-    '[.[] | select(. >= $a and . < $b)] | length as $n | ($n * 1000 / ($b - $a) * 10 | round) / 10' "$3"
-}
-
-# per_second FILE: the count of each whole second from the first message, for the reader.
-per_second() {
-  jq -c '(.[0]) as $t0 | group_by(((. - $t0) / 1000) | floor) | map(length)' "$1"
-}
-
-peak() { mock_stat ".endpoints.whatsapp_messages.accounts[\"$WA_PHONE_ID\"].peak_rps_accepted"; }
-pct() { awk -v t="$1" -v r="$rate" 'BEGIN { printf "%.1f", 100 * t / r }'; }
-at_least_85() { awk -v t="$1" -v r="$rate" 'BEGIN { print (t >= 0.85 * r ? "true" : "false") }'; }
-
 # ---- part 1: three nodes from the start to the end --------------------------------------------
 for i in 1 2 3; do fill "s$i" "$jobs" "$((40 + i))"; done
 t_start=$(now_ms)
@@ -187,7 +157,7 @@ echo "part 1: rate $rate/s, burst $burst: peak $p1 in one second (bound $bound);
   "steady $steady/s ($(pct "$steady") % of R); per second: $(per_second "$T/p1.json");" \
   "busiest window: $(peak_window "$T/p1.json")"
 expect_eq "part 1: peak per second ($p1) <= R + max(B, n) ($bound)" true \
-  "$([ "$p1" -le "$bound" ] && echo true || echo false)"
+  "$(within_bound "$p1")"
 expect_eq "part 1: steady throughput ($steady/s) >= 85 % of $rate/s" true "$(at_least_85 "$steady")"
 
 # ---- part 2: two nodes, a third joins, one is killed ------------------------------------------
@@ -241,7 +211,7 @@ echo "part 2: join at $((4000)) ms, kill at $((t_kill - t0)) ms, stop at $((t_st
   "($(pct "$after") % of R); per second: $(per_second "$T/p2.json");" \
   "busiest window: $(peak_window "$T/p2.json")"
 expect_eq "part 2: peak per second ($p2) <= R + max(B, n) ($bound)" true \
-  "$([ "$p2" -le "$bound" ] && echo true || echo false)"
+  "$(within_bound "$p2")"
 expect_eq "part 2: after the kill the two left use the whole rate ($after/s >= 85 % of $rate/s)" \
   true "$(at_least_85 "$after")"
 expect_eq "part 2: j1 saw the third node join" true \
@@ -310,7 +280,7 @@ expect_eq "part 3: store kept: the whole rate again ($after_keep/s >= 85 % of $r
 expect_eq "part 3: store wiped: the whole rate again ($after_wipe/s >= 85 % of $rate/s)" true \
   "$(at_least_85 "$after_wipe")"
 expect_eq "part 3: peak per second ($p3) <= R + max(B, n) ($bound)" true \
-  "$([ "$p3" -le "$bound" ] && echo true || echo false)"
+  "$(within_bound "$p3")"
 expect_eq "part 3: k2 restarted under its id saw no other process with it" 0 \
   "$(grep -c "another process uses node id" "$T/k2.log" || true)"
 expect_eq "part 3: k2 restarted never counted a third node" 0 \

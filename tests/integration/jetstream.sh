@@ -64,11 +64,22 @@ wait_node() {
 }
 
 # js_stream_msgs STREAM: messages stored in STREAM, from a node's monitoring endpoint.
+# A loaded node may not answer at once: asked up to 5 times, and a node that never answers
+# fails the test by name (and gives -1) instead of ending it without a word under set -e.
 js_stream_msgs() {
-  local port
+  local port out="" try
   port=$(($(cat "$cluster_dir/base-port") + 200))
-  curl -s "http://127.0.0.1:$port/jsz?accounts=true&streams=true" |
-    jq -r --arg s "$1" '[.account_details[]?.stream_detail[]? | select(.name == $s) | .state.messages] | first // 0'
+  for try in 1 2 3 4 5; do
+    out=$(curl -s --max-time 5 "http://127.0.0.1:$port/jsz?accounts=true&streams=true") && break
+    out=""
+    sleep 0.5
+  done
+  if [ -z "$out" ]; then
+    fail "stream $1: no answer from the monitoring port $port"
+    echo -1
+    return 0
+  fi
+  jq -r --arg s "$1" '[.account_details[]?.stream_detail[]? | select(.name == $s) | .state.messages] | first // 0' <<<"$out"
 }
 
 # node_report I FIELD: a field of node I's --report line.

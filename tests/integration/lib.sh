@@ -39,6 +39,8 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
+# A command that ends the test under set -e says so, instead of the test ending without a word.
+trap 'echo "FAIL: $(basename "$0") line $LINENO: [$BASH_COMMAND] exited $?; the test stops here" >&2' ERR
 
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 

@@ -4,8 +4,8 @@
 #include "spool/jetstream/jetstream_int.h"
 
 #include "common/error.h"
+#include "config/config.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,26 +25,21 @@ static int failf(char *err, size_t cap, const char *fmt, ...) {
   return CT_EINVAL;
 }
 
-/* A duration: a number and a unit (ms, s, m, h; none = ms), at most ~31 years. */
+/* A duration as the configuration writes it (ct_config_parse_duration: a number and a unit,
+ * ms, s, m, h or d), or a bare number of milliseconds; at most ~31 years. */
 static bool parse_ms(const char *v, int64_t *out) {
-  char *end;
-  double d = strtod(v, &end);
-  if (end == v || !isfinite(d) || d < 0)
+  int64_t ms;
+  size_t digits = strspn(v, "0123456789");
+  if (digits > 0 && v[digits] == '\0') {
+    if (digits > 13)
+      return false;
+    ms = strtoll(v, NULL, 10);
+  } else if (ct_config_parse_duration(v, &ms) != 0) {
     return false;
-  double unit;
-  if (strcmp(end, "ms") == 0 || *end == '\0')
-    unit = 1;
-  else if (strcmp(end, "s") == 0)
-    unit = 1000;
-  else if (strcmp(end, "m") == 0)
-    unit = 60000;
-  else if (strcmp(end, "h") == 0)
-    unit = 3600000;
-  else
+  }
+  if (ms > (int64_t)1e12)
     return false;
-  if (d * unit > 1e12)
-    return false;
-  *out = (int64_t)(d * unit);
+  *out = ms;
   return true;
 }
 

@@ -132,6 +132,13 @@ int ct_accounts_route(const ct_accounts_t *a, const ct_config_t *cfg, const char
   return -1;
 }
 
+const char *const ct_unanswered_names[CT_UNANSWERED_N] = {
+    [CT_UNANSWERED_TIMEOUT] = "timeout",
+    [CT_UNANSWERED_CONNECTION] = "connection",
+    [CT_UNANSWERED_STREAM] = "stream",
+    [CT_UNANSWERED_ABORTED] = "aborted",
+};
+
 const uint32_t ct_latency_bounds_ms[CT_LATENCY_BUCKETS] = {5,   10,   25,   50,   100,  250,
                                                            500, 1000, 2500, 5000, 10000};
 

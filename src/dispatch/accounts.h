@@ -16,6 +16,20 @@
 
 #define CT_LATENCY_BUCKETS 11
 
+/* Requests sent that got no answer. The provider may have taken any of them, so each one's
+ * retry may reach the recipient a second time: together they bound the duplicates a run can
+ * cause (the providers take no idempotency key). */
+typedef enum {
+  CT_UNANSWERED_TIMEOUT,    /* the request timed out */
+  CT_UNANSWERED_CONNECTION, /* the connection ended before the answer */
+  CT_UNANSWERED_STREAM,     /* the provider reset the HTTP/2 stream */
+  CT_UNANSWERED_ABORTED,    /* ended on this side: the daemon stopped, or a local error */
+  CT_UNANSWERED_N
+} ct_unanswered_t;
+
+/* "timeout", "connection", "stream", "aborted". */
+extern const char *const ct_unanswered_names[CT_UNANSWERED_N];
+
 typedef struct {
   char name[CT_CONFIG_NAME];
   ct_channel_t channel;
@@ -30,6 +44,7 @@ typedef struct {
   _Atomic uint64_t requests, accepted, transient, throttled, permanent, refused;
   _Atomic uint64_t retries;       /* jobs sent back to wait after a failure that may pass */
   _Atomic uint64_t tokens_dropped; /* rate tokens given up for being used too late */
+  _Atomic uint64_t unanswered[CT_UNANSWERED_N];
   /* request latency histogram (Prometheus buckets, cumulative when exported) */
   _Atomic uint64_t latency_bucket[CT_LATENCY_BUCKETS];
   _Atomic uint64_t latency_sum_ms, latency_count;

@@ -216,6 +216,19 @@ static void account_metrics(out_t *o, const ct_accounts_t *accs, const ct_config
     emit(o, "carteiro_provider_retries_total{provider=\"%s\",channel=\"%s\"} %" PRIu64 "\n",
          a->name, channel_names[a->channel], atomic_load(&a->retries));
   }
+  /* Each of these may have reached the provider all the same: the bound on duplicates. */
+  emit(o, "# HELP carteiro_provider_unanswered_requests_total Requests sent that got no answer "
+          "(timeout, connection lost, stream reset, aborted); each retry may duplicate.\n"
+          "# TYPE carteiro_provider_unanswered_requests_total counter\n");
+  for (size_t i = 0; i < accs->n; i++) {
+    ct_account_t *a = &accs->v[i];
+    for (int k = 0; k < CT_UNANSWERED_N; k++)
+      emit(o,
+           "carteiro_provider_unanswered_requests_total{provider=\"%s\",channel=\"%s\","
+           "reason=\"%s\"} %" PRIu64 "\n",
+           a->name, channel_names[a->channel], ct_unanswered_names[k],
+           atomic_load(&a->unanswered[k]));
+  }
   emit(o, "# HELP carteiro_provider_request_duration_seconds Request latency per provider "
           "account.\n# TYPE carteiro_provider_request_duration_seconds histogram\n");
   for (size_t i = 0; i < accs->n; i++) {

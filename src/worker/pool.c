@@ -390,16 +390,24 @@ static void print_report(pool_t *p) {
   if (p->opts->report == NULL)
     return;
   double secs = (double)(ct_now_ms() - p->started_ms) / 1000.0;
+  uint64_t unanswered[CT_UNANSWERED_N] = {0};
+  for (size_t i = 0; i < p->accounts.n; i++)
+    for (int k = 0; k < CT_UNANSWERED_N; k++)
+      unanswered[k] += atomic_load(&p->accounts.v[i].unanswered[k]);
   fprintf(p->opts->report,
           "{\"delivered\":%llu,\"delivered_whatsapp\":%llu,\"delivered_sms\":%llu,"
           "\"delivered_email\":%llu,\"retried\":%llu,\"dead\":%llu,\"released\":%llu,"
-          "\"seconds\":%.3f}\n",
+          "\"unanswered\":{",
           (unsigned long long)p->c.delivered,
           (unsigned long long)p->c.by_channel[CT_CHANNEL_WHATSAPP],
           (unsigned long long)p->c.by_channel[CT_CHANNEL_SMS],
           (unsigned long long)p->c.by_channel[CT_CHANNEL_EMAIL],
           (unsigned long long)p->c.retried, (unsigned long long)p->c.dead,
-          (unsigned long long)p->c.released, secs);
+          (unsigned long long)p->c.released);
+  for (int k = 0; k < CT_UNANSWERED_N; k++)
+    fprintf(p->opts->report, "%s\"%s\":%llu", k > 0 ? "," : "", ct_unanswered_names[k],
+            (unsigned long long)unanswered[k]);
+  fprintf(p->opts->report, "},\"seconds\":%.3f}\n", secs);
   fflush(p->opts->report);
 }
 

@@ -626,11 +626,34 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   send_part(w, t);
 }
 
+/* The failures after which the provider may hold the request all the same; -1 for the others
+ * (an answer, or a request that never left: no connection, TLS refused). */
+static int unanswered_kind(ct_http_failure_t f) {
+  switch (f) {
+  case CT_HTTP_TIMEOUT:
+    return CT_UNANSWERED_TIMEOUT;
+  case CT_HTTP_RESET:
+    return CT_UNANSWERED_CONNECTION;
+  case CT_HTTP_STREAM_ERROR:
+    return CT_UNANSWERED_STREAM;
+  case CT_HTTP_OTHER:
+    return CT_UNANSWERED_ABORTED;
+  case CT_HTTP_OK:
+  case CT_HTTP_CONNECT:
+  case CT_HTTP_TLS:
+    break;
+  }
+  return -1;
+}
+
 static void on_response(void *arg, const ct_http_response_t *resp) {
   ct_task_t *t = arg;
   ct_worker_t *w = t->owner;
   ct_account_t *acc = &w->accounts->v[t->account];
   warm_done(w, t, resp->failure == CT_HTTP_OK);
+  int unanswered = unanswered_kind(resp->failure);
+  if (unanswered >= 0)
+    atomic_fetch_add(&acc->unanswered[unanswered], 1);
   ct_verdict_t v;
   acc->provider->classify(resp, &v);
   int64_t now_us = ct_mono_us();

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # 10,000 invoice jobs against providers that fail 5 % of requests with 5xx, 2 % with 429 +
-# Retry-After, and reset streams now and then: every job is delivered, none dead-lettered, the
-# mock saw every message, and no message twice.
+# Retry-After, and reset streams now and then: every job is delivered, none dead-lettered, and
+# the mock saw every message.
 #
 # Then the same with connections dropped now and then. A dropped connection can take with it
 # replies the provider already sent: the client never sees them and must send again (the
-# providers offer no idempotency key). So there, every job is still delivered and none is
-# dead, and the duplicates are bounded by what the drops can swallow: the streams in flight
-# on each dropped connection (at most max_streams, 100 by default).
+# providers offer no idempotency key).
+#
+# Duplicates. A message can reach the mock twice only when its first answer never reached
+# carteiro: the daemon counts those requests by what ended them (report: "unanswered"), and
+# the mock's duplicates must stay within the ones that could have been taken: timeouts and
+# connections lost (the mock never takes a message whose stream it resets). Phase 1 injects no
+# drops, yet the mock's HTTP/2 server ends a connection now and then around a stream reset
+# (about once in 2,000 resets here; libcurl then reports "not closed cleanly before end of the
+# underlying stream" for every stream on it), so the bound holds there too rather than zero.
 # usage: delivery_faults.sh CARTEIRO GEN_INVOICES MOCK_PROVIDER GEN_TEST_CA [COUNT]
 . "$(dirname "$0")/lib.sh"
 ct=$1 gen=$2 mock=$3 gen_ca=$4 count=${5:-10000}
@@ -34,7 +40,23 @@ expect_eq "spool delivered" "$count" "$("$ct" spool stats --json | jq -r .delive
 expect_eq "whatsapp messages seen" "$want_wa" "$(mock_stat .endpoints.whatsapp_messages.unique_keys)"
 expect_eq "sms messages seen" "$want_sms" "$(mock_stat .endpoints.twilio_messages.unique_keys)"
 expect_eq "email messages seen" "$want_email" "$(mock_stat .endpoints.sendgrid_mail.unique_keys)"
-expect_eq "duplicates at the mock" 0 "$(mock_stat .total.duplicates)"
+# dups_within WHAT: the mock's duplicates are within the answers the daemon never saw.
+dups_within() {
+  local dups lost
+  dups=$(mock_stat .total.duplicates)
+  lost=$(report '.unanswered.timeout + .unanswered.connection')
+  echo "$1: $dups messages sent twice, $lost requests unanswered (timeout or connection lost)"
+  expect_eq "$1: duplicates ($dups) <= unanswered ($lost)" true \
+    "$([ "$dups" -le "$lost" ] && echo true || echo false)"
+}
+dups_within "phase 1"
+# Each stream the mock reset reached carteiro as a stream reset, unless its connection ended
+# first.
+resets=$(mock_stat '[.endpoints[].outcomes.reset] | add')
+expect_eq "stream resets ($(report .unanswered.stream)) <= the mock's ($resets)" true \
+  "$(report ".unanswered.stream <= $resets")"
+expect_eq "the mock's stream resets ($resets) <= stream resets + connections lost" true \
+  "$(report ".unanswered.stream + .unanswered.connection >= $resets")"
 # The faults really happened, and were retried.
 expect_eq "5xx were injected" true "$(mock_stat '.endpoints.whatsapp_messages.outcomes.server_error > 0')"
 expect_eq "429s were injected" true "$(mock_stat '.endpoints.twilio_messages.outcomes.rate_limited > 0')"
@@ -60,10 +82,9 @@ expect_eq "whatsapp messages seen (drops)" "$want_wa" "$(mock_stat .endpoints.wh
 expect_eq "sms messages seen (drops)" "$want_sms" "$(mock_stat .endpoints.twilio_messages.unique_keys)"
 expect_eq "email messages seen (drops)" "$want_email" "$(mock_stat .endpoints.sendgrid_mail.unique_keys)"
 dropped=$(mock_stat '[.endpoints[].outcomes.dropped] | add')
-dups=$(mock_stat .total.duplicates)
-echo "phase 2: $dropped connections dropped, $dups messages sent twice"
+echo "phase 2: $dropped connections dropped"
 expect_eq "connections were dropped" true "$([ "$dropped" -gt 0 ] && echo true || echo false)"
-expect_eq "duplicates within what the drops can swallow ($dups <= $dropped x 100)" true \
-  "$([ "$dups" -le $((dropped * 100)) ] && echo true || echo false)"
+expect_eq "connections lost were seen" true "$(report '.unanswered.connection > 0')"
+dups_within "phase 2"
 
 finish

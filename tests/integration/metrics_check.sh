@@ -81,7 +81,7 @@ expect_eq "promtool check metrics: output" "" "$(cat "$T/lint.out")"
 families="carteiro_jobs_settled_total:counter carteiro_jobs_delivered_total:counter
 carteiro_inflight_jobs:gauge carteiro_ingest_jobs_total:counter
 carteiro_provider_requests_total:counter carteiro_provider_responses_total:counter
-carteiro_provider_retries_total:counter
+carteiro_provider_retries_total:counter carteiro_provider_unanswered_requests_total:counter
 carteiro_provider_request_duration_seconds:histogram carteiro_provider_inflight_requests:gauge
 carteiro_provider_concurrency_limit:gauge carteiro_provider_rate_limit:gauge
 carteiro_provider_rate_tokens:gauge carteiro_provider_rate_wait_seconds:gauge
@@ -119,6 +119,11 @@ check_account() { # ACCOUNT CHANNEL MOCK_ENDPOINT
     "$(m "carteiro_provider_request_duration_seconds_count{provider=\"$a\"}")"
   expect_eq "$a latency +Inf bucket = count" "$(m "carteiro_provider_request_duration_seconds_count{provider=\"$a\"}")" \
     "$(m "carteiro_provider_request_duration_seconds_bucket{provider=\"$a\",le=\"+Inf\"}")"
+  # No transport fault was injected: every request had its answer.
+  for o in timeout connection stream aborted; do
+    expect_eq "$a unanswered ($o)" 0 \
+      "$(m "carteiro_provider_unanswered_requests_total{provider=\"$a\",channel=\"$ch\",reason=\"$o\"}")"
+  done
   expect_eq "$a in flight once drained" 0 "$(m "carteiro_provider_inflight_requests{provider=\"$a\"}")"
   expect_eq "$a breaker closed" 0 "$(m "carteiro_provider_breaker_state{provider=\"$a\"}")"
   expect_eq "$a not paused" 0 "$(m "carteiro_provider_paused{provider=\"$a\"}")"

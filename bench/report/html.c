@@ -689,9 +689,9 @@ static void scale_para(const cb__doc_t *d, FILE *out) {
   cb__fmt_int(full, N, d->full_month_invoices);
   if (d->scale >= 1)
     fprintf(out,
-            "<p class=\"scale\">The full month: %s invoices in %zu cycles, windows at full "
+            "<p class=\"scale\">Full size: %s invoices in %zu cycle%s, windows at full "
             "length.</p>\n",
-            run, d->ncycles);
+            run, d->ncycles, d->ncycles == 1 ? "" : "s");
   else
     fprintf(out,
             "<p class=\"scale\">Scaled sample: %s %% of the month (%s of %s invoices), windows "

@@ -26,8 +26,8 @@ static void scale_line(const cb__doc_t *d, FILE *out) {
   cb__fmt_int(run, N, invoices);
   cb__fmt_int(full, N, d->full_month_invoices);
   if (d->scale >= 1)
-    fprintf(out, "full month: %s invoices in %zu cycles, windows at full length\n", run,
-            d->ncycles);
+    fprintf(out, "full size: %s invoices in %zu cycle%s, windows at full length\n", run,
+            d->ncycles, d->ncycles == 1 ? "" : "s");
   else
     fprintf(out, "scaled sample: %s %% of the month (%s of %s invoices), windows scaled alike\n",
             cb__fmt_pct(pct, N, d->scale * 100), run, full);

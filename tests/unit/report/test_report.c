@@ -501,9 +501,32 @@ static void test_write_failure(void **state) {
   json_decref(doc);
 }
 
+/* A run at full size says so, whatever its number of cycles. */
+static void test_month_full_size(void **state) {
+  (void)state;
+  json_t *doc = load("month-small.json");
+  assert_int_equal(json_object_set_new(doc, "scale", json_real(1.0)), 0);
+  char *t = render(cb_report_terminal, doc, 0);
+  assert_line(t, "full size: 24,000 invoices in 6 cycles, windows at full length");
+  free(t);
+  json_t *cycles = json_object_get(doc, "cycles");
+  while (json_array_size(cycles) > 1)
+    assert_int_equal(json_array_remove(cycles, json_array_size(cycles) - 1), 0);
+  t = render(cb_report_terminal, doc, 0);
+  assert_line(t, "full size: 4,000 invoices in 1 cycle, windows at full length");
+  free(t);
+  char *h = render(cb_report_html, doc, 0);
+  assert_int_equal(count(h, "<p class=\"scale\">Full size: 4,000 invoices in 1 cycle, windows at "
+                            "full length.</p>"),
+                   1);
+  free(h);
+  json_decref(doc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_month_terminal),         cmocka_unit_test(test_sweep_terminal),
+      cmocka_unit_test(test_month_terminal),
+      cmocka_unit_test(test_month_full_size),         cmocka_unit_test(test_sweep_terminal),
       cmocka_unit_test(test_limit_terminal),         cmocka_unit_test(test_month_html),
       cmocka_unit_test(test_sweep_and_limit_html),   cmocka_unit_test(test_bad_documents),
       cmocka_unit_test(test_strings_are_escaped),    cmocka_unit_test(test_numbers),

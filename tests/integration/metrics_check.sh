@@ -194,4 +194,10 @@ checks=$((checks + 1))
 
 stop_ct 20
 expect_eq "exit status on SIGTERM" 0 "$ct_status"
+# The on-call runbook names metrics in its alerts: each is a family this daemon exports.
+runbook="$(dirname "$0")/../../deploy/RUNBOOK.md"
+for f in $(grep -o 'carteiro_[a-z_]*[a-z]' "$runbook" | sort -u); do
+  case "$f" in carteiro_provider) continue ;; esac # a grep prefix in a command line
+  expect_eq "runbook metric $f is exported" 1 "$(grep -c "^# TYPE $f " "$T/metrics.txt")"
+done
 finish

@@ -303,21 +303,27 @@ static void chart_latency(const cb__doc_t *d, FILE *out) {
   f.right = 24;
   f.top = 34;
   f.bottom = 48;
+  /* A backlog of hours has latencies of millions of ms, wider than the axis leaves room for:
+   * past a minute the axis counts seconds. */
+  bool seconds = top > 60000;
+  double unit = seconds ? 1000 : 1;
   f.x0 = 0;
   f.x1 = (double)d->ncycles;
-  f.y1 = nice_max(top * 1.05);
-  axes(&f, false, "cycle", "latency, enqueue to delivered (ms)", NULL);
+  f.y1 = nice_max(top / unit * 1.05);
+  axes(&f, false, "cycle",
+       seconds ? "latency, enqueue to delivered (s)" : "latency, enqueue to delivered (ms)", NULL);
   double slot = px(&f, 1) - px(&f, 0), bw = fmin(slot * 0.8 / 4, 40);
   for (size_t i = 0; i < d->ncycles; i++) {
     const cb__cycle_t *c = &d->cycles[i];
     double v[4] = {c->lat.p50, c->lat.p90, c->lat.p99, c->lat.max};
     double x0 = px(&f, (double)i) + (slot - 4 * bw) / 2;
     for (int k = 0; k < 4; k++) {
-      double y = py(&f, v[k], f.y1);
+      double y = py(&f, v[k] / unit, f.y1);
       fprintf(out,
               "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s "
-              "%.0f ms</title></rect>\n",
-              x0 + k * bw, y, bw - 1, f.h - f.bottom - y, colors[k], names[k], v[k]);
+              "%.0f %s</title></rect>\n",
+              x0 + k * bw, y, bw - 1, f.h - f.bottom - y, colors[k], names[k], v[k] / unit,
+              seconds ? "s" : "ms");
     }
     char ix[N];
     fprintf(out,

@@ -519,6 +519,16 @@ static void test_month_full_size(void **state) {
   assert_int_equal(count(h, "<p class=\"scale\">Full size: 4,000 invoices in 1 cycle, windows at "
                             "full length.</p>"),
                    1);
+  assert_int_equal(count(h, ">latency, enqueue to delivered (ms)</text>"), 1);
+  free(h);
+  /* A backlog of hours: the latency axis counts seconds. */
+  json_t *lat = json_object_get(json_array_get(cycles, 0), "latency_ms");
+  assert_int_equal(json_object_set_new(lat, "p50", json_integer(1514346)), 0);
+  assert_int_equal(json_object_set_new(lat, "max", json_integer(2867764)), 0);
+  h = render(cb_report_html, doc, 0);
+  assert_int_equal(count(h, ">latency, enqueue to delivered (s)</text>"), 1);
+  assert_int_equal(count(h, "<title>p50 1514 s</title>"), 1);
+  assert_int_equal(count(h, "<title>max 2868 s</title>"), 1);
   free(h);
   json_decref(doc);
 }

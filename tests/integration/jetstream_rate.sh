@@ -93,12 +93,9 @@ echo "rate $rate/s, burst $burst: peak $p in one second (bound $bound); sending 
   "$((last - first)) ms, steady $steady/s ($(pct "$steady") % of R); per second:" \
   "$(per_second "$T/msgs.json"); busiest window: $(peak_window "$T/msgs.json")"
 expect_eq "peak per second ($p) <= R + max(B, n) ($bound)" true "$(within_bound "$p")"
-# The throughput is asserted in the normal build. A sanitizer build (THROUGHPUT=report) only
-# reports it: there a node's first fetch from the stream was once seen to come back empty for
-# 9 s (its share then went unused, 83.7 % of R), which says more about a 3-10x slower build
-# on 2 shared cores than about the share; the per-second bound and exactly-once still hold.
-if [ "${THROUGHPUT:-assert}" = assert ]; then
-  expect_eq "steady throughput ($steady/s) >= 85 % of $rate/s" true "$(at_least_85 "$steady")"
-fi
+# Nodes that open a new spool together race to set it up; a node that waited out a request
+# nats-server left unanswered once started 9-10 s after the others, its share unused (77 % of
+# R, 84 % under sanitizers). Open now asks again after a short wait (spool/jetstream).
+expect_eq "steady throughput ($steady/s) >= 85 % of $rate/s" true "$(at_least_85 "$steady")"
 
 finish

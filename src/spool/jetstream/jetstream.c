@@ -83,6 +83,7 @@
 #include "spool/jetstream/jetstream_int.h"
 
 #include "common/base64.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 
@@ -97,6 +98,11 @@
 #define KEY_MAX 512
 /* How long one publish ack (or API call) is waited for. */
 #define API_WAIT_MS 10000
+/* Open's requests about a stream, the consumer or a bucket: how long one waits for its
+ * answer, how soon an unanswered one is made again, and until when (see ensure). */
+#define ASK_WAIT_MS 1000
+#define LOOK_AGAIN_MS 100
+#define OPEN_WAIT_MS API_WAIT_MS
 /* How long a take waits when no message is there. */
 #define FETCH_WAIT_MS 50
 /* Publishes in flight before js_PublishMsgAsync waits. */
@@ -121,6 +127,7 @@ typedef struct {
 struct ct__spool_backend {
   natsConnection *nc;
   jsCtx *js;
+  jsCtx *js_ask; /* the same with ASK_WAIT_MS, for open's requests */
   natsSubscription *sub; /* owner only */
   kvStore *state_kv;
   kvStore *receipts_kv;
@@ -411,52 +418,117 @@ static int kv_get(ct__spool_backend_t *be, kvStore *kv, const char *id, uint8_t 
   return 0;
 }
 
-/* Open: connect, then find or create the streams, the consumer and the buckets. */
+/* Open: connect, then find or create the streams, the consumer and the buckets.
+ *
+ * Several nodes opening a new spool together look for and create the same things at the same
+ * moment. While a replicated stream or consumer is being set up, nats-server 2.9 can leave a
+ * request about it (its info, or a second create) unanswered (nats-io/nats-server#3677),
+ * though the same request made again a moment later is answered at once: a node was seen
+ * waiting out the whole API wait, ten seconds, for the consumer's info, starting that much
+ * after the others with its share of the rate unused. So open asks with a wait of
+ * ASK_WAIT_MS and asks again, every LOOK_AGAIN_MS until OPEN_WAIT_MS, after a request left
+ * unanswered or a create refused because the thing exists (another node made it meanwhile).
+ * Any other refusal is reported at once. */
 
-static int ensure_stream(ct__spool_backend_t *be, const char *name, const char *subjects,
-                         bool workqueue) {
+typedef natsStatus (*find_fn)(ct__spool_backend_t *be, void *arg);
+typedef natsStatus (*create_fn)(ct__spool_backend_t *be, void *arg, jsErrCode *jerr);
+
+static int ensure(ct__spool_backend_t *be, const char *what, find_fn find, create_fn create,
+                  void *arg) {
+  int64_t until = ct_mono_ms() + OPEN_WAIT_MS;
+  int unanswered = 0;
+  for (;;) {
+    natsStatus s = find(be, arg);
+    if (s == NATS_OK)
+      break;
+    if (s == NATS_NOT_FOUND) {
+      if (create == NULL)
+        return nats_fail(what, s);
+      if (be->readonly)
+        return CT_ENOENT;
+      jsErrCode jerr = 0;
+      s = create(be, arg, &jerr);
+      if (s == NATS_OK)
+        break;
+      bool exists = jerr == JSStreamNameExistErr || jerr == JSConsumerNameExistErr ||
+                    jerr == JSConsumerExistingActiveErr;
+      if (s != NATS_TIMEOUT && !exists)
+        return nats_fail(what, s);
+    } else if (s != NATS_TIMEOUT) {
+      return nats_fail(what, s);
+    }
+    if (s == NATS_TIMEOUT)
+      unanswered++;
+    if (ct_mono_ms() >= until)
+      return nats_fail(what, s);
+    nats_Sleep(LOOK_AGAIN_MS);
+  }
+  if (unanswered > 0)
+    ct_info("spool: %s ready after %d request(s) left unanswered", what, unanswered);
+  return 0;
+}
+
+typedef struct {
+  const char *name, *subjects;
+  bool workqueue;
+} stream_arg_t;
+
+static natsStatus find_stream(ct__spool_backend_t *be, void *arg) {
+  const stream_arg_t *a = arg;
   jsStreamInfo *si = NULL;
   jsErrCode jerr = 0;
-  natsStatus s = js_GetStreamInfo(&si, be->js, name, NULL, &jerr);
-  if (s == NATS_OK) {
+  natsStatus s = js_GetStreamInfo(&si, be->js_ask, a->name, NULL, &jerr);
+  if (si != NULL)
     jsStreamInfo_Destroy(si);
-    return 0;
-  }
-  if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
-    return nats_fail("stream info", s);
-  if (be->readonly)
-    return CT_ENOENT;
+  return s != NATS_OK && jerr == JSStreamNotFoundErr ? NATS_NOT_FOUND : s;
+}
+
+static natsStatus create_stream(ct__spool_backend_t *be, void *arg, jsErrCode *jerr) {
+  const stream_arg_t *a = arg;
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
-  cfg.Name = name;
-  const char *subj[1] = {subjects};
+  cfg.Name = a->name;
+  const char *subj[1] = {a->subjects};
   cfg.Subjects = subj;
   cfg.SubjectsLen = 1;
-  cfg.Retention = workqueue ? js_WorkQueuePolicy : js_LimitsPolicy;
+  cfg.Retention = a->workqueue ? js_WorkQueuePolicy : js_LimitsPolicy;
   cfg.Storage = js_FileStorage;
   cfg.Replicas = be->replicas;
   cfg.Duplicates = be->dup_window_ms * 1000000;
   cfg.AllowDirect = true;
-  s = js_AddStream(&si, be->js, &cfg, NULL, &jerr);
-  if (s != NATS_OK)
-    return nats_fail(name, s);
-  jsStreamInfo_Destroy(si);
-  ct_info("spool: created stream %s (%s, replicas %d)", name, subjects, be->replicas);
-  return 0;
+  jsStreamInfo *si = NULL;
+  natsStatus s = js_AddStream(&si, be->js_ask, &cfg, NULL, jerr);
+  if (si != NULL)
+    jsStreamInfo_Destroy(si);
+  if (s == NATS_OK)
+    ct_info("spool: created stream %s (%s, replicas %d)", a->name, a->subjects, be->replicas);
+  return s;
 }
 
-static int ensure_consumer(ct__spool_backend_t *be) {
+static int ensure_stream(ct__spool_backend_t *be, const char *name, const char *subjects,
+                         bool workqueue) {
+  stream_arg_t a = {name, subjects, workqueue};
+  char what[NAME_MAX_ + 16];
+  snprintf(what, sizeof what, "stream %s", name);
+  return ensure(be, what, find_stream, create_stream, &a);
+}
+
+static natsStatus find_consumer(ct__spool_backend_t *be, void *arg) {
+  (void)arg;
   jsConsumerInfo *ci = NULL;
   jsErrCode jerr = 0;
-  natsStatus s = js_GetConsumerInfo(&ci, be->js, be->stream, be->consumer, NULL, &jerr);
-  if (s == NATS_OK) {
-    /* The consumer's own limit is the one the server applies, whatever this process's
-     * options say: take dead-letters a job on its last delivery by it. */
-    if (ci->Config != NULL)
-      be->max_deliver = ci->Config->MaxDeliver;
+  natsStatus s = js_GetConsumerInfo(&ci, be->js_ask, be->stream, be->consumer, NULL, &jerr);
+  /* The consumer's own limit is the one the server applies, whatever this process's
+   * options say: take dead-letters a job on its last delivery by it. */
+  if (s == NATS_OK && ci != NULL && ci->Config != NULL)
+    be->max_deliver = ci->Config->MaxDeliver;
+  if (ci != NULL)
     jsConsumerInfo_Destroy(ci);
-    return 0;
-  }
+  return s != NATS_OK && jerr == JSConsumerNotFoundErr ? NATS_NOT_FOUND : s;
+}
+
+static natsStatus create_consumer(ct__spool_backend_t *be, void *arg, jsErrCode *jerr) {
+  (void)arg;
   char filter[NAME_MAX_ + 16];
   snprintf(filter, sizeof filter, "%s.jobs.>", be->prefix);
   jsConsumerConfig cc;
@@ -468,36 +540,80 @@ static int ensure_consumer(ct__spool_backend_t *be) {
   cc.MaxAckPending = be->max_ack_pending;
   cc.FilterSubject = filter;
   cc.DeliverPolicy = js_DeliverAll;
-  s = js_AddConsumer(&ci, be->js, be->stream, &cc, NULL, &jerr);
-  if (s != NATS_OK)
-    return nats_fail("add consumer", s);
-  jsConsumerInfo_Destroy(ci);
-  ct_info("spool: created consumer %s on %s (ack wait %lld ms)", be->consumer, be->stream,
-          (long long)be->ack_wait_ms);
-  return 0;
+  jsConsumerInfo *ci = NULL;
+  natsStatus s = js_AddConsumer(&ci, be->js_ask, be->stream, &cc, NULL, jerr);
+  if (ci != NULL)
+    jsConsumerInfo_Destroy(ci);
+  if (s == NATS_OK)
+    ct_info("spool: created consumer %s on %s (ack wait %lld ms)", be->consumer, be->stream,
+            (long long)be->ack_wait_ms);
+  return s;
+}
+
+static int ensure_consumer(ct__spool_backend_t *be) {
+  char what[NAME_MAX_ + 16];
+  snprintf(what, sizeof what, "consumer %s", be->consumer);
+  return ensure(be, what, find_consumer, create_consumer, NULL);
+}
+
+/* Binding to the consumer looks it up again: asked like the rest (the subscription keeps the
+ * normal context; the options given here serve the lookup only). */
+static natsStatus pull_subscribe(ct__spool_backend_t *be, void *arg) {
+  (void)arg;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = ASK_WAIT_MS;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = be->stream;
+  so.Consumer = be->consumer;
+  char subj[NAME_MAX_ + 16];
+  snprintf(subj, sizeof subj, "%s.jobs.>", be->prefix);
+  jsErrCode jerr = 0;
+  return js_PullSubscribe(&be->sub, be->js, subj, be->consumer, &jo, &so, &jerr);
+}
+
+typedef struct {
+  kvStore **out;
+  const char *bucket;
+  int64_t ttl_ms;
+} bucket_arg_t;
+
+/* A bucket is the stream KV_<bucket>: it is looked for as a stream with the short wait, then
+ * opened on the normal context (a store keeps the context it was opened on). Only a bucket
+ * that is not there is "missing": a read-only command must not report an existing spool
+ * absent because the cluster was electing a leader. */
+static natsStatus find_bucket(ct__spool_backend_t *be, void *arg) {
+  const bucket_arg_t *a = arg;
+  char stream[NAME_MAX_ + 40];
+  snprintf(stream, sizeof stream, "KV_%s", a->bucket);
+  stream_arg_t sa = {.name = stream};
+  natsStatus s = find_stream(be, &sa);
+  return s == NATS_OK ? js_KeyValue(a->out, be->js, a->bucket) : s;
+}
+
+static natsStatus create_bucket(ct__spool_backend_t *be, void *arg, jsErrCode *jerr) {
+  const bucket_arg_t *a = arg;
+  (void)jerr; /* the KV API gives none */
+  kvConfig kc;
+  kvConfig_Init(&kc);
+  kc.Bucket = a->bucket;
+  kc.History = 1;
+  kc.TTL = a->ttl_ms * 1000000; /* nanoseconds, whatever the name says */
+  kc.Replicas = be->replicas;
+  kc.StorageType = js_FileStorage;
+  kvStore *made = NULL;
+  natsStatus s = js_CreateKeyValue(&made, be->js_ask, &kc);
+  if (made != NULL)
+    kvStore_Destroy(made);
+  return s == NATS_OK ? js_KeyValue(a->out, be->js, a->bucket) : s;
 }
 
 static int ensure_kv(ct__spool_backend_t *be, kvStore **out, const char *bucket, int64_t ttl_ms) {
-  natsStatus s = js_KeyValue(out, be->js, bucket);
-  if (s == NATS_OK)
-    return 0;
-  /* Only a bucket that is not there is "missing": a timeout while the cluster elects a
-   * leader is an I/O error, or a read-only command would report an existing spool absent. */
-  if (s != NATS_NOT_FOUND)
-    return nats_fail(bucket, s);
-  if (be->readonly)
-    return CT_ENOENT;
-  kvConfig kc;
-  kvConfig_Init(&kc);
-  kc.Bucket = bucket;
-  kc.History = 1;
-  kc.TTL = ttl_ms * 1000000; /* nanoseconds, whatever the name says */
-  kc.Replicas = be->replicas;
-  kc.StorageType = js_FileStorage;
-  s = js_CreateKeyValue(out, be->js, &kc);
-  if (s != NATS_OK)
-    return nats_fail("create bucket", s);
-  return 0;
+  bucket_arg_t a = {out, bucket, ttl_ms};
+  char what[NAME_MAX_ + 32];
+  snprintf(what, sizeof what, "bucket %s", bucket);
+  return ensure(be, what, find_bucket, create_bucket, &a);
 }
 
 static int connect_servers(ct__spool_backend_t *be, ct__js_conf_t *c) {
@@ -546,6 +662,11 @@ static int connect_servers(ct__spool_backend_t *be, ct__js_conf_t *c) {
   jo.PublishAsync.AckHandlerClosure = be;
   jo.PublishAsync.StallWait = API_WAIT_MS;
   s = natsConnection_JetStream(&be->js, be->nc, &jo);
+  if (s == NATS_OK) {
+    jsOptions_Init(&jo);
+    jo.Wait = ASK_WAIT_MS;
+    s = natsConnection_JetStream(&be->js_ask, be->nc, &jo);
+  }
   if (s != NATS_OK)
     return nats_fail("jetstream context", s);
   return 0;
@@ -597,17 +718,8 @@ static int js_open(ct__spool_backend_t **out, const ct_spool_options_t *opts) {
     rc = ensure_kv(be, &be->receipts_kv, be->receipts_bucket, be->retention_ms);
   if (rc == 0 && be->owner)
     rc = ensure_consumer(be);
-  if (rc == 0 && be->owner) {
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = be->stream;
-    so.Consumer = be->consumer;
-    snprintf(subj, sizeof subj, "%s.jobs.>", be->prefix);
-    jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&be->sub, be->js, subj, be->consumer, NULL, &so, &jerr);
-    if (s != NATS_OK)
-      rc = nats_fail("pull subscribe", s);
-  }
+  if (rc == 0 && be->owner)
+    rc = ensure(be, "pull subscription", pull_subscribe, NULL, NULL);
   if (rc != 0) {
     js_close(be);
     return rc;
@@ -636,6 +748,7 @@ static void js_close(ct__spool_backend_t *be) {
     natsSubscription_Destroy(be->sub);
   kvStore_Destroy(be->state_kv);
   kvStore_Destroy(be->receipts_kv);
+  jsCtx_Destroy(be->js_ask);
   jsCtx_Destroy(be->js);
   natsConnection_Destroy(be->nc);
   free(be->pubs);

@@ -339,6 +339,114 @@ static int replace_text(char **slot, const char *value) {
   return 0;
 }
 
+/* Calls `fn` with each entry of a list separated by commas and/or blanks, as a NUL-terminated
+ * copy; an entry of `cap` characters or more is passed cut, with `too_long` set. Stops at the
+ * first call that returns false. */
+static void each_entry(const char *list, char *entry, size_t cap,
+                       bool (*fn)(void *arg, const char *entry, bool too_long), void *arg) {
+  const char *s = list;
+  for (;;) {
+    while (*s == ',' || *s == ' ' || *s == '\t')
+      s++;
+    if (*s == '\0')
+      return;
+    size_t n = strcspn(s, ", \t");
+    bool too_long = n >= cap;
+    size_t keep = too_long ? cap - 1 : n;
+    memcpy(entry, s, keep);
+    entry[keep] = '\0';
+    if (!fn(arg, entry, too_long))
+      return;
+    s += n;
+  }
+}
+
+/* A host name as document_url_hosts takes it (already lower case): labels of letters, digits
+ * and '-' (not at either end) joined by '.', at most 253 characters, optionally after "*." to
+ * stand for every subdomain. */
+static bool host_name_ok(const char *h) {
+  if (strncmp(h, "*.", 2) == 0)
+    h += 2;
+  size_t n = strlen(h);
+  if (n == 0 || n > 253)
+    return false;
+  size_t label = 0;
+  for (size_t i = 0; i <= n; i++) {
+    char c = h[i];
+    if (c == '.' || c == '\0') {
+      if (label == 0 || label > 63 || h[i - 1] == '-')
+        return false;
+      label = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+      label++;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+typedef struct {
+  loader_t *ld;
+  const char *where;
+  char out[sizeof(((ct_tenant_conf_t *)0)->document_url_hosts)];
+  size_t len;
+  bool ok;
+  ct_cidr_t nets[CT_CONFIG_MAX_URL_NETWORKS];
+  size_t n_nets;
+} list_state_t;
+
+static bool add_url_host(void *arg, const char *entry, bool too_long) {
+  list_state_t *st = arg;
+  char host[300];
+  snprintf(host, sizeof host, "%s", entry);
+  for (char *p = host; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
+  size_t n = strlen(host);
+  if (n > 1 && host[n - 1] == '.' && host[n - 2] != '.')
+    host[--n] = '\0'; /* "example.com." is example.com */
+  ct_ipaddr_t ip;
+  if (!too_long && ct_ipaddr_parse(host, &ip) == 0) {
+    ct_ipaddr_format(&ip, host); /* one spelling per address */
+    n = strlen(host);
+  } else if (too_long || !host_name_ok(host)) {
+    problem(st->ld, st->where, "'%.80s' is not a host name, *.domain or IP address", entry);
+    st->ok = false;
+    return false;
+  }
+  if (st->len + n + 2 >= sizeof st->out) {
+    problem(st->ld, st->where, "the list is longer than %zu characters", sizeof st->out - 1);
+    st->ok = false;
+    return false;
+  }
+  if (st->len > 0) {
+    memcpy(st->out + st->len, ", ", 2);
+    st->len += 2;
+  }
+  memcpy(st->out + st->len, host, n + 1);
+  st->len += n;
+  return true;
+}
+
+static bool add_url_network(void *arg, const char *entry, bool too_long) {
+  list_state_t *st = arg;
+  if (st->n_nets == CT_CONFIG_MAX_URL_NETWORKS) {
+    problem(st->ld, st->where, "more than %d networks", CT_CONFIG_MAX_URL_NETWORKS);
+    st->ok = false;
+    return false;
+  }
+  if (too_long || ct_cidr_parse(entry, &st->nets[st->n_nets]) != 0) {
+    problem(st->ld, st->where,
+            "'%.80s' is not an IP address or a network ADDRESS/BITS with no bits set after "
+            "BITS",
+            entry);
+    st->ok = false;
+    return false;
+  }
+  st->n_nets++;
+  return true;
+}
+
 static void on_tenant_key(loader_t *ld, const char *where, ct_tenant_conf_t *t,
                           const char *name, const char *value) {
   if (strcmp(name, "quiet_hours") == 0) {
@@ -364,8 +472,41 @@ static void on_tenant_key(loader_t *ld, const char *where, ct_tenant_conf_t *t,
       return;
     }
     snprintf(t->time_zone, sizeof t->time_zone, "%s", value);
+  } else if (strcmp(name, "document_url_hosts") == 0) {
+    list_state_t *st = calloc(1, sizeof *st);
+    char entry[300];
+    if (st == NULL) {
+      ld->oom = true;
+      return;
+    }
+    /* A list goes on across lines: indented continuation lines, or the key again. */
+    *st = (list_state_t){.ld = ld, .where = where, .ok = true};
+    st->len = strlen(t->document_url_hosts);
+    memcpy(st->out, t->document_url_hosts, st->len + 1);
+    each_entry(value, entry, sizeof entry, add_url_host, st);
+    if (st->ok)
+      memcpy(t->document_url_hosts, st->out, st->len + 1);
+    free(st);
+  } else if (strcmp(name, "document_url_allow_networks") == 0) {
+    list_state_t *st = calloc(1, sizeof *st);
+    char entry[96];
+    if (st == NULL) {
+      ld->oom = true;
+      return;
+    }
+    *st = (list_state_t){.ld = ld, .where = where, .ok = true};
+    st->n_nets = t->n_document_url_networks;
+    memcpy(st->nets, t->document_url_networks, st->n_nets * sizeof st->nets[0]);
+    each_entry(value, entry, sizeof entry, add_url_network, st);
+    if (st->ok) {
+      memcpy(t->document_url_networks, st->nets, st->n_nets * sizeof st->nets[0]);
+      t->n_document_url_networks = st->n_nets;
+    }
+    free(st);
   } else {
-    problem(ld, where, "unknown key (expected quiet_hours or time_zone)");
+    problem(ld, where,
+            "unknown key (expected quiet_hours, time_zone, document_url_hosts or "
+            "document_url_allow_networks)");
   }
 }
 

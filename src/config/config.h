@@ -7,7 +7,9 @@
  *   [carteiro]            daemon-wide knobs: spool, workers, max_inflight, timeouts, retries
  *   [provider.NAME]       one provider account: kind (whatsapp|sms|email), tenants it serves,
  *                         endpoint, credentials file, rate/burst, concurrency, connections
- *   [tenant.NAME]         per-tenant quiet hours (in the recipient's time zone)
+ *   [tenant.NAME]         per-tenant quiet hours (in the recipient's time zone), and what the
+ *                         tenant's invoice.document.url may reach (document_url_hosts,
+ *                         document_url_allow_networks)
  *   [templates.LOCALE]    message texts ({placeholders}); pt-BR defaults are built in
  *   [cluster]             several nodes sharing the provider accounts' rates over NATS
  *                         (cluster/cluster.h); without it the node has every rate to itself
@@ -21,6 +23,7 @@
 #ifndef CT_CONFIG_CONFIG_H
 #define CT_CONFIG_CONFIG_H
 
+#include "common/ipaddr.h"
 #include "job/job.h"
 
 #include <stdbool.h>
@@ -32,6 +35,7 @@
 #define CT_CONFIG_MAX_TEMPLATES 32
 #define CT_CONFIG_NAME 64
 #define CT_CONFIG_PATH 512
+#define CT_CONFIG_MAX_URL_NETWORKS 16
 
 typedef struct {
   char name[CT_CONFIG_NAME];   /* "wa-tim-1": the section suffix, used in logs and metrics */
@@ -62,6 +66,13 @@ typedef struct {
   int quiet_start_min;         /* minutes after midnight; -1 = no quiet hours */
   int quiet_end_min;
   char time_zone[64];          /* default for recipients without one */
+  /* Document URLs (README, "Document URLs"): the hosts a job's invoice.document.url may name,
+   * lower case, comma-separated, "*.example.com" for its subdomains; "" = any host. Whatever
+   * the host, its addresses must be public unless they lie in one of `document_url_networks`
+   * (document_url_allow_networks, the opt-in for an internal document server). */
+  char document_url_hosts[1024];
+  ct_cidr_t document_url_networks[CT_CONFIG_MAX_URL_NETWORKS];
+  size_t n_document_url_networks;
 } ct_tenant_conf_t;
 
 /* Message texts for one locale. Placeholders: {name} {number} {amount} {due_date}

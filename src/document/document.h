@@ -26,6 +26,7 @@
 #ifndef CT_DOCUMENT_DOCUMENT_H
 #define CT_DOCUMENT_DOCUMENT_H
 
+#include "common/ipaddr.h"
 #include "job/job.h"
 
 #include <stdbool.h>
@@ -79,6 +80,53 @@ typedef struct {
  * rename racing the check cannot lead outside `root`. */
 int ct_document_read_path(const char *root, const char *rel, ct_bytes_t *out,
                           ct_doc_error_t *err);
+
+/* Document URLs (source.c). A job's invoice.document.url is outside input: without rules it
+ * would let a producer make the daemon fetch from the internal network and send what it got
+ * to a customer. The rules are the job's tenant's (config: [tenant.NAME]):
+ *   - https only, redirects included;
+ *   - the host must be in `hosts` when that list is not empty ("*.example.com" stands for its
+ *     subdomains, not for example.com itself; IP addresses are compared as addresses);
+ *   - every address the host resolves to must be public (common/ipaddr.h says what is not),
+ *     unless it lies in one of `networks` (the operator's opt-in for an internal document
+ *     server); unspecified, multicast and broadcast addresses are never fetched;
+ *   - the connection goes to a checked address and nowhere else: the addresses checked are
+ *     handed to libcurl (CURLOPT_RESOLVE) and every socket it opens is checked again against
+ *     them (CURLOPT_OPENSOCKETFUNCTION), so a DNS answer that changes in between is useless;
+ *   - redirects are followed here, not by libcurl, each one checked like the first URL, at
+ *     most CT_DOC_URL_MAX_REDIRECTS, and a URL seen before in the chain is a loop;
+ *   - no proxy from the environment (http_proxy and the like are ignored).
+ * A refusal is permanent with reason "document_url_refused" and a detail that names the rule
+ * only ("document URL refused: address is loopback", "... redirect to a refused address
+ * (private)", "... redirect loop", "... too many redirects", "... host not in
+ * document_url_hosts"), never the address, the port or anything the server said. */
+#define CT_DOC_URL_REFUSED "document_url_refused"
+#define CT_DOC_URL_MAX_REDIRECTS 5
+
+typedef struct {
+  const char *hosts;          /* document_url_hosts; NULL or "" = any host */
+  const ct_cidr_t *networks;  /* document_url_allow_networks: non-public addresses allowed */
+  size_t n_networks;
+  const char *ca_file;        /* CA bundle; NULL or "" = the system's */
+  int64_t timeout_ms;         /* the whole fetch, name lookups and redirects included */
+} ct_doc_url_policy_t;
+
+/* Fetches `url` under `policy` into *out (a new buffer, on success only). Returns 0, or
+ * CT_EINVAL with *err:
+ *   document_url_refused (permanent): a rule above refused the URL or a redirect;
+ *   document_not_found (permanent): HTTP 404 or 410;
+ *   document_too_large (permanent): more than CT_DOCUMENT_MAX bytes;
+ *   document_fetch_failed: permanent when the host name does not exist or the connection is
+ *     refused or unreachable; transient for a timeout (the detail says "timeout"), a failed
+ *     name lookup, TLS, a broken connection, any other HTTP status, or memory running out.
+ * Blocking (name lookup, transfer): call it from a thread pool, never from an event loop. */
+int ct_document_fetch_url(const ct_doc_url_policy_t *policy, const char *url, ct_bytes_t *out,
+                          ct_doc_error_t *err);
+
+/* True when `host` (a name, an IP address, an IPv6 address in brackets) is in `hosts`, a
+ * document_url_hosts list; an empty or NULL list holds every host. Case and a final '.' do
+ * not matter. */
+bool ct_document_url_host_listed(const char *hosts, const char *host);
 
 /* Checks that `pdf` is a PDF that can be protected: starts with "%PDF-", parses (qpdf), is not
  * already encrypted. Returns 0 or CT_EINVAL with reason document_not_pdf, document_damaged or

@@ -6,6 +6,7 @@
 #define CT_WORKER_DOCPREP_H
 
 #include "common/list.h"
+#include "config/config.h"
 #include "document/document.h"
 #include "worker/task.h"
 
@@ -17,6 +18,10 @@ typedef struct {
   char root[512];            /* document root for path sources */
   char ca_file[512];         /* for https URL sources; "" = system bundle */
   int64_t fetch_timeout_ms;
+  /* The tenants' document URL rules (document_url_hosts, document_url_allow_networks), by
+   * tenant name; a tenant without a section has none: any host, public addresses only. */
+  ct_tenant_conf_t tenants[CT_CONFIG_MAX_TENANTS];
+  size_t n_tenants;
   size_t capacity;
   size_t running;
   ct_list_t waiting;         /* tasks (by their `wait` node) not yet started */
@@ -27,6 +32,9 @@ typedef struct {
 } ct_docprep_t;
 
 void ct_docprep_init(ct_docprep_t *d, uv_loop_t *loop, size_t capacity);
+
+/* Copies the tenants' document URL rules from `cfg` (fixed from then on, like `root`). */
+void ct_docprep_set_tenants(ct_docprep_t *d, const ct_config_t *cfg);
 
 /* Starts (or queues) the preparation of `t`'s document. */
 void ct_docprep_start(ct_docprep_t *d, ct_task_t *t);

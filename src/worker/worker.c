@@ -965,6 +965,7 @@ int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
   snprintf(w->docprep.root, sizeof w->docprep.root, "%s", opts->cfg->document_root);
   snprintf(w->docprep.ca_file, sizeof w->docprep.ca_file, "%s", opts->cfg->ca_file);
   w->docprep.fetch_timeout_ms = opts->cfg->document_fetch_timeout_ms;
+  ct_docprep_set_tenants(&w->docprep, opts->cfg);
   w->docprep.done = on_document;
   w->docprep.arg = w;
   rc = CT_EIO;

@@ -235,6 +235,93 @@ static void test_missing_file_and_durations(void **state) {
   assert_int_equal(ct_config_parse_duration("5 s", &ms), CT_EINVAL);
 }
 
+
+/* [tenant.NAME] document_url_hosts and document_url_allow_networks: normalised, parsed, and
+ * every bad entry named. */
+static void test_document_url_rules(void **state) {
+  (void)state;
+  const char *secret = write_file("sms-url.token", "s3cret\n");
+  char ini[2048];
+  /* inih reads lines of up to 200 characters: long lists go on over several lines. */
+  snprintf(ini, sizeof ini,
+           "[provider.sms-1]\nkind = sms\nbase_url = https://127.0.0.1:1\n"
+           "account = AC1\nsender = +5511999990000\nsecret_file = %s\n"
+           "[tenant.banco-x]\n"
+           "document_url_hosts = Docs.Banco-X.example.com., *.cdn.example.net\n"
+           "  [::1],10.20.0.5\n" /* a list goes on on indented lines */
+           "document_url_allow_networks = 10.20.0.0/16, fd00::/8\n"
+           "document_url_allow_networks = 127.0.0.1\n" /* or with the key again */
+           "[tenant.tim]\nquiet_hours = 21:00-08:00\n",
+           secret);
+  const char *path = write_file("url.ini", ini);
+  ct_config_t *cfg = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  assert_int_equal(ct_config_load(path, &cfg, errs, &nerr), 0);
+  const ct_tenant_conf_t *b = ct_config_tenant(cfg, "banco-x");
+  assert_non_null(b);
+  assert_string_equal(b->document_url_hosts,
+                      "docs.banco-x.example.com, *.cdn.example.net, ::1, 10.20.0.5");
+  assert_int_equal(b->n_document_url_networks, 3);
+  ct_ipaddr_t in, out;
+  assert_int_equal(ct_ipaddr_parse("10.20.255.1", &in), 0);
+  assert_int_equal(ct_ipaddr_parse("10.21.0.1", &out), 0);
+  assert_true(ct_cidr_contains(&b->document_url_networks[0], &in));
+  assert_false(ct_cidr_contains(&b->document_url_networks[0], &out));
+  assert_int_equal(b->document_url_networks[1].bits, 8);
+  assert_int_equal(b->document_url_networks[2].bits, 128);
+  /* A tenant without the keys: any host, no network. */
+  const ct_tenant_conf_t *t = ct_config_tenant(cfg, "tim");
+  assert_string_equal(t->document_url_hosts, "");
+  assert_int_equal(t->n_document_url_networks, 0);
+  ct_config_free(cfg);
+
+  snprintf(ini, sizeof ini,
+           "[provider.sms-1]\nkind = sms\nbase_url = https://127.0.0.1:1\n"
+           "account = AC1\nsender = +5511999990000\nsecret_file = %s\n"
+           "[tenant.a]\ndocument_url_hosts = docs.example.com, http://x.example\n"
+           "[tenant.b]\ndocument_url_hosts = *\n"
+           "[tenant.c]\ndocument_url_hosts = -bad.example\n"
+           "[tenant.d]\ndocument_url_allow_networks = 10.0.0.1/8\n"
+           "[tenant.e]\ndocument_url_allow_networks = intranet\n"
+           "[tenant.f]\ndocument_url_allow_networks = 10.0.0.0/33\n"
+           "[tenant.g]\ndocument_url_allow_networks = 1.0.0.0/8 2.0.0.0/8 3.0.0.0/8 4.0.0.0/8 "
+           "5.0.0.0/8 6.0.0.0/8 7.0.0.0/8 8.0.0.0/8\n  9.0.0.0/8 10.0.0.0/8 11.0.0.0/8 "
+           "12.0.0.0/8 13.0.0.0/8 14.0.0.0/8 15.0.0.0/8 16.0.0.0/8\n  17.0.0.0/8\n"
+           "[tenant.h]\ndocument_url_host = docs.example.com\n",
+           secret);
+  path = write_file("url-bad.ini", ini);
+  cfg = NULL;
+  assert_int_equal(ct_config_load(path, &cfg, errs, &nerr), CT_EINVAL);
+  assert_null(cfg);
+  const char *nets_rule =
+      "is not an IP address or a network ADDRESS/BITS with no bits set after BITS";
+  char want_d[160], want_e[160], want_f[160];
+  snprintf(want_d, sizeof want_d, "'10.0.0.1/8' %s", nets_rule);
+  snprintf(want_e, sizeof want_e, "'intranet' %s", nets_rule);
+  snprintf(want_f, sizeof want_f, "'10.0.0.0/33' %s", nets_rule);
+  const char *want[][2] = {
+      {"[tenant.a] document_url_hosts",
+       "'http://x.example' is not a host name, *.domain or IP address"},
+      {"[tenant.b] document_url_hosts", "'*' is not a host name, *.domain or IP address"},
+      {"[tenant.c] document_url_hosts",
+       "'-bad.example' is not a host name, *.domain or IP address"},
+      {"[tenant.d] document_url_allow_networks", want_d},
+      {"[tenant.e] document_url_allow_networks", want_e},
+      {"[tenant.f] document_url_allow_networks", want_f},
+      {"[tenant.g] document_url_allow_networks", "more than 16 networks"},
+      {"[tenant.h] document_url_host",
+       "unknown key (expected quiet_hours, time_zone, document_url_hosts or "
+       "document_url_allow_networks)"},
+  };
+  size_t n = sizeof want / sizeof want[0];
+  assert_int_equal(nerr, n);
+  for (size_t i = 0; i < n; i++) {
+    assert_string_equal(errs[i].where, want[i][0]);
+    assert_string_equal(errs[i].what, want[i][1]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_example_config_loads_with_secrets),
@@ -242,6 +329,7 @@ int main(void) {
       cmocka_unit_test(test_env_overrides_file),
       cmocka_unit_test(test_cluster_section),
       cmocka_unit_test(test_missing_file_and_durations),
+      cmocka_unit_test(test_document_url_rules),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

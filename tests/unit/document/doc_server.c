@@ -1,9 +1,9 @@
 /* document_url_server: a document server for the tests of document URLs. HTTPS (HTTP/1.1,
  * one request per connection), on one address given on the command line (127.0.0.1,
  * 127.0.0.2, ::1, ...), so a test can run an allowed server and a "private" one side by side
- * and see which of them was reached. Every request is logged, before it is answered, as one
- * line "GET /path?query" in the log file: a test counts the lines to prove that a refused
- * target was never asked anything.
+ * and see which of them was reached. Every accepted connection is logged as a line "accept",
+ * and every request, before it is answered, as a line "GET /path?query": a test counts the
+ * lines to prove that a refused target was never connected to, let alone asked anything.
  *
  * usage: document_url_server --cert CHAIN --key KEY [--addr ADDR] [--port N] [--pdf FILE]
  *                            [--log FILE] [--max-seconds N]
@@ -243,6 +243,8 @@ int main(int argc, char **argv) {
         continue;
       die("accept");
     }
+    fprintf(log_file, "accept\n");
+    fflush(log_file);
     struct timeval tv = {.tv_sec = 5};
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

@@ -124,7 +124,8 @@ static int start_server(server_t *s, const char *addr, unsigned port, const char
   return 0;
 }
 
-/* Requests `s` logged, all of them or those whose target starts with `prefix`. */
+/* Requests `s` logged, all of them or those whose target starts with `prefix`; with
+ * `prefix` "accept", the connections it accepted. */
 static int requests(const server_t *s, const char *prefix) {
   FILE *f = fopen(s->log, "r");
   if (f == NULL)
@@ -133,7 +134,10 @@ static int requests(const server_t *s, const char *prefix) {
   int n = 0;
   while (fgets(line, sizeof line, f) != NULL) {
     const char *target = strchr(line, ' ');
-    if (target != NULL && (prefix == NULL || strncmp(target + 1, prefix, strlen(prefix)) == 0))
+    if (prefix != NULL && strcmp(prefix, "accept") == 0)
+      n += strcmp(line, "accept\n") == 0;
+    else if (target != NULL &&
+             (prefix == NULL || strncmp(target + 1, prefix, strlen(prefix)) == 0))
       n++;
   }
   fclose(f);
@@ -415,6 +419,7 @@ static void test_loopback_refused_without_opt_in(void **state) {
   (void)state;
   policy_t pol;
   policy(&pol, NULL, NULL);
+  int a_accepts = requests(&srv_a, "accept"), a6_accepts = requests(&srv_6, "accept");
   result_t r = fetch(&pol, url("https://127.0.0.1:%u/secret.pdf", srv_a.port));
   expect_refused(&r, "document_url_refused", "document URL refused: address is loopback");
   r = fetch(&pol, url("https://[::1]:%u/secret.pdf", srv_6.port));
@@ -445,6 +450,8 @@ static void test_loopback_refused_without_opt_in(void **state) {
   expect_refused(&r, "document_url_refused", "document URL refused: not https");
   assert_int_equal(requests(&srv_a, "/secret"), 0);
   assert_int_equal(requests(&srv_6, "/secret"), 0);
+  assert_int_equal(requests(&srv_6, "accept"), a6_accepts);
+  assert_int_equal(requests(&srv_a, "accept"), a_accepts);
 }
 
 /* Tests' name lookup: "localhost" is whatever these say. */
@@ -498,14 +505,14 @@ static void test_redirects(void **state) {
   policy_t pol;
   policy(&pol, NULL, "127.0.0.1/32");
   /* From the allowed server to the internal one: refused before any connection to it. */
-  int b_before = requests(&srv_b, NULL);
+  int b_before = requests(&srv_b, "accept");
   result_t r = fetch(&pol, url("https://127.0.0.1:%u/to?url=https%%3A%%2F%%2F127.0.0.2%%3A%u"
                                "%%2Fdoc.pdf",
                                srv_a.port, srv_b.port));
   expect_refused(&r, "document_url_refused",
                  "document URL refused: redirect to a refused address (loopback)");
   assert_int_equal(requests(&srv_a, "/to?"), 1);
-  assert_int_equal(requests(&srv_b, NULL), b_before);
+  assert_int_equal(requests(&srv_b, "accept"), b_before); /* not even connected to */
   /* ... and by a name that resolves there. */
   resolve_host = resolve_fake;
   fake_addrs[0] = "127.0.0.2";
@@ -521,7 +528,7 @@ static void test_redirects(void **state) {
   expect_refused(&r, "document_url_refused",
                  "document URL refused: redirect to a refused address (loopback)");
   assert_int_equal(requests(&srv_6, "/doc.pdf"), 0);
-  assert_int_equal(requests(&srv_b, NULL), b_before);
+  assert_int_equal(requests(&srv_b, "accept"), b_before);
   /* To plain http. */
   r = fetch(&pol, url("https://127.0.0.1:%u/to?url=http://127.0.0.1:%u/doc.pdf", srv_a.port,
                       srv_a.port));

@@ -347,10 +347,13 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 
 typedef struct {
   ct_bytes_t *out;
+  size_t cap; /* bytes allocated at out->data */
   bool too_big;
   bool oom;
 } sink_t;
 
+/* Appends a piece of the body; the buffer doubles (up to CT_DOCUMENT_MAX) rather than growing
+ * by each piece, which would copy a 20 MB answer a thousand times. */
 static size_t on_data(char *ptr, size_t size, size_t n, void *arg) {
   sink_t *s = arg;
   size_t len = size * n;
@@ -360,13 +363,21 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg) {
     s->too_big = true;
     return 0;
   }
-  uint8_t *grown = realloc(s->out->data, s->out->len + len);
-  if (grown == NULL) {
-    s->oom = true;
-    return 0;
+  if (s->out->len + len > s->cap) {
+    size_t cap = s->cap > 0 ? s->cap : 64 * 1024;
+    while (cap < s->out->len + len)
+      cap *= 2;
+    if (cap > CT_DOCUMENT_MAX)
+      cap = CT_DOCUMENT_MAX;
+    uint8_t *grown = realloc(s->out->data, cap);
+    if (grown == NULL) {
+      s->oom = true;
+      return 0;
+    }
+    s->out->data = grown;
+    s->cap = cap;
   }
-  memcpy(grown + s->out->len, ptr, len);
-  s->out->data = grown;
+  memcpy(s->out->data + s->out->len, ptr, len);
   s->out->len += len;
   return len;
 }

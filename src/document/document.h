@@ -108,7 +108,9 @@ typedef struct {
   const ct_cidr_t *networks;  /* document_url_allow_networks: non-public addresses allowed */
   size_t n_networks;
   const char *ca_file;        /* CA bundle; NULL or "" = the system's */
-  int64_t timeout_ms;         /* the whole fetch, name lookups and redirects included */
+  int64_t timeout_ms;         /* the whole fetch, redirects included; a name lookup under
+                                 way ends by the system resolver's own timeouts, and the
+                                 time it took counts */
 } ct_doc_url_policy_t;
 
 /* Fetches `url` under `policy` into *out (a new buffer, on success only). Returns 0, or

@@ -518,7 +518,7 @@ static int fetch_hop(const ct_doc_url_policy_t *p, const char *url, int hop, int
   }
   if (!literal) {
     /* "host:port:addr,[v6addr],...": libcurl connects to these and looks nothing up. */
-    char entry[600];
+    char entry[1400]; /* a 253-character name, a port, 16 bracketed IPv6 addresses */
     int len = snprintf(entry, sizeof entry, "%s:%s:", host, port);
     for (size_t i = 0; i < pin.n && len > 0 && (size_t)len < sizeof entry; i++) {
       char a[46];

@@ -138,6 +138,9 @@ int ct_cmd_config(int argc, char **argv) {
     ct_cli_error("config check", "%s: %s", path, ct_strerror(rc));
     return ct_cli_exit_code(rc);
   }
+  for (size_t i = 0; i < cfg->n_warnings; i++)
+    fprintf(stderr, "%s: warning: %s: %s\n", path, cfg->warnings[i].where,
+            cfg->warnings[i].what);
   printf("%s: ok (%zu providers, %zu tenants, %zu template locales)\n", path, cfg->n_providers,
          cfg->n_tenants, cfg->n_templates);
   ct_config_free(cfg);

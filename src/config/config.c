@@ -123,13 +123,18 @@ static const char default_sms[] =
     "{name}, sua fatura {number} de {amount} vence em {due_date}. "
     "Codigo de barras: {barcode}";
 static const char default_subject[] = "Sua fatura {number} vence em {due_date}";
+/* The line about the PDF is in sections (provider.h, ct_render_with): it is said only when
+ * the PDF goes with the message, and the password only when it has one. */
 static const char default_text[] =
     "Olá, {name}.\n\nSua fatura {number}, no valor de {amount}, vence em {due_date}.\n\n"
-    "Linha digitável: {barcode}\n\nO PDF da fatura segue anexo, protegido por senha.\n";
+    "Linha digitável: {barcode}\n"
+    "{#attached}\nO PDF da fatura segue anexo{#protected}, protegido por senha{/protected}.\n"
+    "{/attached}";
 static const char default_html[] =
     "<p>Olá, {name}.</p><p>Sua fatura <b>{number}</b>, no valor de <b>{amount}</b>, vence em "
     "<b>{due_date}</b>.</p><p>Linha digitável:<br><code>{barcode}</code></p>"
-    "<p>O PDF da fatura segue anexo, protegido por senha.</p>";
+    "{#attached}<p>O PDF da fatura segue anexo{#protected}, protegido por senha{/protected}."
+    "</p>{/attached}";
 
 typedef struct {
   ct_config_t *cfg;
@@ -719,6 +724,30 @@ static void check_provider(loader_t *ld, ct_provider_conf_t *p) {
   }
 }
 
+/* A template's sections ({#attached}...{/attached}, {^protected}...{/protected}: see
+ * ct_render_with) must each be closed, or the customer would read the tags. NULL when they
+ * are, else what is wrong. */
+static const char *section_problem(const char *text) {
+  static const char *const names[] = {"attached", "protected"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char open1[16], open2[16], close[16];
+    snprintf(open1, sizeof open1, "{#%s}", names[i]);
+    snprintf(open2, sizeof open2, "{^%s}", names[i]);
+    snprintf(close, sizeof close, "{/%s}", names[i]);
+    int depth = 0;
+    for (const char *p = strchr(text, '{'); p != NULL; p = strchr(p + 1, '{')) {
+      if (strncmp(p, open1, strlen(open1)) == 0 || strncmp(p, open2, strlen(open2)) == 0)
+        depth++;
+      else if (strncmp(p, close, strlen(close)) == 0 && --depth < 0)
+        return i == 0 ? "{/attached} closes no section" : "{/protected} closes no section";
+    }
+    if (depth > 0)
+      return i == 0 ? "a {#attached} or {^attached} section is not closed by {/attached}"
+                    : "a {#protected} or {^protected} section is not closed by {/protected}";
+  }
+  return NULL;
+}
+
 static int fill_default_templates(loader_t *ld) {
   ct_templates_t *t = templates_for(ld, "pt-BR");
   if (t == NULL)
@@ -831,6 +860,13 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
   }
   memcpy(copy, text, len);
   copy[len] = '\0';
+  /* inih's default line buffer is 200 bytes on the stack: a longer line (an HTML template)
+   * was cut, and its tail read as a line of its own. Debian's inih exposes its build
+   * options as variables: a heap buffer that grows up to the file's own cap. The values are
+   * constants, so setting them again on every load (reload runs on one thread) is harmless. */
+  ini_use_stack = false;
+  ini_allow_realloc = true;
+  ini_max_line = (int)CONFIG_MAX_BYTES;
   int line = ini_parse_string(copy, on_key, &ld);
   free(copy);
   if (memchr(text, '\0', len) != NULL)
@@ -889,11 +925,25 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
     ld.oom = true;
   for (size_t i = 0; i < cfg->n_templates; i++) {
     ct_templates_t *t = &cfg->templates[i];
+    char where[192];
     if (t->sms_invoice == NULL || t->email_subject == NULL || t->email_text == NULL ||
         t->email_html == NULL) {
-      char where[192];
       snprintf(where, sizeof where, "[templates.%s]", t->locale);
       problem(&ld, where, "needs all of sms_invoice, email_subject, email_text, email_html");
+      continue;
+    }
+    const struct {
+      const char *key, *text;
+    } texts[] = {{"sms_invoice", t->sms_invoice},
+                 {"email_subject", t->email_subject},
+                 {"email_text", t->email_text},
+                 {"email_html", t->email_html}};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+      const char *why = section_problem(texts[k].text);
+      if (why != NULL) {
+        snprintf(where, sizeof where, "[templates.%s] %s", t->locale, texts[k].key);
+        problem(&ld, where, "%s", why);
+      }
     }
   }
   if (ld.oom) {

@@ -358,6 +358,52 @@ static void test_numbers_named(void **state) {
   assert_int_equal(ct_config_parse_duration("infs", &ms), CT_EINVAL);
 }
 
+/* A line longer than inih's default 200-byte buffer (an HTML template) is read whole. */
+static void test_long_lines(void **state) {
+  (void)state;
+  char html[3001];
+  memset(html, 'x', sizeof html - 1);
+  html[sizeof html - 1] = '\0';
+  memcpy(html, "<p>{name}</p>", 13);
+  char *ini = malloc(8192);
+  assert_non_null(ini);
+  snprintf(ini, 8192,
+           PROVIDER "[templates.en-US]\nsms_invoice = {name}\nemail_subject = s\n"
+                    "email_text = t\nemail_html = %s\n",
+           html);
+  ct_config_t *cfg = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  int rc = ct_config_parse("t.ini", ini, strlen(ini), CT_CONFIG_NO_ENV | CT_CONFIG_NO_FILES, &cfg,
+                           errs, &nerr);
+  for (size_t i = 0; i < nerr && i < CT_CONFIG_MAX_ERRORS; i++)
+    print_message("%s: %s\n", errs[i].where, errs[i].what);
+  assert_int_equal(rc, 0);
+  assert_string_equal(ct_config_templates(cfg, "en-US")->email_html, html);
+  ct_config_free(cfg);
+  free(ini);
+}
+
+/* A template's sections must be closed, or the customer would read the tags. */
+static void test_template_sections(void **state) {
+  (void)state;
+  static const char ini[] = PROVIDER
+      "[templates.en-US]\nsms_invoice = {name}: {amount}\nemail_subject = Invoice {number}\n"
+      "email_text = Hi.{#attached} The PDF is attached{#protected}, with a password"
+      "{/protected}.{/attached}\n"
+      "email_html = <p>Hi.</p>{^attached}<p>No PDF.</p>{/attached}\n"
+      "[templates.es]\nsms_invoice = {/attached}\nemail_subject = x{#protected}\n"
+      "email_text = {#attached}{^attached}{/attached}\nemail_html = ok\n";
+  static const char *const want[][2] = {
+      {"[templates.es] sms_invoice", "{/attached} closes no section"},
+      {"[templates.es] email_subject",
+       "a {#protected} or {^protected} section is not closed by {/protected}"},
+      {"[templates.es] email_text",
+       "a {#attached} or {^attached} section is not closed by {/attached}"},
+  };
+  expect_problems(ini, want, sizeof want / sizeof want[0]);
+}
+
 /* CT_CONFIG_NO_ENV: the environment's overrides and secrets are not read. */
 static void test_parse_without_env(void **state) {
   (void)state;
@@ -490,6 +536,8 @@ int main(void) {
       cmocka_unit_test(test_missing_file_and_durations),
       cmocka_unit_test(test_numbers_named),
       cmocka_unit_test(test_parse_without_env),
+      cmocka_unit_test(test_template_sections),
+      cmocka_unit_test(test_long_lines),
       cmocka_unit_test(test_secret_file_modes),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -91,7 +91,9 @@ static void config_usage(FILE *out) {
   fprintf(out,
           "usage: carteiro config check [FILE]\n\n"
           "Loads FILE (default $CARTEIRO_CONFIG, else %s) with the environment's overrides,\n"
-          "reads the secret files it names, and names every bad section, key or value.\n\n"
+          "reads the secret files it names, and names every bad section, key or value.\n"
+          "A secret file every user may write is refused, and one every user may read is\n"
+          "refused unless this user owns it (then a warning on stderr).\n\n"
           "options:\n"
           "  --help         this text\n\n"
           "Exit status: 0 when it is usable; 66 no such file; 78 a problem (each one printed).\n\n"

@@ -11,13 +11,18 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* A configuration file is text an operator writes; anything larger is a mistake. */
+#define CONFIG_MAX_BYTES ((size_t)4 << 20)
 
 typedef enum { K_STRING, K_UINT, K_DOUBLE, K_DURATION, K_CHANNEL, K_LOGLEVEL } key_type_t;
 
@@ -118,18 +123,24 @@ static const char default_sms[] =
     "{name}, sua fatura {number} de {amount} vence em {due_date}. "
     "Codigo de barras: {barcode}";
 static const char default_subject[] = "Sua fatura {number} vence em {due_date}";
+/* The line about the PDF is in sections (provider.h, ct_render_with): it is said only when
+ * the PDF goes with the message, and the password only when it has one. */
 static const char default_text[] =
     "Olá, {name}.\n\nSua fatura {number}, no valor de {amount}, vence em {due_date}.\n\n"
-    "Linha digitável: {barcode}\n\nO PDF da fatura segue anexo, protegido por senha.\n";
+    "Linha digitável: {barcode}\n"
+    "{#attached}\nO PDF da fatura segue anexo{#protected}, protegido por senha{/protected}.\n"
+    "{/attached}";
 static const char default_html[] =
     "<p>Olá, {name}.</p><p>Sua fatura <b>{number}</b>, no valor de <b>{amount}</b>, vence em "
     "<b>{due_date}</b>.</p><p>Linha digitável:<br><code>{barcode}</code></p>"
-    "<p>O PDF da fatura segue anexo, protegido por senha.</p>";
+    "{#attached}<p>O PDF da fatura segue anexo{#protected}, protegido por senha{/protected}."
+    "</p>{/attached}";
 
 typedef struct {
   ct_config_t *cfg;
   ct_config_error_t *errs;
   size_t nerr;
+  unsigned flags; /* CT_CONFIG_NO_ENV, CT_CONFIG_NO_FILES */
   bool oom;
   bool cluster_section;
 } loader_t;
@@ -149,31 +160,124 @@ static void problem(loader_t *ld, const char *where, const char *fmt, ...) {
   ld->nerr++;
 }
 
-int ct_config_parse_duration(const char *s, int64_t *out_ms) {
-  if (!isdigit((unsigned char)s[0]))
-    return CT_EINVAL;
-  char *end;
+static void warning(loader_t *ld, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A problem that does not stop the configuration from loading: kept in the snapshot, for
+ * `config check` to print and the daemon to log. */
+static void warning(loader_t *ld, const char *where, const char *fmt, ...) {
+  ct_config_t *c = ld->cfg;
+  if (c->n_warnings < CT_CONFIG_MAX_WARNINGS) {
+    ct_config_error_t *e = &c->warnings[c->n_warnings];
+    snprintf(e->where, sizeof e->where, "%s", where);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->what, sizeof e->what, fmt, ap);
+    va_end(ap);
+    c->n_warnings++;
+  }
+}
+
+/* ---- numbers ----------------------------------------------------------------------------
+ *
+ * Numbers are written in decimal, the way people read them: digits, and for rates and
+ * durations an optional fraction. strtod and strtoull also take "0x10", "1e3", "inf", " +5"
+ * and "-1" (strtoull wraps it to 2^64 - 1); none of those is what an operator means in a
+ * rate or a timeout, so each is refused by name: not a number, negative, or out of range. */
+
+typedef enum { NUM_OK, NUM_MALFORMED, NUM_NEGATIVE, NUM_HUGE } num_rc_t;
+
+/* Reads [-]digits[.digits] from s; *end is set past it. NUM_NEGATIVE for a well-formed
+ * negative number, NUM_MALFORMED when s does not start with one. The value is exact for
+ * the digits' precision (strtod over text already known to be plain decimal). */
+static num_rc_t read_decimal(const char *s, bool fraction, double *out, const char **end) {
+  const char *p = s;
+  bool neg = *p == '-';
+  if (neg)
+    p++;
+  const char *digits = p;
+  while (isdigit((unsigned char)*p))
+    p++;
+  if (p == digits)
+    return NUM_MALFORMED;
+  if (fraction && *p == '.') {
+    const char *frac = ++p;
+    while (isdigit((unsigned char)*p))
+      p++;
+    if (p == frac)
+      return NUM_MALFORMED;
+  }
+  *end = p;
+  if (neg)
+    return NUM_NEGATIVE;
   errno = 0;
-  double v = strtod(s, &end);
-  if (errno != 0 || end == s)
-    return CT_EINVAL;
-  double unit;
-  if (strcmp(end, "ms") == 0)
-    unit = 1;
-  else if (strcmp(end, "s") == 0)
-    unit = 1000;
-  else if (strcmp(end, "m") == 0)
-    unit = 60000;
-  else if (strcmp(end, "h") == 0)
-    unit = 3600000;
-  else if (strcmp(end, "d") == 0)
-    unit = 86400000;
-  else
-    return CT_EINVAL;
+  *out = strtod(digits, NULL);
+  if (errno != 0 || !isfinite(*out))
+    return NUM_HUGE;
+  return NUM_OK;
+}
+
+/* A whole number: decimal digits only. */
+static num_rc_t parse_uint(const char *s, uint64_t *out) {
+  double ignored;
+  const char *end;
+  num_rc_t rc = read_decimal(s, false, &ignored, &end);
+  if (rc == NUM_OK || rc == NUM_NEGATIVE)
+    rc = *end == '\0' ? rc : NUM_MALFORMED;
+  if (rc != NUM_OK)
+    return rc;
+  errno = 0;
+  unsigned long long v = strtoull(s, NULL, 10);
+  if (errno == ERANGE)
+    return NUM_HUGE;
+  *out = v;
+  return NUM_OK;
+}
+
+static const struct {
+  const char *name;
+  double ms;
+} duration_units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+
+/* A decimal number and a unit, in milliseconds. */
+static num_rc_t parse_duration(const char *s, int64_t *out_ms) {
+  double v = 0;
+  const char *end;
+  num_rc_t rc = read_decimal(s, true, &v, &end);
+  if (rc == NUM_MALFORMED)
+    return rc;
+  double unit = 0;
+  for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++)
+    if (strcmp(end, duration_units[i].name) == 0)
+      unit = duration_units[i].ms;
+  if (unit == 0)
+    return NUM_MALFORMED;
+  if (rc != NUM_OK)
+    return rc;
   double ms = v * unit;
   if (!isfinite(ms) || ms > 9e15)
-    return CT_EINVAL;
+    return NUM_HUGE;
   *out_ms = (int64_t)llround(ms);
+  return NUM_OK;
+}
+
+/* A bound of a duration key as an operator would write it: "1h" rather than "3600000ms". */
+static void format_duration(double ms, char *out, size_t cap) {
+  for (size_t i = sizeof duration_units / sizeof duration_units[0]; i-- > 0;) {
+    double u = duration_units[i].ms;
+    if (ms >= u && fmod(ms, u) == 0) {
+      snprintf(out, cap, "%.0f%s", ms / u, duration_units[i].name);
+      return;
+    }
+  }
+  snprintf(out, cap, "%.0fms", ms);
+}
+
+int ct_config_parse_duration(const char *s, int64_t *out_ms) {
+  int64_t ms;
+  if (parse_duration(s, &ms) != NUM_OK)
+    return CT_EINVAL;
+  *out_ms = ms;
   return 0;
 }
 
@@ -181,7 +285,6 @@ int ct_config_parse_duration(const char *s, int64_t *out_ms) {
 static void set_key(loader_t *ld, const char *where, const key_t_ *k, void *base,
                     const char *value) {
   char *field = (char *)base + k->offset;
-  char *end;
   switch (k->type) {
   case K_STRING:
     if (strlen(value) >= k->size) {
@@ -190,51 +293,66 @@ static void set_key(loader_t *ld, const char *where, const key_t_ *k, void *base
     }
     memcpy(field, value, strlen(value) + 1);
     return;
+  /* Messages name the rule, never the value: a value in the wrong key may be a secret. */
   case K_UINT: {
-    errno = 0;
-    unsigned long long v = strtoull(value, &end, 10);
-    if (!isdigit((unsigned char)value[0]) || *end != '\0' || errno != 0) {
-      problem(ld, where, "'%s' is not a whole number", value);
-      return;
+    uint64_t v = 0;
+    num_rc_t rc = parse_uint(value, &v);
+    if (rc == NUM_MALFORMED) {
+      problem(ld, where, "not a whole number (decimal digits only)");
+    } else if (rc == NUM_NEGATIVE) {
+      problem(ld, where, "negative: must be a whole number from %.0f to %.0f", k->min, k->max);
+    } else if (rc == NUM_HUGE || (double)v > k->max) {
+      problem(ld, where, "out of range, at most %.0f", k->max);
+    } else if ((double)v < k->min) {
+      problem(ld, where, "out of range, at least %.0f", k->min);
+    } else {
+      *(uint32_t *)(void *)field = (uint32_t)v;
     }
-    if ((double)v < k->min || (double)v > k->max) {
-      problem(ld, where, "%llu is out of range %.0f..%.0f", v, k->min, k->max);
-      return;
-    }
-    *(uint32_t *)(void *)field = (uint32_t)v;
     return;
   }
   case K_DOUBLE: {
-    errno = 0;
-    double v = strtod(value, &end);
-    if (end == value || *end != '\0' || errno != 0 || !isfinite(v)) {
-      problem(ld, where, "'%s' is not a number", value);
-      return;
+    double v = 0;
+    const char *end = value;
+    num_rc_t rc = read_decimal(value, true, &v, &end);
+    if (rc != NUM_MALFORMED && *end != '\0')
+      rc = NUM_MALFORMED;
+    if (rc == NUM_MALFORMED) {
+      problem(ld, where, "not a decimal number (digits with an optional fraction, e.g. 12.5)");
+    } else if (rc == NUM_NEGATIVE) {
+      problem(ld, where, "negative: must be from %g to %g", k->min, k->max);
+    } else if (rc == NUM_HUGE || v > k->max) {
+      problem(ld, where, "out of range, at most %g", k->max);
+    } else if (v < k->min) {
+      problem(ld, where, "out of range, at least %g", k->min);
+    } else {
+      *(double *)(void *)field = v;
     }
-    if (v < k->min || v > k->max) {
-      problem(ld, where, "%g is out of range %g..%g", v, k->min, k->max);
-      return;
-    }
-    *(double *)(void *)field = v;
     return;
   }
   case K_DURATION: {
-    int64_t ms;
-    if (ct_config_parse_duration(value, &ms) != 0) {
-      problem(ld, where, "'%s' is not a duration (e.g. 250ms, 30s, 5m, 2h, 30d)", value);
-      return;
+    int64_t ms = 0;
+    num_rc_t rc = parse_duration(value, &ms);
+    char bound[32];
+    if (rc == NUM_MALFORMED) {
+      problem(ld, where, "not a duration: a decimal number and a unit, e.g. 250ms, 30s, 5m, "
+                         "2h, 30d");
+    } else if (rc == NUM_NEGATIVE) {
+      problem(ld, where, "negative: a duration is 0 or more");
+    } else if (rc == NUM_HUGE || (double)ms > k->max) {
+      format_duration(k->max, bound, sizeof bound);
+      problem(ld, where, "out of range, at most %s", bound);
+    } else if ((double)ms < k->min) {
+      format_duration(k->min, bound, sizeof bound);
+      problem(ld, where, "out of range, at least %s", bound);
+    } else {
+      *(int64_t *)(void *)field = ms;
     }
-    if ((double)ms < k->min || (double)ms > k->max) {
-      problem(ld, where, "'%s' is out of range", value);
-      return;
-    }
-    *(int64_t *)(void *)field = ms;
     return;
   }
   case K_CHANNEL: {
     ct_channel_t ch;
     if (ct_channel_parse(value, &ch) != 0) {
-      problem(ld, where, "'%s' is not whatsapp, sms or email", value);
+      problem(ld, where, "not whatsapp, sms or email");
       return;
     }
     *(ct_channel_t *)(void *)field = ch;
@@ -243,7 +361,7 @@ static void set_key(loader_t *ld, const char *where, const key_t_ *k, void *base
   case K_LOGLEVEL:
     if (strcmp(value, "debug") != 0 && strcmp(value, "info") != 0 &&
         strcmp(value, "warn") != 0 && strcmp(value, "error") != 0) {
-      problem(ld, where, "'%s' is not debug, info, warn or error", value);
+      problem(ld, where, "not debug, info, warn or error");
       return;
     }
     snprintf(field, k->size, "%s", value);
@@ -453,7 +571,7 @@ static void on_tenant_key(loader_t *ld, const char *where, ct_tenant_conf_t *t,
     char start[8], end[8];
     const char *dash = strchr(value, '-');
     if (dash == NULL || dash - value != 5 || strlen(dash + 1) != 5) {
-      problem(ld, where, "'%s' is not HH:MM-HH:MM", value);
+      problem(ld, where, "not HH:MM-HH:MM");
       return;
     }
     memcpy(start, value, 5);
@@ -461,14 +579,14 @@ static void on_tenant_key(loader_t *ld, const char *where, ct_tenant_conf_t *t,
     memcpy(end, dash + 1, 6);
     int a = parse_clock(start), b = parse_clock(end);
     if (a < 0 || b < 0 || a == b) {
-      problem(ld, where, "'%s' is not HH:MM-HH:MM with two different times", value);
+      problem(ld, where, "not HH:MM-HH:MM with two different times");
       return;
     }
     t->quiet_start_min = a;
     t->quiet_end_min = b;
   } else if (strcmp(name, "time_zone") == 0) {
     if (strlen(value) >= sizeof t->time_zone || value[0] == '\0') {
-      problem(ld, where, "'%s' is not a time zone name", value);
+      problem(ld, where, "not a time zone name");
       return;
     }
     snprintf(t->time_zone, sizeof t->time_zone, "%s", value);
@@ -586,6 +704,8 @@ static void env_name(char *out, size_t cap, const char *section, const char *key
 }
 
 static void apply_env(loader_t *ld) {
+  if (ld->flags & CT_CONFIG_NO_ENV)
+    return;
   char var[160];
   for (size_t i = 0; i < sizeof daemon_keys / sizeof daemon_keys[0]; i++) {
     env_name(var, sizeof var, "carteiro", daemon_keys[i].name);
@@ -622,17 +742,73 @@ static void apply_env(loader_t *ld) {
   }
 }
 
-/* Reads a secret file: first line, trailing whitespace removed. Never logged. */
-static int read_secret(const char *path, char **out) {
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
+/* Who may read a secret file. The rule (README "Secrets"), judged on the file as opened:
+ *   - writable by every user (o+w): refused, anyone could swap the credential;
+ *   - readable by every user (o+r) and owned by the user carteiro runs as: a warning, the
+ *     owner can take the bit away (chmod o-r) and nothing else needs it;
+ *   - readable by every user and owned by another user: refused. carteiro then reads it only
+ *     through the bit every local account has, which is never how a service's secret should
+ *     reach it: give it to carteiro (0600) or to carteiro's group (0640, root-owned, as
+ *     Kubernetes' defaultMode 0440 with fsGroup does).
+ * Group bits are the intended way to share a secret with the service and are not judged.
+ * Returns false when the file is refused (a problem is recorded). */
+static bool secret_mode_ok(loader_t *ld, const char *where, const char *path,
+                           const struct stat *st) {
+  unsigned mode = (unsigned)(st->st_mode & 07777);
+  if (st->st_mode & S_IWOTH) {
+    problem(ld, where, "%s is writable by every user (mode %04o): anyone could replace the "
+                       "credential; chmod o-w",
+            path, mode);
+    return false;
+  }
+  if ((st->st_mode & S_IROTH) == 0)
+    return true;
+  if (st->st_uid == geteuid()) {
+    warning(ld, where, "%s is readable by every user (mode %04o); chmod o-r (0600, or 0640 "
+                       "for carteiro's group)",
+            path, mode);
+    return true;
+  }
+  problem(ld, where, "%s is readable by every user (mode %04o) and owned by another user "
+                     "(uid %u): make it 0600 owned by uid %u, or 0640 with carteiro's group",
+          path, mode, (unsigned)st->st_uid, (unsigned)geteuid());
+  return false;
+}
+
+/* Reads a secret file: first line, trailing whitespace removed. Never logged. Returns 0,
+ * a CT_E* code, or CT_EPERM after recording why its mode is refused. */
+static int read_secret(loader_t *ld, const char *where, const char *path, char **out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
     return ct_err_from_errno(errno);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int rc = ct_err_from_errno(errno);
+    close(fd);
+    return rc;
+  }
+  if (!secret_mode_ok(ld, where, path, &st)) {
+    close(fd);
+    return CT_EPERM;
+  }
   char buf[4096];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  bool err = ferror(f) != 0;
-  fclose(f);
-  if (err)
+  size_t n = 0;
+  bool err = false;
+  while (n < sizeof buf - 1) {
+    ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      err = r < 0;
+      break;
+    }
+    n += (size_t)r;
+  }
+  close(fd);
+  if (err) {
+    explicit_bzero(buf, sizeof buf);
     return CT_EIO;
+  }
   buf[n] = '\0';
   char *nl = strpbrk(buf, "\r\n");
   if (nl != NULL)
@@ -669,20 +845,48 @@ static void check_provider(loader_t *ld, ct_provider_conf_t *p) {
   char var[160], section[80];
   snprintf(section, sizeof section, "provider.%s", p->name);
   env_name(var, sizeof var, section, "secret");
-  const char *env = getenv(var);
+  const char *env = (ld->flags & CT_CONFIG_NO_ENV) ? NULL : getenv(var);
   if (env != NULL) {
     p->secret = strdup(env);
     if (p->secret == NULL)
       ld->oom = true;
+  } else if (p->secret_file[0] != '\0' && (ld->flags & CT_CONFIG_NO_FILES)) {
+    /* named but not read: fuzzing and offline checks */
   } else if (p->secret_file[0] != '\0') {
-    int rc = read_secret(p->secret_file, &p->secret);
-    if (rc != 0)
+    char key[sizeof where + 16];
+    snprintf(key, sizeof key, "%s secret_file", where);
+    int rc = read_secret(ld, key, p->secret_file, &p->secret);
+    if (rc != 0 && rc != CT_EPERM)
       problem(ld, where, "secret_file %s: %s", p->secret_file, ct_strerror(rc));
-    else if (p->secret[0] == '\0')
+    else if (rc == 0 && p->secret[0] == '\0')
       problem(ld, where, "secret_file %s is empty", p->secret_file);
   } else {
     problem(ld, where, "no credentials: set secret_file or $%s", var);
   }
+}
+
+/* A template's sections ({#attached}...{/attached}, {^protected}...{/protected}: see
+ * ct_render_with) must each be closed, or the customer would read the tags. NULL when they
+ * are, else what is wrong. */
+static const char *section_problem(const char *text) {
+  static const char *const names[] = {"attached", "protected"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char open1[16], open2[16], close[16];
+    snprintf(open1, sizeof open1, "{#%s}", names[i]);
+    snprintf(open2, sizeof open2, "{^%s}", names[i]);
+    snprintf(close, sizeof close, "{/%s}", names[i]);
+    int depth = 0;
+    for (const char *p = strchr(text, '{'); p != NULL; p = strchr(p + 1, '{')) {
+      if (strncmp(p, open1, strlen(open1)) == 0 || strncmp(p, open2, strlen(open2)) == 0)
+        depth++;
+      else if (strncmp(p, close, strlen(close)) == 0 && --depth < 0)
+        return i == 0 ? "{/attached} closes no section" : "{/protected} closes no section";
+    }
+    if (depth > 0)
+      return i == 0 ? "a {#attached} or {^attached} section is not closed by {/attached}"
+                    : "a {#protected} or {^protected} section is not closed by {/protected}";
+  }
+  return NULL;
 }
 
 static int fill_default_templates(loader_t *ld) {
@@ -725,7 +929,7 @@ static void check_nats(loader_t *ld) {
     if (!nats_name_ok(names[i].value)) {
       char where[64];
       snprintf(where, sizeof where, "[carteiro] %s", names[i].key);
-      problem(ld, where, "'%s' may hold only letters, digits, '_' and '-'", names[i].value);
+      problem(ld, where, "may hold only letters, digits, '_' and '-'");
     }
   }
   const struct {
@@ -734,12 +938,18 @@ static void check_nats(loader_t *ld) {
                {"nats_ca_file", c->nats_ca_file},
                {"nats_cert_file", c->nats_cert_file},
                {"nats_key_file", c->nats_key_file}};
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-    if (files[i].value[0] != '\0' && access(files[i].value, R_OK) != 0) {
-      char where[64];
-      snprintf(where, sizeof where, "[carteiro] %s", files[i].key);
+  for (size_t i = 0; !(ld->flags & CT_CONFIG_NO_FILES) && i < sizeof files / sizeof files[0];
+       i++) {
+    if (files[i].value[0] == '\0')
+      continue;
+    char where[64];
+    snprintf(where, sizeof where, "[carteiro] %s", files[i].key);
+    struct stat st;
+    if (access(files[i].value, R_OK) != 0)
       problem(ld, where, "%s: %s", files[i].value, strerror(errno));
-    }
+    /* the credentials and the private key are secrets (NATS reads them itself) */
+    else if ((i == 0 || i == 3) && stat(files[i].value, &st) == 0)
+      secret_mode_ok(ld, where, files[i].value, &st);
   }
   if ((c->nats_cert_file[0] != '\0') != (c->nats_key_file[0] != '\0'))
     problem(ld, "[carteiro] nats_cert_file", "needs nats_key_file too (and the other way)");
@@ -747,7 +957,8 @@ static void check_nats(loader_t *ld) {
     problem(ld, "[carteiro] spool", "set the nats_* keys instead of a query string");
 }
 
-int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs, size_t *nerr) {
+int ct_config_parse(const char *name, const char *text, size_t len, unsigned flags,
+                    ct_config_t **out, ct_config_error_t *errs, size_t *nerr) {
   ct_config_t *cfg = calloc(1, sizeof *cfg);
   if (cfg == NULL)
     return CT_ENOMEM;
@@ -780,15 +991,27 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
   cfg->nats_max_ack_pending = 100000;
   cfg->nats_duplicate_window_ms = 3600000;
 
-  loader_t ld = {.cfg = cfg, .errs = errs};
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    int rc = ct_err_from_errno(errno);
+  loader_t ld = {.cfg = cfg, .errs = errs, .flags = flags};
+  const char *path = name;
+  /* inih reads NUL-terminated text; a NUL inside the file ends it there */
+  char *copy = malloc(len + 1);
+  if (copy == NULL) {
     ct_config_free(cfg);
-    return rc;
+    return CT_ENOMEM;
   }
-  int line = ini_parse_file(f, on_key, &ld);
-  fclose(f);
+  memcpy(copy, text, len);
+  copy[len] = '\0';
+  /* inih's default line buffer is 200 bytes on the stack: a longer line (an HTML template)
+   * was cut, and its tail read as a line of its own. Debian's inih exposes its build
+   * options as variables: a heap buffer that grows up to the file's own cap. The values are
+   * constants, so setting them again on every load (reload runs on one thread) is harmless. */
+  ini_use_stack = false;
+  ini_allow_realloc = true;
+  ini_max_line = (int)CONFIG_MAX_BYTES;
+  int line = ini_parse_string(copy, on_key, &ld);
+  free(copy);
+  if (memchr(text, '\0', len) != NULL)
+    problem(&ld, path, "has a NUL byte: not a text file (the rest of it was not read)");
   if (line > 0) {
     char where[192];
     snprintf(where, sizeof where, "%s line %d", path, line);
@@ -807,18 +1030,21 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
     long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
     if (colon == NULL || colon == cfg->http_listen || end == colon + 1 || *end != '\0' ||
         port < 0 || port > 65535)
-      problem(&ld, "[carteiro] http_listen", "'%s' is not host:port", cfg->http_listen);
-    const char *env = getenv("CARTEIRO_HTTP_TOKEN");
+      problem(&ld, "[carteiro] http_listen", "not host:port");
+    const char *env = (flags & CT_CONFIG_NO_ENV) ? NULL : getenv("CARTEIRO_HTTP_TOKEN");
     if (env != NULL && env[0] != '\0') {
       cfg->http_token = strdup(env);
       if (cfg->http_token == NULL)
         ld.oom = true;
+    } else if (cfg->http_token_file[0] != '\0' && (flags & CT_CONFIG_NO_FILES)) {
+      /* named but not read */
     } else if (cfg->http_token_file[0] != '\0') {
-      int rc = read_secret(cfg->http_token_file, &cfg->http_token);
-      if (rc != 0)
+      int rc = read_secret(&ld, "[carteiro] http_token_file", cfg->http_token_file,
+                           &cfg->http_token);
+      if (rc != 0 && rc != CT_EPERM)
         problem(&ld, "[carteiro] http_token_file", "%s: %s", cfg->http_token_file,
                 ct_strerror(rc));
-      else if (cfg->http_token[0] == '\0')
+      else if (rc == 0 && cfg->http_token[0] == '\0')
         problem(&ld, "[carteiro] http_token_file", "%s is empty", cfg->http_token_file);
     } else {
       problem(&ld, "[carteiro] http_listen",
@@ -840,11 +1066,25 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
     ld.oom = true;
   for (size_t i = 0; i < cfg->n_templates; i++) {
     ct_templates_t *t = &cfg->templates[i];
+    char where[192];
     if (t->sms_invoice == NULL || t->email_subject == NULL || t->email_text == NULL ||
         t->email_html == NULL) {
-      char where[192];
       snprintf(where, sizeof where, "[templates.%s]", t->locale);
       problem(&ld, where, "needs all of sms_invoice, email_subject, email_text, email_html");
+      continue;
+    }
+    const struct {
+      const char *key, *text;
+    } texts[] = {{"sms_invoice", t->sms_invoice},
+                 {"email_subject", t->email_subject},
+                 {"email_text", t->email_text},
+                 {"email_html", t->email_html}};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+      const char *why = section_problem(texts[k].text);
+      if (why != NULL) {
+        snprintf(where, sizeof where, "[templates.%s] %s", t->locale, texts[k].key);
+        problem(&ld, where, "%s", why);
+      }
     }
   }
   if (ld.oom) {
@@ -858,6 +1098,32 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
   }
   *out = cfg;
   return 0;
+}
+
+int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs, size_t *nerr) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return ct_err_from_errno(errno);
+  char *text = malloc(CONFIG_MAX_BYTES + 1);
+  if (text == NULL) {
+    fclose(f);
+    return CT_ENOMEM;
+  }
+  size_t n = fread(text, 1, CONFIG_MAX_BYTES + 1, f);
+  bool bad = ferror(f) != 0;
+  fclose(f);
+  int rc;
+  if (bad || n > CONFIG_MAX_BYTES) {
+    snprintf(errs[0].where, sizeof errs[0].where, "%s", path);
+    snprintf(errs[0].what, sizeof errs[0].what, "%s",
+             bad ? "cannot be read" : "is larger than 4 MiB: not a configuration file");
+    *nerr = 1;
+    rc = CT_EINVAL;
+  } else {
+    rc = ct_config_parse(path, text, n, 0, out, errs, nerr);
+  }
+  free(text);
+  return rc;
 }
 
 void ct_config_free(ct_config_t *cfg) {

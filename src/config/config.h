@@ -37,6 +37,15 @@
 #define CT_CONFIG_PATH 512
 #define CT_CONFIG_MAX_URL_NETWORKS 16
 
+/* One problem found while loading. Messages name the key and the rule, never the value. */
+typedef struct ct_config_error {
+  char where[192]; /* "[provider.wa-1] rate", "carteiro.ini line 12", "environment ..." */
+  char what[192];  /* "not a decimal number (digits with an optional fraction, e.g. 12.5)" */
+} ct_config_error_t;
+
+#define CT_CONFIG_MAX_ERRORS 64
+#define CT_CONFIG_MAX_WARNINGS 16
+
 typedef struct {
   char name[CT_CONFIG_NAME];   /* "wa-tim-1": the section suffix, used in logs and metrics */
   ct_channel_t channel;        /* kind = whatsapp | sms | email */
@@ -136,21 +145,36 @@ typedef struct {
   size_t n_tenants;
   ct_templates_t templates[CT_CONFIG_MAX_TEMPLATES];
   size_t n_templates;
+
+  /* Problems that did not stop loading (a secret file every user can read): `config check`
+   * prints them, the daemon logs them at start and on reload. */
+  ct_config_error_t warnings[CT_CONFIG_MAX_WARNINGS];
+  size_t n_warnings;
 } ct_config_t;
 
-/* One problem found while loading. */
-typedef struct {
-  char where[192]; /* "[provider.wa-1] rate", "carteiro.ini line 12", "environment ..." */
-  char what[192];  /* "'fast' is not a number" */
-} ct_config_error_t;
 
-#define CT_CONFIG_MAX_ERRORS 64
 
 /* Loads `path`, applies environment overrides, fills defaults, reads secret files and checks
- * every value. On success returns 0 and a new snapshot in *out. On CT_EINVAL, `errs` holds up
- * to CT_CONFIG_MAX_ERRORS problems (*nerr the total), each naming the key and what is wrong.
- * Errors: CT_EINVAL, CT_ENOENT (no such file), CT_ENOMEM. */
+ * every value. On success returns 0 and a new snapshot in *out (with its warnings, if any).
+ * On CT_EINVAL, `errs` holds up to CT_CONFIG_MAX_ERRORS problems (*nerr the total), each
+ * naming the key and what is wrong. Errors: CT_EINVAL, CT_ENOENT (no such file), CT_ENOMEM.
+ *
+ * Numbers are decimal: digits for counts, digits with an optional fraction for rates, and a
+ * unit after durations ("250ms", "1.5s"); hex, exponents, signs and spaces are refused, a
+ * negative number is called negative and one past a key's bounds out of range, with the
+ * bound. Secret files (secret_file, http_token_file, nats_creds_file, nats_key_file) are
+ * judged by who may read them: see secret_mode_ok in config.c and README "Secrets". */
 int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs, size_t *nerr);
+
+/* Flags of ct_config_parse. */
+#define CT_CONFIG_NO_ENV 1u   /* ignore CARTEIRO_* environment overrides */
+#define CT_CONFIG_NO_FILES 2u /* name secret and certificate files but neither open nor check
+                               * them (secrets stay NULL): the fuzz target, offline checks */
+
+/* ct_config_load on `len` bytes of INI text already in memory; `name` stands for the file in
+ * messages. Same results and errors, but never CT_ENOENT. */
+int ct_config_parse(const char *name, const char *text, size_t len, unsigned flags,
+                    ct_config_t **out, ct_config_error_t *errs, size_t *nerr);
 
 /* Frees a snapshot (secrets are wiped first). NULL is a no-op. */
 void ct_config_free(ct_config_t *cfg);

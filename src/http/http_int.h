@@ -3,6 +3,7 @@
 #ifndef CT_HTTP_HTTP_INT_H
 #define CT_HTTP_HTTP_INT_H
 
+#include "http/body.h"
 #include "http/http.h"
 
 #include <h2o.h>
@@ -45,9 +46,6 @@ struct ct_http_server {
   void *stop_arg;
 };
 
-/* Requests with more records are refused whole (413): the reply lists every record, and
- * one request should not hold the loop for long. */
-#define CT__HTTP_MAX_RECORDS 10000
 
 /* Sends `body` (copied into the request's pool) with `status`. content_type may be NULL. */
 void ct__http_send(h2o_req_t *req, int status, const char *content_type, const char *body,

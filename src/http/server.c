@@ -103,6 +103,58 @@ void ct__http_send_error(h2o_req_t *req, int status, const char *msg)
   json_decref(j);
 }
 
+/* h2o answers some requests itself before routing (a Content-Length over
+ * max_request_entity_size, broken chunked encoding) with a text/plain error. A filter on
+ * the host's fallback path, which only those requests reach, rewrites them into the same
+ * {"error": ...} every other refusal has. (Over HTTP/2 h2o resets such a stream with
+ * REFUSED_STREAM instead: there is no response to rewrite.) */
+typedef struct {
+  h2o_ostream_t super;
+  h2o_iovec_t body;
+  bool head;
+} json_error_ostream_t;
+
+static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *inbufs,
+                            size_t inbufcnt, h2o_send_state_t state)
+{
+  (void)inbufs;
+  (void)inbufcnt;
+  json_error_ostream_t *o = (json_error_ostream_t *)self;
+  /* h2o's errors come in one final send; whatever they said is replaced, not added to */
+  bool last = !h2o_send_state_is_in_progress(state);
+  h2o_ostream_send_next(self, req, &o->body, last && !o->head ? 1 : 0, state);
+}
+
+static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+  (void)self;
+  if (req->res.status >= 400) {
+    const char *msg = req->res.status == 413 ? "body larger than the limit"
+                      : req->res.status == 400 ? "malformed HTTP request"
+                                               : "request refused";
+    json_t *j = json_pack("{s:s}", "error", msg);
+    size_t n = j != NULL ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
+    if (n > 0) {
+      char *buf = h2o_mem_alloc_pool(&req->pool, n + 1);
+      json_dumpb(j, buf, n, JSON_COMPACT);
+      buf[n] = '\n';
+      h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
+                     H2O_STRLIT("application/json"), 1);
+      h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL,
+                     H2O_STRLIT("no-store"), 1);
+      req->res.content_length = n + 1;
+      json_error_ostream_t *o =
+          (json_error_ostream_t *)h2o_add_ostream(req, sizeof(*o), slot);
+      o->super.do_send = json_error_send;
+      o->body = h2o_iovec_init(buf, n + 1);
+      o->head = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
+      slot = &o->super.next;
+    }
+    json_decref(j);
+  }
+  h2o_setup_next_ostream(req, slot);
+}
+
 bool ct__http_authorized(const ct_http_server_t *s, h2o_req_t *req)
 {
   if (s->token == NULL)
@@ -306,6 +358,8 @@ int ct_http_start(uv_loop_t *loop, const ct_http_options_t *opts, const ct_http_
   s->conf.max_request_entity_size = s->max_body;
   h2o_hostconf_t *host =
       h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream =
+      json_error_setup;
   h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
   handler_t *h = (handler_t *)h2o_create_handler(path, sizeof(*h));
   h->super.on_req = on_req;

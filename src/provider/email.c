@@ -130,9 +130,19 @@ static int email_build(const ct_provider_conf_t *conf, const ct_templates_t *t,
                     "document of %zu bytes is over SendGrid's 30 MB message limit once encoded",
                     ctx->document_len);
 
-  char *subject = ct_render(t->email_subject, job);
-  char *text = ct_render(t->email_text, job);
-  char *html = ct_render_html(t->email_html, job);
+  /* The texts say what goes with them: a PDF, and whether it has a password. */
+  unsigned flags = 0;
+  if (ctx->document != NULL) {
+    flags |= CT_RENDER_ATTACHED;
+    const ct_document_t *doc = job->invoice->document;
+    int policy = doc != NULL ? (int)doc->password_policy : 0;
+    if (policy != CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_UNSPECIFIED &&
+        policy != CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_NONE)
+      flags |= CT_RENDER_PROTECTED;
+  }
+  char *subject = ct_render_with(t->email_subject, job, flags);
+  char *text = ct_render_with(t->email_text, job, flags);
+  char *html = ct_render_with(t->email_html, job, flags | CT_RENDER_HTML);
   bool ok = subject != NULL && text != NULL && html != NULL;
 
   json_t *to = json_array();

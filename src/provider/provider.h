@@ -102,6 +102,18 @@ char *ct_render(const char *tmpl, const ct_job_t *job);
  * text itself is not. Returns a malloc'd string or NULL (ENOMEM). */
 char *ct_render_html(const char *tmpl, const ct_job_t *job);
 
+/* What a text may depend on besides the job. A template's sections are kept or dropped by
+ * them: {#attached}...{/attached} only when the invoice PDF goes with the message,
+ * {#protected}...{/protected} only when it does and has a password, and {^attached} /
+ * {^protected} ... {/name} in the other case. So the pt-BR e-mail says "O PDF da fatura segue
+ * anexo" only when it does. Tags of other names, and a section never closed, stay as text. */
+#define CT_RENDER_HTML 1u      /* escape values for HTML (ct_render_html) */
+#define CT_RENDER_ATTACHED 2u  /* the message carries the invoice PDF */
+#define CT_RENDER_PROTECTED 4u /* ... and that PDF is password-protected */
+
+/* ct_render / ct_render_html with sections. Returns a malloc'd string or NULL (ENOMEM). */
+char *ct_render_with(const char *tmpl, const ct_job_t *job, unsigned flags);
+
 /* "R$ 1.234,56" for 123456 cents; `out` at least 32 bytes. */
 char *ct_format_brl(int64_t cents, char *out, size_t cap);
 

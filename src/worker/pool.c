@@ -312,6 +312,11 @@ static void log_config_errors(const char *path, const ct_config_error_t *errs, s
     ct_error("config %s: and %zu more problems", path, n - CT_CONFIG_MAX_ERRORS);
 }
 
+static void log_config_warnings(const char *path, const ct_config_t *cfg) {
+  for (size_t i = 0; i < cfg->n_warnings; i++)
+    ct_warn("config %s: %s: %s", path, cfg->warnings[i].where, cfg->warnings[i].what);
+}
+
 static void start_reload(pool_t *p) {
   if (p->reloads_pending > 0) {
     p->reload_again = true;
@@ -326,6 +331,7 @@ static void start_reload(pool_t *p) {
     ct_error("reload: %s; keeping the running configuration", ct_strerror(rc));
     return;
   }
+  log_config_warnings(p->opts->config_path, next);
   char err[256];
   if (ct_accounts_reload(&p->accounts, next, err, sizeof err) != 0) {
     ct_error("reload: %s; keeping the running configuration", err);
@@ -499,6 +505,7 @@ int ct_pool_run(const ct_pool_options_t *opts) {
       ct_error("config %s: no such file", opts->config_path);
     return rc;
   }
+  log_config_warnings(opts->config_path, p.cfg);
   if (opts->spool_path != NULL)
     snprintf(p.cfg->spool, sizeof p.cfg->spool, "%s", opts->spool_path);
   ct_log_level_t lvl;

@@ -57,6 +57,7 @@ write_config() {
   printf '%s\n' "$WA_TOKEN" >"$T/wa.secret"
   printf '%s\n' "$TW_TOKEN" >"$T/tw.secret"
   printf '%s\n' "$SG_KEY" >"$T/sg.secret"
+  chmod 600 "$T/wa.secret" "$T/tw.secret" "$T/sg.secret" # as README "Secrets" asks
   cat >"$T/carteiro.ini" <<INI
 [carteiro]
 spool = $T/spool.db

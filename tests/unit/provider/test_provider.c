@@ -561,6 +561,72 @@ static void test_email_attachment(void **state) {
                            "once encoded");
 }
 
+/* The built-in pt-BR e-mail says the PDF is attached only when it is, and that it has a
+ * password only when it has one. */
+static void test_email_pdf_line(void **state) {
+  (void)state;
+  static const char ini[] = "[provider.email-test]\nkind = email\n"
+                            "base_url = https://mail.example.com\n"
+                            "sender = faturas@banco.example.com\nsecret_file = /nonexistent\n";
+  ct_config_t *cfg = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  assert_int_equal(ct_config_parse("t.ini", ini, strlen(ini),
+                                   CT_CONFIG_NO_ENV | CT_CONFIG_NO_FILES, &cfg, errs, &nerr), 0);
+  const ct_templates_t *t = ct_config_templates(cfg, "pt-BR");
+  ct_provider_conf_t conf;
+  conf_email(&conf);
+  fixture_t f;
+  fixture_invoice(&f);
+  static const uint8_t pdf[] = "%PDF-1.7 x";
+  static const char head[] = "Ol\xc3\xa1, Maria Teste.\n\nSua fatura 2026-0001, no valor de "
+                             "R$ 1.234,56, vence em 10/12/2026.\n\nLinha digit\xc3\xa1vel: "
+                             TEST_BARCODE "\n";
+  static const char html_head[] =
+      "<p>Ol\xc3\xa1, Maria Teste.</p><p>Sua fatura <b>2026-0001</b>, no valor de <b>R$ "
+      "1.234,56</b>, vence em <b>10/12/2026</b>.</p><p>Linha digit\xc3\xa1vel:<br><code>"
+      TEST_BARCODE "</code></p>";
+  static const struct {
+    bool attach;
+    int policy;
+    const char *text_tail, *html_tail;
+  } cases[] = {
+      {false, 0, "", ""},
+      {true, CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_NONE,
+       "\nO PDF da fatura segue anexo.\n", "<p>O PDF da fatura segue anexo.</p>"},
+      {true, CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_UNSPECIFIED,
+       "\nO PDF da fatura segue anexo.\n", "<p>O PDF da fatura segue anexo.</p>"},
+      {true, CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_CPF_FIRST4,
+       "\nO PDF da fatura segue anexo, protegido por senha.\n",
+       "<p>O PDF da fatura segue anexo, protegido por senha.</p>"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fixture_invoice(&f);
+    ct_build_ctx_t ctx = {0};
+    if (cases[i].attach) {
+      with_document(&f);
+      f.document.password_policy = cases[i].policy;
+      ctx.document = pdf;
+      ctx.document_len = sizeof pdf - 1;
+    }
+    ct_http_request_t req = build_ctx_ok(&ct_provider_email, &conf, t, &f.job, 0, &ctx);
+    json_t *body = json_loads(req.body, 0, NULL);
+    assert_non_null(body);
+    json_t *content = json_object_get(body, "content");
+    char want[1024];
+    snprintf(want, sizeof want, "%s%s", head, cases[i].text_tail);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(content, 0), "value")),
+                        want);
+    snprintf(want, sizeof want, "%s%s", html_head, cases[i].html_tail);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(content, 1), "value")),
+                        want);
+    assert_int_equal(json_array_size(json_object_get(body, "attachments")), cases[i].attach);
+    json_decref(body);
+    ct_http_request_free(&req);
+  }
+  ct_config_free(cfg);
+}
+
 static void test_email_escapes_html_and_flattens_headers(void **state) {
   (void)state;
   fixture_t f;
@@ -632,6 +698,7 @@ int main(void) {
       cmocka_unit_test(test_sms_refusals),
       cmocka_unit_test(test_email_body),
       cmocka_unit_test(test_email_attachment),
+      cmocka_unit_test(test_email_pdf_line),
       cmocka_unit_test(test_email_escapes_html_and_flattens_headers),
       cmocka_unit_test(test_email_refusals),
   };

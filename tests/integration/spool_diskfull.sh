@@ -30,11 +30,15 @@ if ! mount -t tmpfs -o size=8m,mode=0700 tmpfs "$disk" 2>"$T/mount.err"; then
   exit 77
 fi
 # Unmount before engine.sh's stop_all removes $T (a full tmpfs is no place for logs).
+# Only our two children are waited for: a bare `wait` would also wait for the tee that keeps
+# this test's own output (lib.sh), which ends only when the test does.
 unmount_disk() {
   for pid in $ct_pid $mock_pid; do
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
   done
-  wait 2>/dev/null || true
   if mountpoint -q "$disk"; then umount "$disk" || umount -l "$disk"; fi
   stop_all
 }

@@ -468,7 +468,7 @@ static void test_torn_record_ends_the_journal(void **state) {
 static void test_journal_full(void **state) {
   fixture_t *fx = *state;
   for (int with_journal = 1; with_journal >= 0; with_journal--) {
-    char ids[4][8];
+    char ids[4][32];
     ct_spool_t *sp = open_owner(fx, with_journal ? 1 : 0);
     for (int i = 0; i < 4; i++) {
       snprintf(ids[i], sizeof ids[i], "f%d-%d", with_journal, i);

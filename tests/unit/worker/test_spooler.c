@@ -74,7 +74,7 @@ static void enqueue_jobs(const char *path, size_t n) {
     ct_job_t *j = malloc(sizeof *j);
     assert_non_null(j);
     carteiro__v1__job__init(j);
-    char id[16];
+    char id[32];
     snprintf(id, sizeof id, "s%zu", i);
     j->id = strdup(id);
     j->tenant = strdup("tim");

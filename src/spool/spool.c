@@ -25,6 +25,7 @@ struct ct_spool {
   bool owner;
   bool readonly;
   pthread_mutex_t mu;
+  ct_spool_health_t health; /* for backends without a health op */
 };
 
 const char *ct_job_state_name(ct_job_state_t state) {
@@ -189,8 +190,28 @@ int ct_spool_settle(ct_spool_t *sp, ct_settle_t *ops, size_t n, int64_t now_ms) 
   if (rc != 0)
     return rc;
   rc = sp->ops->settle(sp->be, ops, n, now_ms);
+  if (rc == CT_ENOSPC || rc == CT_EIO) {
+    sp->health.commit_failures++;
+    sp->health.failing = true;
+  } else if (rc == 0) {
+    sp->health.failing = false;
+  }
   unlock(sp);
   return rc;
+}
+
+int ct_spool_health(ct_spool_t *sp, ct_spool_health_t *out) {
+  if (sp == NULL || out == NULL)
+    return CT_EINVAL;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  if (sp->ops->health != NULL)
+    sp->ops->health(sp->be, out);
+  else
+    *out = sp->health;
+  unlock(sp);
+  return 0;
 }
 
 static const ct_dlq_filter_t match_all;

@@ -81,14 +81,23 @@ typedef struct {
   bool readonly;                /* open for reading only (inspection commands) */
   int64_t receipt_retention_ms; /* how long receipts of delivered jobs are kept; 0 = 30 days */
   int busy_timeout_ms;          /* wait this long for another writer; 0 = 5000 */
+  size_t outcome_journal;       /* owner of a SQLite spool: reserve a side journal (PATH.outcomes)
+                                   for this many outcomes, where settle keeps what the database
+                                   cannot commit (disk full, I/O errors); 0 = no journal. See
+                                   ct_spool_settle and the essay in sqlite/sqlite.c */
 } ct_spool_options_t;
 
 /* Opens (creating and migrating as needed) the spool at opts->path.
+ * With an outcome journal (owner, SQLite), open creates it with all its room allocated, or
+ * finds the outcomes an earlier owner left in it and records them in the spool before
+ * anything is taken. If they cannot be recorded yet (the disk is still full), open succeeds
+ * all the same: their jobs stay leased (not taken again) and take refuses until they are.
  * Errors: CT_EBUSY (owner requested and another process owns it), CT_EPERM, CT_ENOENT
- * (readonly and missing, or the directory is missing), CT_ECORRUPT (not a spool, or damaged),
- * CT_ESCHEMA (written by a newer carteiro; or, when readonly, by an older one: open it
- * read-write once to migrate), CT_EINVAL (owner and readonly together), CT_ELOCKED,
- * CT_ENOSPC, CT_EIO, CT_ENOMEM. *out is set only on success. */
+ * (readonly and missing, or the directory is missing), CT_ECORRUPT (not a spool, or damaged;
+ * or an outcome journal that is not one), CT_ESCHEMA (written by a newer carteiro; or, when
+ * readonly, by an older one: open it read-write once to migrate), CT_EINVAL (owner and
+ * readonly together), CT_ELOCKED, CT_ENOSPC (also: no room to create the outcome journal),
+ * CT_EIO, CT_ENOMEM. *out is set only on success. */
 int ct_spool_open(ct_spool_t **out, const ct_spool_options_t *opts);
 
 /* Closes the spool, releasing the owner lock. Leases still outstanding are simply forgotten:
@@ -125,7 +134,10 @@ void ct_lease_free(ct_lease_t *lease);
  * written to out[0..]. Owner only (CT_EPERM otherwise). Reads only; no fsync.
  * A stored job that no longer decodes is not leased: it is moved to the DLQ with reason
  * "undecodable" (more than 64 of them in one take: CT_ECORRUPT).
- * Errors: CT_EPERM, CT_ECORRUPT, CT_EIO, CT_ENOMEM. */
+ * When the outcome journal holds outcomes, take first records them in the spool (one durable
+ * transaction) and leases nothing if that fails: no new work while outcomes cannot be
+ * committed. Errors: CT_EPERM, CT_ECORRUPT, CT_EIO, CT_ENOMEM; with outcomes in the journal
+ * also CT_ENOSPC and CT_ELOCKED. */
 int ct_spool_take(ct_spool_t *sp, int64_t now_ms, size_t max, ct_lease_t *out, size_t *n);
 
 typedef enum {
@@ -154,6 +166,12 @@ typedef struct {
  * gets result CT_ESTATE and changes nothing.
  * Returns 0 once committed; on error nothing is recorded, the results are untouched and the
  * leases are kept, so the caller may try again. Owner only.
+ * With an outcome journal, a batch the spool cannot commit for the disk (CT_ENOSPC, CT_EIO)
+ * is written to the journal instead (one write, one fdatasync) and settle returns 0: the
+ * outcomes are durable and their leases end for the caller, but their jobs are not taken
+ * again until the journal has been recorded in the spool (by a later take or settle, or the
+ * next open). ct_spool_health tells when that is happening. Only when the journal has no room
+ * left for the whole batch, or fails itself, does settle return the error.
  * Errors: CT_EPERM, CT_ELOCKED, CT_ENOSPC, CT_EIO, CT_EINVAL (unknown kind), CT_ENOMEM. */
 int ct_spool_settle(ct_spool_t *sp, ct_settle_t *ops, size_t n, int64_t now_ms);
 
@@ -286,6 +304,21 @@ int ct_spool_keepalive(ct_spool_t *sp, int64_t now_ms);
 
 /* Errors: CT_EIO. */
 int ct_spool_stats(ct_spool_t *sp, int64_t now_ms, ct_spool_stats_t *out);
+
+/* Whether the owner can record outcomes: what readiness and metrics show. */
+typedef struct {
+  uint64_t commit_failures; /* settles (and recordings of the journal) that failed for the
+                               disk or the server's storage (CT_ENOSPC, CT_EIO) since open */
+  bool failing;             /* the last such attempt failed; cleared by one that commits */
+  uint64_t journaled;       /* outcomes in the outcome journal, not yet in the spool */
+  uint64_t journal_used_bytes;
+  uint64_t journal_capacity_bytes; /* 0: no outcome journal */
+} ct_spool_health_t;
+
+/* Fills *out from counters the handle keeps: no I/O, but it waits for a call running on the
+ * handle (a commit waiting on fsync), so an event loop should not call it. Backends without a
+ * journal count failed settles. Errors: CT_EINVAL. */
+int ct_spool_health(ct_spool_t *sp, ct_spool_health_t *out);
 
 /* Deletes receipts (DELIVERED jobs, with their attempt history) delivered more than the
  * retention period before now_ms. *count = number removed. Dead letters never expire; only

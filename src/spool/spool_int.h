@@ -52,6 +52,8 @@ typedef struct {
   int (*expire)(ct__spool_backend_t *be, int64_t now_ms, size_t *count);
   /* NULL when leases need no keeping alive. Owner only. */
   int (*keepalive)(ct__spool_backend_t *be, int64_t now_ms);
+  /* NULL: spool.c counts failed settles itself. */
+  void (*health)(ct__spool_backend_t *be, ct_spool_health_t *out);
 } ct__spool_ops_t;
 
 /* The backends. */

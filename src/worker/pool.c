@@ -303,6 +303,7 @@ static void begin_stop(pool_t *p, const char *why) {
     ct_worker_post(p->workers[i], m);
   }
   uv_timer_start(&p->grace, on_grace, (uint64_t)p->cfg->shutdown_grace_ms, 0);
+  ct_spooler_stopping(p->spooler, p->cfg->shutdown_grace_ms);
 }
 
 static void log_config_errors(const char *path, const ct_config_error_t *errs, size_t n) {
@@ -547,7 +548,8 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   ct_spool_nats_options_t nopts;
   nats_options(p.cfg, &nopts);
   ct_spool_options_t sopts = {.path = p.cfg->spool, .owner = true, .nats = &nopts,
-                              .receipt_retention_ms = p.cfg->receipt_retention_ms};
+                              .receipt_retention_ms = p.cfg->receipt_retention_ms,
+                              .outcome_journal = p.cfg->max_inflight};
   rc = ct_spooler_start(&p.spooler, &sopts, &p.inbox);
   if (rc != 0) {
     ct_error("spool %s: %s", p.cfg->spool, ct_strerror(rc));

@@ -18,6 +18,11 @@
 #define STATS_EVERY_MS 2000
 /* Leases are kept alive this often (ct_spool_keepalive; JetStream's ack wait is >= 1 s). */
 #define KEEPALIVE_EVERY_MS 500
+/* Once the engine stops, outcomes that still cannot be recorded this long after the shutdown
+ * grace are given up, so that the stop ends whatever the disk does. The grace lets requests
+ * finish; this margin lets the outcomes of the ones cut off at its end be tried at least
+ * once. */
+#define GIVE_UP_AFTER_GRACE_MS 2000
 
 struct ct_spooler {
   pthread_t thread;
@@ -42,6 +47,8 @@ struct ct_spooler {
   ct_spool_stats_t stats;   /* the last snapshot, under stats_mu */
   bool have_stats;
   _Atomic bool want_stats;  /* snapshots are taken only when someone reads them */
+  ct_spool_health_t health; /* as of the last spool call, under stats_mu */
+  _Atomic int64_t give_up_ms; /* monotonic; 0 until the engine stops */
 };
 
 void ct_spooler_want_stats(ct_spooler_t *s) { atomic_store(&s->want_stats, true); }
@@ -53,6 +60,38 @@ bool ct_spooler_stats(ct_spooler_t *s, ct_spool_stats_t *out) {
     *out = s->stats;
   pthread_mutex_unlock(&s->stats_mu);
   return have;
+}
+
+void ct_spooler_health(ct_spooler_t *s, ct_spool_health_t *out) {
+  pthread_mutex_lock(&s->stats_mu);
+  *out = s->health;
+  pthread_mutex_unlock(&s->stats_mu);
+}
+
+void ct_spooler_stopping(ct_spooler_t *s, int64_t grace_ms) {
+  atomic_store(&s->give_up_ms, ct_mono_ms() + grace_ms + GIVE_UP_AFTER_GRACE_MS);
+  pthread_mutex_lock(&s->mu);
+  pthread_cond_signal(&s->cond);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Publishes the spool's health for readiness and metrics, and says when it changes. */
+static void note_health(ct_spooler_t *s) {
+  ct_spool_health_t h;
+  if (ct_spool_health(s->spool, &h) != 0)
+    return;
+  pthread_mutex_lock(&s->stats_mu);
+  bool was = s->health.failing;
+  s->health = h;
+  pthread_mutex_unlock(&s->stats_mu);
+  if (h.failing && !was)
+    ct_error("spool: outcomes cannot be committed (disk full or failing); no new jobs are "
+             "taken and /readyz answers 503 until they can (outcome journal: %llu outcomes, "
+             "%llu of %llu bytes)", (unsigned long long)h.journaled,
+             (unsigned long long)h.journal_used_bytes,
+             (unsigned long long)h.journal_capacity_bytes);
+  else if (!h.failing && was)
+    ct_info("spool: outcomes are committed again; taking new jobs");
 }
 
 static void refresh_stats(ct_spooler_t *s) {
@@ -128,7 +167,34 @@ static int settle_pending(ct_spooler_t *s) {
   return 0;
 }
 
+/* Ends the stop when outcomes still cannot be recorded past its deadline: their tasks go
+ * back to the control loop as if settled, counted as released, and their leases are simply
+ * forgotten when the spool closes, so their jobs are READY (and sent again) at the next start.
+ * Duplicates are bounded by what did not fit in the outcome journal. */
+static void give_up(ct_spooler_t *s, int rc) {
+  size_t n = 0;
+  while (!ct_list_empty(&s->pending)) {
+    ct_list_t *p = ct_list_first(&s->pending);
+    ct_list_remove(p);
+    ct_task_t *t = ct_container_of(p, ct_task_t, msg.node);
+    t->settle.result = rc;
+    t->end = CT_END_RELEASED;
+    t->msg.type = CT_MSG_SETTLED;
+    ct_mailbox_post(s->control, &t->msg.node);
+    n++;
+  }
+  ct_error("spool: stopping: %zu outcomes could not be recorded (%s) by the end of the "
+           "shutdown grace; their jobs will be sent again after the restart", n,
+           ct_strerror(rc));
+}
+
 static void answer_take(ct_spooler_t *s, ct_take_req_t *req) {
+  /* Outcomes that wait to be recorded come first: no new work on top of them. */
+  if (!ct_list_empty(&s->pending)) {
+    req->filled = 0;
+    req->error = 0;
+    goto reply;
+  }
   if (req->want > s->leases_cap) {
     ct_lease_t *l = realloc(s->leases, req->want * sizeof *l);
     if (l == NULL) {
@@ -141,6 +207,18 @@ static void answer_take(ct_spooler_t *s, ct_take_req_t *req) {
   int64_t now = ct_now_ms();
   size_t got = 0;
   req->error = s->stopping ? 0 : ct_spool_take(s->spool, now, req->want, s->leases, &got);
+  if (req->error != 0) {
+    /* While outcomes cannot be committed, take refuses by design (spool.h); the state was
+     * logged once and readiness shows it, so the control loop just asks again later. */
+    note_health(s);
+    pthread_mutex_lock(&s->stats_mu);
+    bool failing = s->health.failing;
+    pthread_mutex_unlock(&s->stats_mu);
+    if (failing) {
+      req->error = 0;
+      got = 0;
+    }
+  }
   req->filled = got;
   size_t i = 0;
   for (ct_list_t *p = req->tasks.next; p != &req->tasks && i < got; p = p->next, i++) {
@@ -187,6 +265,7 @@ static void *run(void *arg) {
   ct_list_t batch;
   ct_list_init(&batch);
   int failures = 0;
+  note_health(s); /* open may have found outcomes it could not record yet */
   for (;;) {
     pthread_mutex_lock(&s->mu);
     while (ct_list_empty(&s->queue) && (ct_list_empty(&s->pending) || failures == 0) &&
@@ -219,12 +298,19 @@ static void *run(void *arg) {
         s->stopping = true;
     }
     int rc = settle_pending(s);
-    if (rc != 0) {
+    note_health(s);
+    int64_t give_up_ms = atomic_load(&s->give_up_ms);
+    if (rc != 0 && give_up_ms != 0 && ct_mono_ms() >= give_up_ms) {
+      give_up(s, rc);
+      failures = 0;
+    } else if (rc != 0) {
       if (failures++ % 30 == 0)
         ct_error("spool: recording outcomes failed (%s); will retry every second, nothing is "
                  "lost", ct_strerror(rc));
-      struct timespec ts = {.tv_sec = RETRY_COMMIT_MS / 1000,
-                            .tv_nsec = (RETRY_COMMIT_MS % 1000) * 1000000L};
+      int64_t wait_ms = RETRY_COMMIT_MS;
+      if (give_up_ms != 0 && give_up_ms - ct_mono_ms() < wait_ms)
+        wait_ms = give_up_ms - ct_mono_ms() > 0 ? give_up_ms - ct_mono_ms() : 0;
+      struct timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000L};
       nanosleep(&ts, NULL);
     } else {
       if (failures > 0)
@@ -240,6 +326,7 @@ static void *run(void *arg) {
       else
         answer_take(s, ct_container_of(m, ct_take_req_t, msg));
     }
+    note_health(s); /* a take may have recorded the outcome journal */
     keepalive(s);
     if (failures == 0) {
       maybe_expire(s);

@@ -4,8 +4,11 @@
  * waits on a queue; each time it wakes it takes everything queued, records all the finished
  * tasks' outcomes in one transaction (group commit: one fsync for however many finished
  * meanwhile), answers take requests, and posts the results to the control loop's mailbox.
- * A failed commit (disk full, I/O error) loses nothing: the outcomes stay queued and are
- * retried every second, and their leases stay held. */
+ * A failed commit (disk full, I/O error) loses nothing: the spool keeps the outcomes in its
+ * outcome journal (sqlite/sqlite.c), or, when it cannot, they stay queued and are retried
+ * every second with their leases held. While outcomes wait, no new jobs are taken. Once the
+ * engine stops (ct_spooler_stopping), outcomes still unrecorded shortly after the shutdown
+ * grace are given up, so that a stop always ends: their jobs are sent again after a restart. */
 #ifndef CT_WORKER_SPOOLER_H
 #define CT_WORKER_SPOOLER_H
 
@@ -27,6 +30,16 @@ void ct_spooler_want_stats(ct_spooler_t *s);
 /* The latest spool statistics (refreshed every couple of seconds by the spooler thread once
  * wanted). False until the first snapshot. Any thread. */
 bool ct_spooler_stats(ct_spooler_t *s, ct_spool_stats_t *out);
+
+/* Whether the spool can record outcomes (failing commits, the outcome journal), as of the
+ * spooler's last call into it: for readiness and metrics. Any thread; no I/O. Zeroes until
+ * the first settle or take. */
+void ct_spooler_health(ct_spooler_t *s, ct_spool_health_t *out);
+
+/* The engine has begun to stop and gives requests in flight `grace_ms` to finish: outcomes
+ * that still cannot be recorded a little after that (GIVE_UP_AFTER_GRACE_MS) are given up,
+ * their tasks returned as released. Any thread. */
+void ct_spooler_stopping(ct_spooler_t *s, int64_t grace_ms);
 
 /* Queues a message (CT_MSG_TAKE, CT_MSG_TASK, CT_MSG_ENQUEUE or CT_MSG_STOP) from any thread. */
 void ct_spooler_post(ct_spooler_t *s, ct_msg_t *msg);

@@ -101,7 +101,8 @@ for f in /usr/bin/carteiro /lib/systemd/system/carteiro.service /usr/lib/tmpfile
          /usr/share/man/man8/carteiro-run.8.gz /usr/share/bash-completion/completions/carteiro \
          /usr/share/doc/carteiro/README.md /usr/share/doc/carteiro/RUNBOOK.md \
          /usr/share/doc/carteiro/examples/carteiro.ini /usr/share/doc/carteiro/copyright \
-         /usr/share/carteiro/prometheus/alerts.yml /usr/share/carteiro/grafana/carteiro.json; do
+         /usr/share/carteiro/prometheus/alerts.yml /usr/share/carteiro/grafana/carteiro.json \
+         /usr/share/carteiro/openapi.yaml; do
   expect_eq "package holds $f" 1 "$(grep -cxF "$f" "$T/contents")"
 done
 dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles >"$T/conffiles"

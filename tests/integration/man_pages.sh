@@ -55,7 +55,7 @@ while read -r form; do
   expect_eq "carteiro.1: '$form' in the rendered SYNOPSIS" 1 \
     "$(sed -n '/^SYNOPSIS$/,/^DESCRIPTION$/p' "$T/carteiro.1.txt" | grep -c "^ *carteiro $form\\b")"
 done <"$T/forms"
-expect_eq "carteiro.1: top-level options" "--help --version" \
+expect_eq "carteiro.1: top-level options are carteiro --help's" "$(help_options "" | xargs)" \
   "$(awk '/^\.SH OPTIONS$/ { on = 1; next } /^\.SH / { on = 0 } on && prev == ".TP" { print } { prev = $0 }' \
        "$man/carteiro.1" | sed -nE 's/^\\fB(\\-\\-[a-z\\-]+)\\fR.*/\1/p' | sed 's/\\-/-/g' | sort | xargs)"
 # The exit codes the top-level --help names are in EXIT STATUS.
@@ -71,26 +71,46 @@ undescribed=$(awk '/^\.SH KEYS NOT DESCRIBED YET$/ { on = 1; next } /^\.SH / { o
   on && prev == ".TP" { print } { prev = $0 }' "$man/carteiro.ini.5" | sed -nE 's/^\\fB([a-z_]+)\\fR.*/\1/p' | xargs)
 expect_eq "carteiro.ini.5: every key has its paragraph (add '.\\\" @key SECTION KEY' and prose to docs/man/carteiro.ini.5.in)" \
   "" "$undescribed"
-# entry SECTION KEY: the lines of KEY's entry in SECTION's part of the page
-entry() {
-  local head
-  case $1 in carteiro) head='.SH "[carteiro] SECTION"' ;; provider) head='.SH "[provider.NAME] SECTIONS"' ;;
-             cluster) head='.SH "[cluster] SECTION"' ;; esac
-  awk -v h="$head" -v k="$2" '$0 == h { sec = 1; next } /^\.SH / { sec = 0 }
-    sec && prev == ".TP" { on = index($0, "\\fB" k "\\fR = ") == 1 } sec && on { print } { prev = $0 }' "$man/carteiro.ini.5"
-}
-fmt_duration() { python3 -c "import sys; sys.path.insert(0, '$src/tools/man'); import genman; print(genman.duration(sys.argv[1]))" "$1"; }
-while IFS=$'\t' read -r section key type lo hi default; do
-  entry "$section" "$key" >"$T/entry"
-  expect_eq "carteiro.ini.5: [$section] $key has one entry" true "$([ -s "$T/entry" ] && echo true || echo false)"
-  case $type in duration) want=$(fmt_duration "$default") ;; *) want=$default ;; esac
-  case $want in
-    -) want="Default none" ;;
-    "") want="Default empty" ;;
-    *) want="Default \\fB$(sed 's/-/\\-/g' <<<"$want")\\fR" ;;
-  esac
-  expect_eq "carteiro.ini.5: [$section] $key default is the loader's" 1 "$(grep -cF -- "$want" "$T/entry")"
-done <"$T/keys.tsv"
+# One pass over the page: each key's entry, its default against the loader's, and the
+# variable it names ("var SECTION KEY TYPE NAME" lines for the environment check below).
+python3 - "$man/carteiro.ini.5" "$T/keys.tsv" "$src/tools/man" >"$T/ini.out" <<'PY' || echo "FAIL: the page check crashed" >>"$T/ini.out"
+import re, sys
+page, keys_tsv, tools = sys.argv[1:]
+sys.path.insert(0, tools)
+import genman
+heads = {'.SH "[carteiro] SECTION"': "carteiro", '.SH "[provider.NAME] SECTIONS"': "provider",
+         '.SH "[cluster] SECTION"': "cluster"}
+entries, sec, cur, prev = {}, None, None, ""
+for ln in open(page).read().splitlines():
+    if ln.startswith(".SH "):
+        sec, cur = heads.get(ln), None
+    elif sec and prev == ".TP":
+        m = re.match(r"^\\fB([a-z_]+)\\fR = ", ln)
+        cur = (sec, m.group(1)) if m else None
+        if cur:
+            entries.setdefault(cur, [])
+    if sec and cur:
+        entries[cur].append(ln)
+    prev = ln
+def check(cond, msg):
+    print(("ok: " if cond else "FAIL: ") + msg)
+    return cond
+for ln in open(keys_tsv).read().splitlines():
+    section, key, typ, lo, hi, default = ln.split("\t")
+    e = entries.get((section, key))
+    if not check(e is not None, f"carteiro.ini.5: [{section}] {key} has an entry"):
+        continue
+    want = genman.duration(default) if typ == "duration" else default
+    want = ("Default none" if want == "-" else "Default empty" if want == "" else
+            "Default \\fB" + want.replace("-", "\\-") + "\\fR")
+    check(any(want in x for x in e), f"carteiro.ini.5: [{section}] {key} default is the loader's ({want})")
+    var = [m.group(1) for x in e for m in [re.match(r"^Environment: \\fB\\%(.*?)\\fR", x)] if m]
+    if check(len(var) == 1, f"carteiro.ini.5: [{section}] {key} names its variable"):
+        print("var", section, key, typ, var[0].replace("\\fINAME\\fB", "WA_1"))
+PY
+grep '^FAIL' "$T/ini.out" >&2 || true
+expect_eq "carteiro.ini.5: entries checked" 0 "$(grep -c '^FAIL' "$T/ini.out" || true)"
+expect_eq "carteiro.ini.5: every key checked" "$(wc -l <"$T/keys.tsv")" "$(grep -c '^var ' "$T/ini.out" || true)"
 
 # The environment variables the page names, set to bad values: config check names each one.
 printf '[provider.wa-1]\nkind = email\nbase_url = https://127.0.0.1\nsender = a@example.com\n[cluster]\nnats = nats://127.0.0.1:4222\n' >"$T/min.ini"
@@ -99,14 +119,12 @@ long=$(head -c 5000 /dev/zero | tr '\0' x)
 for section in carteiro provider cluster; do
   env_args=()
   : >"$T/vars"
-  while IFS=$'\t' read -r s key type _; do
+  while read -r _ s key type var; do
     [ "$s" = "$section" ] || continue
-    var=$(entry "$s" "$key" | sed -nE 's/^Environment: \\fB\\%(.*)\\fR.*/\1/p' | sed 's/\\fINAME\\fB/WA_1/')
-    expect_eq "carteiro.ini.5: [$s] $key names its variable" true "$([ -n "$var" ] && echo true || echo false)"
     case $type in text) bad=$long ;; *) bad=not-a-valid-value ;; esac
     env_args+=("$var=$bad")
     echo "$var" >>"$T/vars"
-  done <"$T/keys.tsv"
+  done < <(grep '^var ' "$T/ini.out")
   rc=0
   env CARTEIRO_PROVIDER_WA_1_SECRET=synthetic "${env_args[@]}" "$ct" config check "$T/min.ini" \
     >/dev/null 2>"$T/env.err" || rc=$?

@@ -19,7 +19,7 @@ command -v node >/dev/null || { echo "FAIL: node not found (tools/setup installs
 
 # ---- the routes in the source against the document's paths ----------------------------------
 # Server files: those including <h2o.h>, or a header of src/ that does.
-h2o_headers=$(grep -rlE '#include <h2o\.h>' "$src/src" --include='*.h' | sed "s#^$src/src/##" | xargs)
+h2o_headers=$(grep -rlE '#include <h2o\.h>' "$src/src" --include='*.h' | sed "s#^$src/src/##" | xargs || true)
 server_files=$(grep -rlE '#include <h2o\.h>' "$src/src" --include='*.c'
                for h in $h2o_headers; do grep -rlF "#include \"$h\"" "$src/src" --include='*.c'; done)
 server_files=$(sort -u <<<"$server_files")

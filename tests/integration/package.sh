@@ -110,7 +110,7 @@ expect_eq "conffiles" "/etc/carteiro/carteiro.ini" "$(cat "$T/conffiles")"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
 for lib in $(readelf -d "$tree"/obj-*/bin/carteiro | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !p { print $NF; p = 1 }') # no early exit: pipefail
   pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true)
   pkg=${pkg%%:*}
   expect_eq "Depends names $pkg for $lib (shlibdeps)" true "$([ -n "$pkg" ] && grep -qE "(^|, )$pkg( |,|$)" <<<"$depends" && echo true || echo false)"

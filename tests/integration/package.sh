@@ -80,13 +80,13 @@ commit=$(sed -n 's/^#define CARTEIRO_COMMIT "\(.*\)"$/\1/p' "$T/version.h")
 printf '%s\n' "${commit%-dirty}" >"$tree/COMMIT"
 echo "building carteiro $version (commit ${commit%-dirty}) with dpkg-buildpackage"
 build_rc=0
-(cd "$tree" && DEB_BUILD_OPTIONS="parallel=$(nproc)" dpkg-buildpackage -us -uc -b) >"$T/build.log" 2>&1 || build_rc=$?
+(cd "$tree" && DEB_BUILD_OPTIONS="parallel=$(nproc)" dpkg-buildpackage -us -uc -b) >"$T/build.out" 2>&1 || build_rc=$?
 expect_eq "dpkg-buildpackage exit status" 0 "$build_rc"
-if [ "$build_rc" != 0 ]; then tail -n 40 "$T/build.log" | sed 's/^/  build: /' >&2; finish; exit 1; fi
+if [ "$build_rc" != 0 ]; then tail -n 40 "$T/build.out" | sed 's/^/  build: /' >&2; finish; exit 1; fi
 deb=$(ls "$T"/carteiro_"$version"_*.deb)
-expect_eq "Debian's hardening flags used" true "$(grep -q -- '-fstack-protector-strong' "$T/build.log" && grep -q -- '_FORTIFY_SOURCE=2' "$T/build.log" && echo true || echo false)"
-expect_eq "no -Werror in the package build" 0 "$(grep -c -- ' -Werror ' "$T/build.log" || true)"
-expect_eq "no compiler warning in the package build" 0 "$(grep -c 'warning:' "$T/build.log" || true)"
+expect_eq "Debian's hardening flags used" true "$(grep -q -- '-fstack-protector-strong' "$T/build.out" && grep -q -- '_FORTIFY_SOURCE=2' "$T/build.out" && echo true || echo false)"
+expect_eq "no -Werror in the package build" 0 "$(grep -c -- ' -Werror ' "$T/build.out" || true)"
+expect_eq "no compiler warning in the package build" 0 "$(grep -c 'warning:' "$T/build.out" || true)"
 
 lint_rc=0
 lintian -I --fail-on error,warning,info "$T"/carteiro_"$version"_*.changes >"$T/lintian.out" 2>&1 || lint_rc=$?
@@ -126,9 +126,9 @@ echo "user=$user_note" >"$marker"
 installed_by_us=true
 [ "$user_note" = made ] && user_made_by_us=true
 install_rc=0
-dpkg -i "$deb" >"$T/install.log" 2>&1 || install_rc=$?
+dpkg -i "$deb" >"$T/install.out" 2>&1 || install_rc=$?
 expect_eq "dpkg -i exit status" 0 "$install_rc"
-[ "$install_rc" = 0 ] || sed 's/^/  dpkg: /' "$T/install.log" >&2
+[ "$install_rc" = 0 ] || sed 's/^/  dpkg: /' "$T/install.out" >&2
 expect_eq "installed" installed "$(pkg_status)"
 expect_status "carteiro --version" 0 carteiro --version
 expect_eq "carteiro --version names the version and this tree's commit" \

@@ -429,9 +429,19 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
            "carteiro_ingest_jobs_total{result=\"duplicate\"} %" PRIu64 "\n"
            "carteiro_ingest_jobs_total{result=\"rejected\"} %" PRIu64 "\n",
        g->accepted, g->duplicates, g->rejected);
+  /* For alerting on "spool over high-water": whether ingest refuses work now, and the mark. */
+  int retry_after;
+  emit(&o, "# HELP carteiro_ingest_saturated 1 while ingest answers 503 (spool over its "
+           "high-water mark, disk nearly full, outcomes not committing, or stopping).\n"
+           "# TYPE carteiro_ingest_saturated gauge\ncarteiro_ingest_saturated %d\n",
+       http_saturated(g, &retry_after) ? 1 : 0);
   account_metrics(&o, g->accounts, g->cfg);
   spool_metrics(&o, g->spooler);
   commit_metrics(&o, g->spooler);
+  emit(&o, "# HELP carteiro_spool_high_water_jobs READY jobs above which ingest answers 503 "
+           "(spool_high_water).\n# TYPE carteiro_spool_high_water_jobs gauge\n"
+           "carteiro_spool_high_water_jobs %" PRIu32 "\n",
+       g->cfg->spool_high_water);
   if (g->cfg->cluster_nats[0] != '\0')
     emit(&o, "# HELP carteiro_cluster_nodes Live nodes sharing the provider rates, this one "
              "included.\n# TYPE carteiro_cluster_nodes gauge\ncarteiro_cluster_nodes %u\n"

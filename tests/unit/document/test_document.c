@@ -36,12 +36,16 @@ ssize_t __real_read(int fd, void *buf, size_t n);
 ssize_t __wrap_read(int fd, void *buf, size_t n);
 void *__real_malloc(size_t n);
 void *__wrap_malloc(size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
 int __real_RAND_bytes(unsigned char *buf, int num);
 int __wrap_RAND_bytes(unsigned char *buf, int num);
 
 static int read_errno;      /* nonzero: every read() fails with it */
 static long malloc_fail_at; /* > 0: the malloc with this number (from 1) fails */
 static long malloc_count;
+static size_t malloc_fail_size; /* > 0: every malloc of exactly this size fails */
+static int realloc_fails;       /* nonzero: every realloc fails */
 static int rand_fails;
 
 ssize_t __wrap_read(int fd, void *buf, size_t n) {
@@ -55,7 +59,15 @@ ssize_t __wrap_read(int fd, void *buf, size_t n) {
 void *__wrap_malloc(size_t n) {
   if (malloc_fail_at > 0 && ++malloc_count == malloc_fail_at)
     return NULL;
+  if (malloc_fail_size > 0 && n == malloc_fail_size)
+    return NULL;
   return __real_malloc(n);
+}
+
+void *__wrap_realloc(void *p, size_t n) {
+  if (realloc_fails)
+    return NULL;
+  return __real_realloc(p, n);
 }
 
 int __wrap_RAND_bytes(unsigned char *buf, int num) {
@@ -204,6 +216,8 @@ static int setup(void **state) {
   read_errno = 0;
   malloc_fail_at = 0;
   malloc_count = 0;
+  malloc_fail_size = 0;
+  realloc_fails = 0;
   rand_fails = 0;
   *state = f;
   return 0;
@@ -1008,6 +1022,13 @@ static void invoice_job(job_fixture_t *j, int policy) {
 
 #define POLICY(name) CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_##name
 
+/* ct_document_prepare() with the default limits, no key cache, the real clock. */
+static int prepare(const ct_job_t *job, const char *root, const ct_bytes_t *fetched,
+                   ct_bytes_t *out, ct_doc_error_t *err) {
+  ct_doc_prepare_t how = {.root = root, .fetched = fetched, .limits = CT_DOC_LIMITS_DEFAULT};
+  return ct_document_prepare(job, &how, out, err);
+}
+
 static void expect_password(const ct_job_t *job, const char *want, int line) {
   char out[CT_DOCUMENT_PASSWORD_CAP];
   ct_doc_error_t err = fresh_err();
@@ -1151,7 +1172,7 @@ static void test_prepare_inline_protected(void **state) {
   j.doc.inline_pdf.len = pdf.len;
   ct_bytes_t out = {0};
   ct_doc_error_t err = fresh_err();
-  EXPECT_OK(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, NULL, NULL, &out, &err), err);
   write_file(f, "out.pdf", &out);
   assert_int_equal(sh(f, "qpdf --password=1114 --check out.pdf"), 0);
   assert_int_equal(sh(f, "qpdf --password=1234 --check out.pdf"), 2);
@@ -1178,7 +1199,7 @@ static void test_prepare_path_protected(void **state) {
   j.doc.path = "sub/ok.pdf";
   ct_bytes_t out = {0};
   ct_doc_error_t err = fresh_err();
-  EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
   write_file(f, "out.pdf", &out);
   int st;
   char *info = sh_out(f, &st, "pdfinfo -upw 4321 out.pdf");
@@ -1200,7 +1221,7 @@ static void test_prepare_path_protected(void **state) {
   j.doc.url = "https://docs.example.com/2026-000123.pdf";
   j.doc.password = "senha-segura";
   err = fresh_err();
-  EXPECT_OK(ct_document_prepare(&j.job, NULL, &pdf, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, NULL, &pdf, &out, &err), err);
   write_file(f, "url.pdf", &out);
   assert_int_equal(sh(f, "qpdf --password=senha-segura --check url.pdf"), 0);
   ct_bytes_free(&out);
@@ -1221,7 +1242,7 @@ static void test_prepare_unprotected(void **state) {
     j.doc.inline_pdf.len = pdf.len;
     ct_bytes_t out = {0};
     ct_doc_error_t err = fresh_err();
-    EXPECT_OK(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err);
+    EXPECT_OK(prepare(&j.job, NULL, NULL, &out, &err), err);
     assert_int_equal(out.len, pdf.len);
     assert_memory_equal(out.data, pdf.data, pdf.len);
     assert_ptr_not_equal(out.data, pdf.data);
@@ -1230,7 +1251,7 @@ static void test_prepare_unprotected(void **state) {
     j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_PATH;
     j.doc.path = "ok.pdf";
     err = fresh_err();
-    EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+    EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
     assert_int_equal(out.len, pdf.len);
     assert_memory_equal(out.data, pdf.data, pdf.len);
     ct_bytes_free(&out);
@@ -1240,14 +1261,14 @@ static void test_prepare_unprotected(void **state) {
   invoice_job(&j, POLICY(CPF_FIRST4));
   ct_bytes_t out = {SENTINEL, 9};
   ct_doc_error_t err = fresh_err();
-  EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
   assert_null(out.data);
   assert_int_equal(out.len, 0);
   j.inv.document = NULL;
-  EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
   assert_null(out.data);
   j.job.invoice = NULL;
-  EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
   assert_null(out.data);
   ct_bytes_free(&pdf);
 }
@@ -1267,7 +1288,7 @@ static void test_prepare_failures(void **state) {
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_PATH;
   j.doc.path = "missing.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, root, NULL, &out, &err), err,
+  EXPECT_FAIL(prepare(&j.job, root, NULL, &out, &err), err,
               "document_protection_failed", false,
               "password policy cpf_first4 needs recipient.cpf");
 
@@ -1275,15 +1296,15 @@ static void test_prepare_failures(void **state) {
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_PATH;
   j.doc.path = "missing.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, root, NULL, &out, &err), err, "document_not_found",
+  EXPECT_FAIL(prepare(&j.job, root, NULL, &out, &err), err, "document_not_found",
               false, "document path: no such file");
   j.doc.path = "../outside/secret.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, root, NULL, &out, &err), err,
+  EXPECT_FAIL(prepare(&j.job, root, NULL, &out, &err), err,
               "document_path_refused", false, "document path has a '..' component");
   j.doc.path = "linkdir/secret.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, root, NULL, &out, &err), err,
+  EXPECT_FAIL(prepare(&j.job, root, NULL, &out, &err), err,
               "document_path_refused", false,
               "document path resolves outside the document root");
 
@@ -1294,12 +1315,12 @@ static void test_prepare_failures(void **state) {
   j.doc.inline_pdf.data = half.data;
   j.doc.inline_pdf.len = half.len;
   err = fresh_err();
-  EXPECT_FAIL_PREFIX(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err,
+  EXPECT_FAIL_PREFIX(prepare(&j.job, NULL, NULL, &out, &err), err,
                      "document_damaged", false, "qpdf reading: damaged_pdf error at offset ");
   j.doc.inline_pdf.data = (uint8_t *)"hello";
   j.doc.inline_pdf.len = 5;
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err, "document_not_pdf",
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err, "document_not_pdf",
               false, "the document does not start with %PDF-");
 
   /* A URL source the caller did not fetch. */
@@ -1307,12 +1328,12 @@ static void test_prepare_failures(void **state) {
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_URL;
   j.doc.url = "https://docs.example.com/x.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err, "document_fetch_failed",
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err, "document_fetch_failed",
               false, "document.url was not fetched before preparing the document");
   /* A fetched body over the limit (only its length is looked at). */
   ct_bytes_t huge = {pdf.data, CT_DOCUMENT_MAX + 1};
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, &huge, &out, &err), err, "document_too_large",
+  EXPECT_FAIL(prepare(&j.job, NULL, &huge, &out, &err), err, "document_too_large",
               false, "document has 20971521 bytes, more than 20971520");
 
   /* Running out of memory while copying the unprotected bytes is transient. */
@@ -1320,13 +1341,13 @@ static void test_prepare_failures(void **state) {
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_INLINE_PDF;
   j.doc.inline_pdf.data = pdf.data;
   j.doc.inline_pdf.len = pdf.len;
-  malloc_count = 0;
-  malloc_fail_at = 1;
+  malloc_fail_size = pdf.len;
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err,
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err,
               "document_protection_failed", true, "out of memory copying the document");
-  malloc_fail_at = 0;
-  /* And while copying qpdf's output. */
+  malloc_fail_size = 0;
+  /* And inside qpdf (its allocations reach malloc through pdf.cc's operator new): the first
+   * is the QPDF object's own. */
   invoice_job(&j, POLICY(CARD_LAST4));
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_INLINE_PDF;
   j.doc.inline_pdf.data = pdf.data;
@@ -1334,10 +1355,15 @@ static void test_prepare_failures(void **state) {
   malloc_count = 0;
   malloc_fail_at = 1;
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err,
-              "document_protection_failed", true,
-              "out of memory copying the protected document");
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err, "document_protection_failed", true,
+              "qpdf: out of memory");
   malloc_fail_at = 0;
+  /* And while the locked document grows. */
+  realloc_fails = 1;
+  err = fresh_err();
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err, "document_protection_failed", true,
+              "qpdf writing: out of memory");
+  realloc_fails = 0;
 
   assert_ptr_equal(out.data, SENTINEL);
   assert_int_equal(out.len, 5);

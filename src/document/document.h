@@ -158,8 +158,9 @@ int ct_document_protect(const ct_bytes_t *pdf, const char *password, ct_bytes_t 
  * anywhere else, so a lookup key reveals no password, and entries never cross tenants or days.
  * README.md ("Locking invoice PDFs") gives the security argument.
  *
- * Bounded: at most `max_entries` entries and `max_bytes` bytes (an entry is
- * ct_keycache_entry_size() bytes), least recently used first out. Entries live in one mapping
+ * Bounded: at most `max_entries` entries and `max_bytes` bytes of entries (an entry is
+ * ct_keycache_entry_size() bytes; the cache adds one page of bookkeeping and a hash table of
+ * a pointer per entry), least recently used first out. Entries live in one mapping
  * excluded from core dumps (MADV_DONTDUMP) and locked in RAM when the system allows it
  * (mlock); an entry is wiped (explicit_bzero) when evicted and the whole mapping when the
  * cache is freed. Nothing of it is logged. Safe to use from any thread: entries are copied out

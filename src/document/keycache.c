@@ -57,7 +57,7 @@ size_t ct_keycache_entry_size(void) { return sizeof(entry_t); }
 
 int ct_keycache_new(size_t max_entries, size_t max_bytes, ct_keycache_t **out) {
   size_t header = (sizeof(ct_keycache_t) + 63) & ~(size_t)63;
-  size_t fit = max_bytes > header ? (max_bytes - header) / sizeof(entry_t) : 0;
+  size_t fit = max_bytes / sizeof(entry_t);
   size_t capacity = max_entries < fit ? max_entries : fit;
   if (capacity == 0)
     return CT_EINVAL;

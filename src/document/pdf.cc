@@ -23,9 +23,10 @@
  *             "shell": a small PDF made per document that carries the key material's
  *             encryption dictionary and a fresh random /ID, opened with the file key as a hex
  *             key (setPasswordIsHexKey: no password hashing). The writer takes /ID[0] from the
- *             shell and derives /ID[1] from its output's description, which is 32 random hex
- *             digits per document: every document gets its own /ID. qpdf draws a fresh random
- *             IV for every string and stream it encrypts (we never call setStaticAesIV).
+ *             shell and seeds /ID[1] with a random string (write_locked says how): every
+ *             document gets its own /ID. qpdf draws a fresh random IV for every string and
+ *             stream it encrypts (we never call setStaticAesIV). The output goes straight
+ *             into a buffer of ours (through stdio it cost as much as all the rest).
  * Nothing qpdf made outlives the call, and nothing is shared between threads: the key
  * material arrives as plain bytes, every QPDF object is this call's own.
  *
@@ -366,64 +367,84 @@ std::string shell_pdf(const ct__pdf_keys_t *k, const std::string &id) {
   return s;
 }
 
-/* The locked document goes to a growing malloc'd buffer through a stdio cookie: QPDFWriter
- * takes a FILE* together with a description, and the description (random here) is what
- * makes /ID[1] unique. Growth is charged to the account; past it the write fails (a short
- * write, not an exception: stdio holds a lock while it calls us). */
-struct Sink {
-  Account *account;
-  uint8_t *data = nullptr;
-  size_t len = 0, cap = 0;
+/* The locked document, written into a growing malloc'd buffer. Growth is charged to the
+ * account like qpdf's own allocations; past the cap, or out of memory, it throws. */
+class Output : public Pipeline {
+public:
+  explicit Output(Account &a) : Pipeline("carteiro output", nullptr), a_(a) {}
+  ~Output() override { free(data_); }
+
+  void write(unsigned char const *buf, size_t n) override {
+    if (len_ + n > cap_)
+      grow(len_ + n);
+    memcpy(data_ + len_, buf, n);
+    len_ += n;
+  }
+  void finish() override {}
+
+  /* Hands the bytes over: the caller frees them. */
+  uint8_t *take(size_t *len) {
+    uint8_t *d = data_;
+    *len = len_;
+    data_ = nullptr;
+    len_ = cap_ = 0;
+    return d;
+  }
+
+private:
+  void grow(size_t need) {
+    size_t cap = cap_ > 0 ? cap_ : 64 * 1024;
+    while (cap < need)
+      cap *= 2;
+    int64_t more = (int64_t)(cap - cap_);
+    if (a_.limiting && a_.used + more > a_.cap) {
+      a_.over = true;
+      throw std::bad_alloc();
+    }
+    uint8_t *p = static_cast<uint8_t *>(realloc(data_, cap));
+    if (p == nullptr) {
+      a_.oom = true;
+      throw std::bad_alloc();
+    }
+    a_.used += more;
+    data_ = p;
+    cap_ = cap;
+  }
+
+  Account &a_;
+  uint8_t *data_ = nullptr;
+  size_t len_ = 0, cap_ = 0;
 };
 
-ssize_t sink_write(void *cookie, const char *buf, size_t n) {
-  Sink *s = static_cast<Sink *>(cookie);
-  if (s->len + n > s->cap) {
-    size_t cap = s->cap > 0 ? s->cap : 64 * 1024;
-    while (cap < s->len + n)
-      cap *= 2;
-    int64_t grow = (int64_t)(cap - s->cap);
-    if (s->account->used + grow > s->account->cap) {
-      s->account->over = true;
-      return 0;
-    }
-    uint8_t *p = static_cast<uint8_t *>(realloc(s->data, cap));
-    if (p == nullptr) {
-      s->account->oom = true;
-      return 0;
-    }
-    s->account->used += grow;
-    s->data = p;
-    s->cap = cap;
-  }
-  memcpy(s->data + s->len, buf, n);
-  s->len += n;
-  return (ssize_t)n;
-}
-
-void write_locked(QPDF &q, QPDF &shell, const ct__pdf_keys_t *keys, Sink &sink) {
+/* Writes `q` locked with `keys` into `out`.
+ *
+ * /ID: copyEncryptionParameters takes /ID[0] from the shell (random, per document) and makes
+ * /ID[1] there and then, as MD5 of the time in seconds, the output's name and the strings of
+ * the document's /Info; for one input locked twice in a second all three are the same. So a
+ * random string is in /Info while it runs, and removed before anything is written. */
+void write_locked(QPDF &q, QPDF &shell, const ct__pdf_keys_t *keys, Output &out) {
   std::string shell_bytes = shell_pdf(keys, random_bytes(16));
   std::string hexkey = hex_of(keys->key, sizeof keys->key);
   shell.setSuppressWarnings(true);
   shell.setPasswordIsHexKey(true);
   shell.processMemoryFile("shell", shell_bytes.data(), shell_bytes.size(), hexkey.c_str());
 
-  cookie_io_functions_t io = {nullptr, sink_write, nullptr, nullptr};
-  FILE *f = fopencookie(&sink, "w", io);
-  if (f == nullptr)
-    throw std::bad_alloc();
-  std::string description = QUtil::hex_encode(random_bytes(16));
-  try {
-    QPDFWriter w(q);
-    w.setOutputFile(description.c_str(), f, false);
-    w.copyEncryptionParameters(shell);
-    w.write();
-  } catch (...) {
-    fclose(f);
-    throw;
-  }
-  if (fclose(f) != 0)
-    throw std::runtime_error("flushing the locked document failed");
+  QPDFObjectHandle trailer = q.getTrailer();
+  bool had_info = trailer.hasKey("/Info") && trailer.getKey("/Info").isDictionary();
+  QPDFObjectHandle info =
+      had_info ? trailer.getKey("/Info") : QPDFObjectHandle::newDictionary();
+  if (!had_info)
+    trailer.replaceKey("/Info", info);
+  info.replaceKey("/CarteiroNonce",
+                  QPDFObjectHandle::newString(QUtil::hex_encode(random_bytes(16))));
+
+  QPDFWriter w(q);
+  w.setOutputPipeline(&out);
+  w.copyEncryptionParameters(shell);
+  info.removeKey("/CarteiroNonce");
+  if (!had_info)
+    trailer.removeKey("/Info");
+  w.write();
 }
 
 /* Turns whatever a step threw into our reason. */
@@ -496,8 +517,7 @@ int run(const ct_bytes_t *pdf, const ct_doc_limits_t *limits, ct__pdf_keys_fn ge
                         "the document needs more than %llu MB of memory",
                         (unsigned long long)(limits->memory_max >> 20));
   Account acct = {0, (int64_t)limits->memory_max - (int64_t)pdf->len, false, false, false};
-  Sink sink;
-  sink.account = &acct;
+  Output output(acct);
   const char *step = "reading";
   int rc = 0;
   {
@@ -530,7 +550,7 @@ int run(const ct_bytes_t *pdf, const ct_doc_limits_t *limits, ct__pdf_keys_fn ge
         if (rc == 0) {
           step = "writing";
           try {
-            write_locked(q, shell, &keys, sink);
+            write_locked(q, shell, &keys, output);
           } catch (...) {
             explicit_bzero(&keys, sizeof keys);
             throw;
@@ -543,16 +563,16 @@ int run(const ct_bytes_t *pdf, const ct_doc_limits_t *limits, ct__pdf_keys_fn ge
       rc = fail_exception(step, acct, v, err);
     }
   }
-  if (rc != 0 || !lock) {
-    free(sink.data);
+  if (rc != 0 || !lock)
     return rc;
-  }
-  if (sink.len == 0) {
-    free(sink.data);
+  size_t len;
+  uint8_t *data = output.take(&len);
+  if (data == nullptr || len == 0) {
+    free(data);
     return ct__doc_fail(err, CT_DOC_PROTECTION_FAILED, false, "qpdf wrote nothing");
   }
-  out->data = sink.data;
-  out->len = sink.len;
+  out->data = data;
+  out->len = len;
   return 0;
 }
 

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -487,6 +488,71 @@ static void test_protect_outside_tools(void **state) {
   ct_bytes_free(&pdf);
 }
 
+/* Stream data goes out as it came: a content stream that libharu would write with its
+ * filter as an array, /Filter [/FlateDecode], compressed here at level 1, is in the locked
+ * file byte for byte once decrypted (qpdf's writer used to inflate and deflate it again, at
+ * its own level). */
+static void test_lock_preserves_stream_data(void **state) {
+  fixture_t *f = *state;
+  char ops[256];
+  snprintf(ops, sizeof ops,
+           "BT /F1 12 Tf 72 770 Td (Fatura " NUMBER ") Tj 0 -16 Td (Valor: " AMOUNT ") Tj ET");
+  uLongf zlen = compressBound(strlen(ops));
+  uint8_t z[512];
+  assert_true(zlen <= sizeof z);
+  assert_int_equal(compress2(z, &zlen, (const Bytef *)ops, strlen(ops), 1), Z_OK);
+  /* Written here rather than by build_pdf(): the compressed bytes may hold a NUL. */
+  static const char *const objs[] = {
+      "<< /Type /Catalog /Pages 2 0 R >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R "
+      ">> >> /Contents 5 0 R >>",
+      "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+  };
+  buf_t b = {0};
+  size_t offs[5];
+  buf_printf(&b, "%%PDF-1.4\n");
+  for (size_t i = 0; i < N_ELEMS(objs); i++) {
+    offs[i] = b.len;
+    buf_printf(&b, "%zu 0 obj\n%s\nendobj\n", i + 1, objs[i]);
+  }
+  offs[4] = b.len;
+  buf_printf(&b, "5 0 obj\n<< /Length %lu /Filter [/FlateDecode] >>\nstream\n",
+             (unsigned long)zlen);
+  buf_add(&b, z, zlen);
+  buf_printf(&b, "\nendstream\nendobj\n");
+  size_t xref = b.len;
+  buf_printf(&b, "xref\n0 6\n0000000000 65535 f \n");
+  for (size_t i = 0; i < 5; i++)
+    buf_printf(&b, "%010zu 00000 n \n", offs[i]);
+  buf_printf(&b, "trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n", xref);
+  ct_bytes_t pdf = to_bytes(&b);
+  ct_bytes_t out = {0};
+  ct_doc_error_t err = fresh_err();
+  EXPECT_OK(ct_document_protect(&pdf, "1234", &out, &err), err);
+  write_file(f, "out.pdf", &out);
+  assert_int_equal(
+      sh(f, "qpdf --password=1234 --decrypt --stream-data=preserve out.pdf dec.pdf"), 0);
+  ct_bytes_t dec = {0};
+  EXPECT_OK(ct_document_read_path(f->dir, "dec.pdf", &dec, &err), err);
+  buf_t want = {0};
+  buf_add(&want, z, zlen);
+  ct_bytes_t needle = to_bytes(&want);
+  bool found = false;
+  for (size_t i = 0; !found && needle.len <= dec.len && i <= dec.len - needle.len; i++)
+    found = memcmp(dec.data + i, needle.data, needle.len) == 0;
+  assert_true(found);
+  int st;
+  char *text = sh_out(f, &st, "pdftotext -upw 1234 out.pdf -");
+  assert_int_equal(st, 0);
+  assert_has_line(text, "Fatura " NUMBER);
+  free(text);
+  ct_bytes_free(&needle);
+  ct_bytes_free(&dec);
+  ct_bytes_free(&out);
+  ct_bytes_free(&pdf);
+}
+
 /* Two protections of one document share nothing: a fresh owner password, key and IVs. */
 static void test_protect_is_randomized(void **state) {
   fixture_t *f = *state;
@@ -513,6 +579,25 @@ static void test_protect_is_randomized(void **state) {
   assert_int_equal(sh(f, "qpdf --password=1234 --check a.pdf && "
                          "qpdf --password=1234 --check b.pdf"),
                    0);
+  /* Fresh /IDs, both halves, although the input and the second are the same: the random
+   * string that seeds /ID[1] went into /Info only while the writer made the ID, and the
+   * input had no /Info, so the output has none either. */
+  char *id_a = sh_out(f, &st, "qpdf --password=1234 --show-object=trailer a.pdf");
+  assert_int_equal(st, 0);
+  char *id_b = sh_out(f, &st, "qpdf --password=1234 --show-object=trailer b.pdf");
+  assert_int_equal(st, 0);
+  char a0[40], a1[40], b0[40], b1[40];
+  const char *pa = strstr(id_a, "/ID [ "), *pb = strstr(id_b, "/ID [ ");
+  assert_non_null(pa);
+  assert_non_null(pb);
+  assert_int_equal(sscanf(pa, "/ID [ <%39[0-9a-f]> <%39[0-9a-f]> ]", a0, a1), 2);
+  assert_int_equal(sscanf(pb, "/ID [ <%39[0-9a-f]> <%39[0-9a-f]> ]", b0, b1), 2);
+  assert_string_not_equal(a0, b0);
+  assert_string_not_equal(a1, b1);
+  assert_null(strstr(id_a, "/Info"));
+  assert_null(find(&a, "CarteiroNonce"));
+  free(id_a);
+  free(id_b);
   ct_bytes_free(&a);
   ct_bytes_free(&b);
   ct_bytes_free(&pdf);
@@ -1418,6 +1503,7 @@ int main(void) {
       T(test_check_accepts_other_layouts),
       T(test_protect_outside_tools),
       T(test_protect_is_randomized),
+      T(test_lock_preserves_stream_data),
       T(test_protect_refuses),
       T(test_protect_utf8_password),
       T(test_check_not_pdf),

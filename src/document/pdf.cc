@@ -12,10 +12,11 @@
  *
  * One document, start to finish (ct__pdf_run):
  *   reading   QPDF::processMemoryFile over the caller's bytes (not copied), recovery off.
- *   checking  the root and the page tree, then every object stream the cross-reference table
- *             names, then every object reachable from the trailer: each stream among them is
- *             decoded (qpdf_dl_specialized: the lossless filters) into a sink that counts
- *             bytes and keeps none (Limits below). Each is then marked to be written as it
+ *   checking  the root; every object stream the cross-reference table names; every object
+ *             of that table parsed (as the writer will); the page tree; then every object
+ *             reachable from the trailer, each stream among them decoded
+ *             (qpdf_dl_specialized: the lossless filters) into a sink that counts bytes and
+ *             keeps none (Limits below). Each stream is then marked to be written as it
  *             came (setFilterOnWrite(false)): the writer copies its raw bytes, encrypted,
  *             instead of inflating and deflating them again (libharu writes /Filter as an
  *             array, [/FlateDecode], which qpdf's writer would otherwise recompress).
@@ -539,8 +540,11 @@ int run(const ct_bytes_t *pdf, const ct_doc_limits_t *limits, ct__pdf_keys_fn ge
       if (rc == 0) {
         step = "checking";
         q.getRoot();
-        q.getAllPages();
         check_object_streams(q, v);
+        /* Every object of the cross-reference table parsed, reachable or not: the writer does
+         * the same before it writes, and a warning there must be found here. */
+        q.fixDanglingReferences();
+        q.getAllPages();
         check_reachable(q, v);
         rc = after_step(q, step, acct, v, err);
       }

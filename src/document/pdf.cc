@@ -551,6 +551,10 @@ int run(const ct_bytes_t *pdf, const ct_doc_limits_t *limits, ct__pdf_keys_fn ge
       if (rc == 0 && lock) {
         ct__pdf_keys_t keys;
         rc = get_keys(arg, &keys, err);
+        /* A derivation that failed for want of the document's memory: too large, not a
+         * shortage worth retrying. */
+        if (rc != 0 && acct.over)
+          throw LimitReached();
         if (rc == 0) {
           step = "writing";
           try {

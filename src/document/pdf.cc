@@ -38,10 +38,11 @@
  * object in one is first needed, and the predictors of /DecodeParms allocate row buffers from
  * /Columns before any data flows. So memory itself is bounded too: while a document is being
  * worked on, this thread's account is charged for every allocation qpdf makes through
- * operator new (the replacements at the end of this file) and an allocation that would take
- * it past `memory_max` (less the document and the expected result, which are held outside
- * qpdf) throws std::bad_alloc, which ends the document the same way. On other threads, and
- * outside these calls, operator new is malloc and nothing more.
+ * operator new (the replacements at the end of this file), and for the locked copy as it
+ * grows; an allocation that would take it past `memory_max` (less the document itself, held
+ * by the caller) throws std::bad_alloc, which ends the document the same way. Memory freed
+ * while the account is open is wiped first. On other threads, and outside these calls,
+ * operator new is malloc and nothing more.
  */
 extern "C" {
 #include "document/document_int.h"

@@ -62,7 +62,7 @@ start_ct --drain --report
 hwm=0
 limit=$(($(date +%s) + 120))
 while kill -0 "$ct_pid" 2>/dev/null && [ "$(date +%s)" -lt "$limit" ]; do
-  h=$(vm_hwm_kb "$ct_pid")
+  h=$(vm_hwm_kb "$ct_pid" || true)
   [ -n "$h" ] && hwm=$h
   sleep 0.05
 done

@@ -61,6 +61,13 @@ static const key_t_ daemon_keys[] = {
      600000},
     UINT(ct_config_t, document_jobs, 1, 64),
     UINT(ct_config_t, document_cache_mb, 0, 65536),
+    UINT(ct_config_t, document_stream_max_mb, 1, 4096),
+    UINT(ct_config_t, document_decoded_max_mb, 1, 65536),
+    UINT(ct_config_t, document_max_ratio, 0, 1000000),
+    UINT(ct_config_t, document_memory_mb, 8, 65536),
+    UINT(ct_config_t, document_memory_budget_mb, 8, 1048576),
+    UINT(ct_config_t, document_key_cache_entries, 0, 10000000),
+    UINT(ct_config_t, document_key_cache_mb, 1, 4096),
     STR(ct_config_t, http_listen),
     STR(ct_config_t, http_token_file),
     UINT(ct_config_t, http_max_body_mb, 1, 1024),
@@ -977,6 +984,13 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
   cfg->document_fetch_timeout_ms = 20000;
   cfg->document_jobs = 4;
   cfg->document_cache_mb = 64;
+  cfg->document_stream_max_mb = 64;
+  cfg->document_decoded_max_mb = 256;
+  cfg->document_max_ratio = 100;
+  cfg->document_memory_mb = 128;
+  cfg->document_memory_budget_mb = 512;
+  cfg->document_key_cache_entries = 50000;
+  cfg->document_key_cache_mb = 16;
   cfg->http_max_body_mb = 32;
   cfg->spool_high_water = 20000000;
   cfg->min_free_disk_mb = 1024;
@@ -1062,6 +1076,9 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
   check_nats(&ld);
   if (cfg->backoff_cap_ms < cfg->backoff_base_ms)
     problem(&ld, "[carteiro] backoff_cap", "is smaller than backoff_base");
+  if (cfg->document_memory_budget_mb < cfg->document_memory_mb)
+    problem(&ld, "[carteiro] document_memory_budget_mb",
+            "is smaller than document_memory_mb: no document could be prepared");
   if (fill_default_templates(&ld) != 0)
     ld.oom = true;
   for (size_t i = 0; i < cfg->n_templates; i++) {

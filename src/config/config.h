@@ -111,6 +111,13 @@ typedef struct {
   int64_t document_fetch_timeout_ms;  /* documents given by https URL */
   uint32_t document_jobs;      /* documents prepared at once per worker (thread pool) */
   uint32_t document_cache_mb;  /* prepared documents kept for a job's later parts; 0 = none */
+  uint32_t document_stream_max_mb;  /* decoded size of one PDF stream */
+  uint32_t document_decoded_max_mb; /* decoded size of all of a document's streams */
+  uint32_t document_max_ratio;      /* decoded : encoded of one stream; 0 = unlimited */
+  uint32_t document_memory_mb;      /* memory one document's check and lock may hold */
+  uint32_t document_memory_budget_mb; /* memory all preparations together may hold */
+  uint32_t document_key_cache_entries; /* locking key material kept; 0 = derive per PDF */
+  uint32_t document_key_cache_mb;   /* bytes of the key cache */
   char http_listen[128];       /* "127.0.0.1:8080" for the HTTP API; "" = no HTTP server */
   char http_token_file[CT_CONFIG_PATH]; /* bearer token for /v1 routes */
   char *http_token;            /* read from http_token_file or $CARTEIRO_HTTP_TOKEN */

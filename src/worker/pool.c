@@ -36,6 +36,8 @@ typedef struct {
   ct_accounts_t accounts;
   ct_cluster_t *cluster;     /* [cluster]: this node's share of the accounts' rates */
   ct_doccache_t *doccache;   /* the workers' prepared documents (worker/doccache.h) */
+  ct_docbudget_t *docbudget; /* the memory of all their preparations (worker/docprep.h) */
+  ct_keycache_t *keycache;   /* PDF locking key material (document/document.h); NULL = none */
   ct_spooler_t *spooler;
   ct_worker_t **workers;
   size_t n_workers;
@@ -535,8 +537,17 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   rc = CT_ENOMEM;
   if (p.tasks == NULL || p.workers == NULL || p.worker_msgs == NULL ||
       ct_doccache_new((size_t)p.cfg->document_cache_mb << 20, CT_DOCCACHE_MAX_AGE_MS,
-                      &p.doccache) != 0)
+                      &p.doccache) != 0 ||
+      ct_docbudget_new((uint64_t)p.cfg->document_memory_budget_mb << 20, &p.docbudget) != 0)
     goto out_alloc;
+  if (p.cfg->document_key_cache_entries > 0) {
+    rc = ct_keycache_new(p.cfg->document_key_cache_entries,
+                         (size_t)p.cfg->document_key_cache_mb << 20, &p.keycache);
+    if (rc != 0) {
+      ct_error("document key cache: %s", ct_strerror(rc));
+      goto out_alloc;
+    }
+  }
   ct_list_init(&p.free_tasks);
   for (size_t i = 0; i < p.n_tasks; i++)
     ct_list_insert_tail(&p.free_tasks, &p.tasks[i].msg.node);
@@ -558,7 +569,8 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   for (size_t i = 0; i < p.n_workers; i++) {
     ct_worker_options_t wo = {.index = (int)i, .cfg = p.cfg, .accounts = &p.accounts,
                               .spooler = p.spooler, .control = &p.inbox,
-                              .capacity = p.n_tasks, .doccache = p.doccache};
+                              .capacity = p.n_tasks, .doccache = p.doccache,
+                              .docbudget = p.docbudget, .keycache = p.keycache};
     rc = ct_worker_start(&p.workers[i], &wo);
     if (rc != 0) {
       ct_error("worker %zu could not start: %s", i, ct_strerror(rc));
@@ -621,6 +633,8 @@ out_mailbox:
 out_alloc:
   ct_rates_destroy(&p.rates);
   ct_doccache_free(p.doccache);
+  ct_docbudget_free(p.docbudget);
+  ct_keycache_free(p.keycache);
   free(p.tasks);
   free(p.workers);
   free(p.worker_msgs);

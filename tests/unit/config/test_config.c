@@ -614,10 +614,40 @@ static void test_secret_file_modes(void **state) {
   }
 }
 
+/* The document limits: a budget smaller than one document's allowance is refused, since no
+ * document could ever be prepared; out-of-range values are named like any other. */
+
+static void test_document_limits(void **state) {
+  (void)state;
+  const char *path = write_file("docs.ini", "[carteiro]\n"
+                                            "document_memory_mb = 256\n"
+                                            "document_memory_budget_mb = 128\n"
+                                            "document_stream_max_mb = 0\n"
+                                            "document_key_cache_entries = 0\n");
+  ct_config_t *cfg = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  assert_int_equal(ct_config_load(path, &cfg, errs, &nerr), CT_EINVAL);
+  const char *want[][2] = {
+      {"[carteiro] document_stream_max_mb", "out of range, at least 1"},
+      {path, "no [provider.NAME] section: nothing could be delivered"},
+      {"[carteiro] document_memory_budget_mb",
+       "is smaller than document_memory_mb: no document could be prepared"},
+  };
+  for (size_t i = 0; i < nerr && i < CT_CONFIG_MAX_ERRORS; i++)
+    print_message("%s: %s\n", errs[i].where, errs[i].what);
+  assert_int_equal(nerr, sizeof want / sizeof want[0]);
+  for (size_t i = 0; i < nerr; i++) {
+    assert_string_equal(errs[i].where, want[i][0]);
+    assert_string_equal(errs[i].what, want[i][1]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_example_config_loads_with_secrets),
       cmocka_unit_test(test_every_problem_is_named),
+      cmocka_unit_test(test_document_limits),
       cmocka_unit_test(test_env_overrides_file),
       cmocka_unit_test(test_cluster_section),
       cmocka_unit_test(test_missing_file_and_durations),

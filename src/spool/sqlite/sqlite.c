@@ -25,6 +25,7 @@
  *                          (parts already accepted) otherwise; NULL when there is none
  *            body          the encoded Job, exactly as ct_job_encode_pb wrote it
  *   attempt  (seq, n) -> encoded Attempt; insert-only history, n = 0, 1, ... per job.
+ *   event, inbound   webhook events and inbound messages (version 2): see events.c.
  *
  *   job_take       (state, priority DESC, due_ms) WHERE state = 0
  *   job_delivered  (state, updated_ms) WHERE state = 2    expiry, counts
@@ -81,6 +82,7 @@
  *   - take and the read-only calls each read one snapshot (one read transaction).
  */
 #include "spool/spool_int.h"
+#include "spool/sqlite/events.h"
 #include "spool/sqlite/leases.h"
 #include "spool/sqlite/sqlite_int.h"
 
@@ -170,6 +172,7 @@ struct ct__spool_backend {
   ct__leases_t leases;
   ct__spool_buf_t attempt_buf;
   ct__spool_buf_t receipt_buf;
+  ct__sqlite_events_t *events; /* webhook events (events.c) */
 };
 
 /* Errors */
@@ -368,6 +371,9 @@ static int sqlite_open(ct__spool_backend_t **out, const ct_spool_options_t *opts
       goto fail_stmts;
     }
   }
+  rc = ct__sqlite_events_open(be->db, opts->event_retention_ms, &be->events);
+  if (rc != 0)
+    goto fail_stmts;
   *out = be;
   return 0;
 
@@ -387,6 +393,7 @@ fail_be:
 }
 
 static void sqlite_close(ct__spool_backend_t *be) {
+  ct__sqlite_events_close(be->events);
   for (int i = 0; i < N_STMTS; i++)
     sqlite3_finalize(be->st[i]);
   sqlite3_close_v2(be->db);
@@ -1369,6 +1376,41 @@ static int sqlite_dlq_import(ct__spool_backend_t *be, const ct_dead_letter_t *co
   return rc;
 }
 
+/* Webhook events: events.c */
+
+static int sqlite_events_put(ct__spool_backend_t *be, const ct_event_t *const *events, size_t n,
+                             int64_t now_ms, int *results) {
+  return ct__sqlite_events_put(be->events, events, n, now_ms, results);
+}
+
+static int sqlite_events_take(ct__spool_backend_t *be, int64_t now_ms, size_t max,
+                              ct_event_lease_t *out, size_t *n) {
+  return ct__sqlite_events_take(be->events, now_ms, max, out, n);
+}
+
+static int sqlite_events_ack(ct__spool_backend_t *be, const int64_t *seqs, size_t n,
+                             int64_t now_ms, int *results) {
+  return ct__sqlite_events_ack(be->events, seqs, n, now_ms, results);
+}
+
+static int sqlite_events_retry(ct__spool_backend_t *be, const int64_t *seqs, size_t n,
+                               int64_t due_ms, int *results) {
+  return ct__sqlite_events_retry(be->events, seqs, n, due_ms, results);
+}
+
+static int sqlite_events_stats(ct__spool_backend_t *be, ct_event_stats_t *out) {
+  return ct__sqlite_events_stats(be->events, out);
+}
+
+static int sqlite_events_expire(ct__spool_backend_t *be, int64_t now_ms, size_t *count) {
+  return ct__sqlite_events_expire(be->events, now_ms, count);
+}
+
+static int sqlite_inbound_list(ct__spool_backend_t *be, const ct_inbound_filter_t *f,
+                               int (*visit)(const ct_event_t *e, void *arg), void *arg) {
+  return ct__sqlite_inbound_list(be->events, f, visit, arg);
+}
+
 const ct__spool_ops_t ct__spool_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1385,4 +1427,11 @@ const ct__spool_ops_t ct__spool_sqlite_ops = {
     .dlq_import = sqlite_dlq_import,
     .stats = sqlite_stats,
     .expire = sqlite_expire,
+    .events_put = sqlite_events_put,
+    .events_take = sqlite_events_take,
+    .events_ack = sqlite_events_ack,
+    .events_retry = sqlite_events_retry,
+    .events_stats = sqlite_events_stats,
+    .events_expire = sqlite_events_expire,
+    .inbound_list = sqlite_inbound_list,
 };

@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,9 +14,6 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#ifndef CARTEIRO_VERSION
-#define CARTEIRO_VERSION "0.1.0"
-#endif
 
 static const struct {
   const char *name;
@@ -81,7 +79,7 @@ int ct_cli_main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(cmd, "--version") == 0) {
-    printf("carteiro %s\n", CARTEIRO_VERSION);
+    printf("carteiro %s\n", CT_VERSION);
     return 0;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -32,7 +32,7 @@ void ct__buf_puts(ct__buf_t *b, const char *s);
 void ct__buf_putc(ct__buf_t *b, char c);
 /* Appends s[0..n) with every invalid UTF-8 sequence replaced by U+FFFD. */
 void ct__buf_utf8(ct__buf_t *b, const char *s, size_t n);
-/* Appends `base` without its trailing slashes (a configured ".../v19.0/" and ".../v19.0" are
+/* Appends `base` without its trailing slashes (a configured ".../v24.0/" and ".../v24.0" are
  * the same endpoint). */
 void ct__buf_base_url(ct__buf_t *b, const char *base);
 /* Appends "/" and `segment` percent-encoded as one URL path segment (RFC 3986 unreserved

@@ -46,7 +46,7 @@ static bool seg_is(h2o_iovec_t s, const char *lit)
   return h2o_memis(s.base, s.len, lit, strlen(lit));
 }
 
-/* Graph API versions look like "v19.0". */
+/* Graph API versions look like "v24.0". */
 static bool graph_version(h2o_iovec_t s)
 {
   size_t i = 1, digits = 0;

@@ -134,7 +134,7 @@ static void test_parts(void **state) {
 
 /* ---- WhatsApp --------------------------------------------------------------------------- */
 
-#define WA_URL "https://graph.example.com/v19.0/100000000000001/messages"
+#define WA_URL "https://graph.example.com/v24.0/100000000000001/messages"
 #define WA_AUTH "Authorization: Bearer wa-token-synthetic"
 #define JSON_TYPE "Content-Type: application/json"
 
@@ -177,7 +177,7 @@ static void test_whatsapp_upload(void **state) {
   static const uint8_t pdf[] = "%PDF-1.7 synthetic\r\n\0binary\xff";
   ct_build_ctx_t ctx = {.document = pdf, .document_len = sizeof pdf - 1};
   ct_http_request_t req = build_ctx_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0, &ctx);
-  assert_string_equal(req.url, "https://graph.example.com/v19.0/100000000000001/media");
+  assert_string_equal(req.url, "https://graph.example.com/v24.0/100000000000001/media");
   const char *boundary = "carteiro-boundary-00000000";
   char type[128];
   snprintf(type, sizeof type, "Content-Type: multipart/form-data; boundary=%s", boundary);

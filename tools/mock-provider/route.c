@@ -8,7 +8,8 @@
  *      so a test of validation gives the same answer at any fault rate;
  *   4. the fate of this attempt of this message: drop, reset, 5xx, 429, slow;
  *   5. permanent recipient rules (131026, 21610, invalid address);
- *   6. acceptance (2xx with a new message id).
+ *   6. acceptance (2xx with a new message id), and the statuses that will follow it by
+ *      callback when callbacks are on (callback.c).
  * The reply then waits for its latency on a timer (server.c).
  *
  * The GET pages that give a test the media back (GET /{version}/{media_id} and its
@@ -192,6 +193,8 @@ static void run_pipeline(mock_t *m, const mock_endpoint_t *ep, mock_call_t *call
     } else {
       call->outcome = MOCK_OUT_OK;
       ep->accept(call);
+      /* the provider took it: its statuses follow by callback (callback.c) */
+      mock_callbacks_accepted(m, call);
     }
     break;
   }

@@ -511,6 +511,9 @@ static uint32_t worker_count(const ct_config_t *cfg) {
 }
 
 int ct_pool_run(const ct_pool_options_t *opts) {
+  /* A client that goes away while we write to it (a provider's webhook call timing out, a
+   * connection shut at stop) must cost an EPIPE on that connection, not the process. */
+  signal(SIGPIPE, SIG_IGN);
   pool_t p = {.opts = opts, .loop = uv_default_loop(), .spooler_alive = true};
   ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
   size_t nerr = 0;

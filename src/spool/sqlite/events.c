@@ -7,7 +7,7 @@
  *            event_id      the provider's dedupe key (event.h), UNIQUE: a duplicate INSERT
  *                          changes nothing (ON CONFLICT DO NOTHING), within the same
  *                          transaction as the rest of its batch
- *            kind, account, message_id, job_id   what the processor looks events up by
+ *            kind, account, message_id, job_id, part   what the processor looks events up by
  *            state         0 PENDING, 1 DONE
  *            due_ms        PENDING: not taken before (events_retry)
  *            attempts      times given back by events_retry
@@ -65,8 +65,9 @@ static const char *const esql[N_ESTMTS] = {
     [E_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [E_COMMIT] = "COMMIT",
     [E_ROLLBACK] = "ROLLBACK",
-    [E_INSERT] = "INSERT INTO event (event_id, kind, account, message_id, job_id, state, due_ms,"
-                 " received_ms, updated_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?6, ?7)"
+    [E_INSERT] = "INSERT INTO event (event_id, kind, account, message_id, job_id, part, state,"
+                 " due_ms, received_ms, updated_ms, body)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?8, 0, ?6, ?6, ?6, ?7)"
                  " ON CONFLICT (event_id) DO NOTHING",
     [E_INSERT_INBOUND] = "INSERT INTO inbound (account, message_id, sender, at_ms, received_ms,"
                          " body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
@@ -176,10 +177,13 @@ static int put_one(ct__sqlite_events_t *ev, const ct_event_t *e, int64_t now_ms,
   sqlite3_bind_int(st, 2, (int)e->kind);
   bind_text(st, 3, e->account);
   bind_text(st, 4, e->message_id);
-  if (e->job_id[0] != '\0')
+  if (e->job_id[0] != '\0') {
     bind_text(st, 5, e->job_id);
-  else
+    sqlite3_bind_int64(st, 8, e->part);
+  } else {
     sqlite3_bind_null(st, 5);
+    sqlite3_bind_null(st, 8);
+  }
   sqlite3_bind_int64(st, 6, now_ms);
   sqlite3_bind_blob64(st, 7, body, len, SQLITE_STATIC);
   int src = sqlite3_step(st);

@@ -51,6 +51,7 @@ static const char *const migrations[] = {
     "  account TEXT NOT NULL,"
     "  message_id TEXT NOT NULL,"
     "  job_id TEXT,"
+    "  part INTEGER,"
     "  state INTEGER NOT NULL CHECK (state IN (0, 1)),"
     "  due_ms INTEGER NOT NULL,"
     "  attempts INTEGER NOT NULL DEFAULT 0,"

@@ -82,9 +82,16 @@ bool ct_event_copy(char *dst, size_t cap, const char *s, size_t n) {
 
 void ct_event_set_id(ct_event_t *e, const char *const *parts, size_t n) {
   size_t total = 0;
-  for (size_t i = 0; i < n; i++)
-    total += parts[i] != NULL ? strlen(parts[i]) : 0;
-  if (total < sizeof e->event_id) {
+  bool plain = true;
+  for (size_t i = 0; i < n; i++) {
+    if (parts[i] == NULL)
+      continue;
+    for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++, total++)
+      plain = plain && *p >= 0x20 && *p != 0x7f;
+  }
+  /* kept as it is only when it fits and holds no control character (which a stored copy would
+   * turn into a space: two ids must never become one) */
+  if (plain && total < sizeof e->event_id) {
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
       if (parts[i] == NULL)

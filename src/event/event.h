@@ -130,8 +130,8 @@ void ct_event_clear(ct_event_t *e);
 bool ct_event_copy(char *dst, size_t cap, const char *s, size_t n);
 
 /* Sets e->event_id to the concatenation of the `n` parts (NULL parts are skipped). An id that
- * does not fit becomes "h:" + the hex SHA-256 of the whole id, so that two long ids never
- * collide by being cut to the same prefix. */
+ * does not fit, or holds a control character, becomes "h:" + the hex SHA-256 of the whole id,
+ * so that two ids never become one by being cut or cleaned. */
 void ct_event_set_id(ct_event_t *e, const char *const *parts, size_t n);
 
 /* Sets e->text to a malloc'd copy of s[0..n), cut at CT_EVENT_TEXT_MAX bytes on a character

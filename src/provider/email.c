@@ -303,6 +303,12 @@ static void copy_json(char *dst, size_t cap, json_t *v) {
     ct_event_copy(dst, cap, json_string_value(v), json_string_length(v));
 }
 
+/* A usable id or word: a non-empty string without a NUL inside. */
+static bool usable(json_t *v) {
+  return json_is_string(v) && json_string_length(v) > 0 &&
+         strlen(json_string_value(v)) == json_string_length(v);
+}
+
 static ct_event_status_t sendgrid_status(const char *event, const char *type) {
   static const struct {
     const char *word;
@@ -330,7 +336,7 @@ static ct_event_status_t sendgrid_status(const char *event, const char *type) {
 static bool sendgrid_event(const ct_provider_conf_t *conf, json_t *ev, int64_t now_ms,
                            ct_event_t *e) {
   json_t *event = json_object_get(ev, "event");
-  if (!json_is_string(event) || json_string_length(event) == 0)
+  if (!usable(event))
     return false;
   ct__event_start(e, conf, CT_EVENT_STATUS, now_ms);
   const char *word = json_string_value(event);
@@ -372,7 +378,7 @@ static bool sendgrid_event(const ct_provider_conf_t *conf, json_t *ev, int64_t n
     }
   }
   json_t *eid = json_object_get(ev, "sg_event_id");
-  if (json_is_string(eid) && json_string_length(eid) > 0) {
+  if (usable(eid)) {
     const char *parts[] = {"sg:", json_string_value(eid)};
     ct_event_set_id(e, parts, 2);
   } else if (e->message_id[0] != '\0') {

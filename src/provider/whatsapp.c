@@ -532,6 +532,13 @@ static void copy_json(char *dst, size_t cap, json_t *v) {
     ct_event_copy(dst, cap, json_string_value(v), json_string_length(v));
 }
 
+/* A usable id or word: a non-empty string without a NUL inside (the C string would end early,
+ * and two ids could become one). */
+static bool usable(json_t *v) {
+  return json_is_string(v) && json_string_length(v) > 0 &&
+         strlen(json_string_value(v)) == json_string_length(v);
+}
+
 static void wa_status_word(ct_event_t *e, const char *s) {
   static const struct {
     const char *word;
@@ -550,8 +557,7 @@ static void wa_status_word(ct_event_t *e, const char *s) {
 static bool wa_status(const ct_provider_conf_t *conf, json_t *st, const char *business,
                       int64_t now_ms, ct_event_t *e) {
   json_t *id = json_object_get(st, "id"), *status = json_object_get(st, "status");
-  if (!json_is_string(id) || json_string_length(id) == 0 || !json_is_string(status) ||
-      json_string_length(status) == 0)
+  if (!usable(id) || !usable(status))
     return false;
   ct__event_start(e, conf, CT_EVENT_STATUS, now_ms);
   copy_json(e->message_id, sizeof e->message_id, id);
@@ -584,7 +590,7 @@ static int wa_inbound(const ct_provider_conf_t *conf, json_t *m, json_t *contact
                       const char *business, int64_t now_ms, ct_event_t *e, bool *ok) {
   json_t *id = json_object_get(m, "id");
   *ok = false;
-  if (!json_is_string(id) || json_string_length(id) == 0)
+  if (!usable(id))
     return 0;
   ct__event_start(e, conf, CT_EVENT_INBOUND, now_ms);
   copy_json(e->message_id, sizeof e->message_id, id);

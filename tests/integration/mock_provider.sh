@@ -140,6 +140,13 @@ expect_eq "sendgrid invalid status" 400 "$code"
 expect_eq "sendgrid error field" personalizations "$(body '.errors[0].field')"
 expect_eq "sendgrid error help" null "$(body '.errors[0].help')"
 expect_eq "sendgrid one error" 1 "$(body '.errors | length')"
+# a display name with ',' or ';' goes only quoted, as SendGrid's libraries send it
+req -H "Authorization: Bearer $SG_KEY" -d "$(sg_mail 'n' | jq -c '.personalizations[0].to[0].name = "Araújo, José"')" "$sg_url"
+expect_eq "sendgrid name with a comma: status" 400 "$code"
+expect_eq "sendgrid name with a comma: field" personalizations.0.to.0.name "$(body '.errors[0].field')"
+expect_eq "sendgrid name with a comma: message" "The to name cannot contain ';' or ',' unless it is quoted." "$(body '.errors[0].message')"
+req -H "Authorization: Bearer $SG_KEY" -d "$(sg_mail 'n' | jq -c '.personalizations[0].to[0].name = "\"Araújo, José\""')" "$sg_url"
+expect_eq "sendgrid name with a comma, quoted" 202 "$code"
 
 # 6. Injected 429 with Retry-After, switched on and off at runtime.
 admin_post /config '{"sendgrid": {"faults": {"rate_limit": 1, "retry_after": 7}}}'

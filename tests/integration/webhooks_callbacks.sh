@@ -35,7 +35,8 @@ for p in whatsapp twilio sendgrid; do
 done
 cb+=(--callback "whatsapp.url=$hook/webhooks/wa-tim" --callback "whatsapp.secret=$APP_SECRET"
      --callback whatsapp.async_fail=0.05 --callback whatsapp.read=0.5
-     --callback "sendgrid.url=$hook/webhooks/email" --callback sendgrid.async_fail=0.2)
+     --callback "sendgrid.url=$hook/webhooks/email" --callback sendgrid.async_fail=0.2
+     --callback "twilio.url=$hook/webhooks/sms")
 start_mock "${cb[@]}" # it makes $T/ca first, then reads the CA for its callbacks
 export CARTEIRO_PROVIDER_WA_TIM_WEBHOOK_SECRET_FILE=$T/wa.app
 CARTEIRO_PROVIDER_EMAIL_WEBHOOK_PUBLIC_KEY=$(cat "$T/sg.pub")
@@ -51,7 +52,7 @@ events() { sqlite3 "$T/spool.db" "$1"; }
 cb_stat() { mock_get /stats | jq -r ".callbacks.$1"; }
 # The callbacks the mock saw answered 200, as the ids carteiro stores their events under.
 acked_ids() {
-  mock_get "/callbacks?state=acked&limit=1000000" | jq -r '.records[] |
+  mock_get "/callbacks?state=acked&limit=1000000" | jq -r '.records[] | select(.inbound | not) |
     if .provider == "whatsapp" then "wa:s:\(.message_id):\(.status)"
     elif .provider == "twilio" then "tw:s:\(.message_id):\(.status)"
     else "sg:\(.event_id)" end' | sort -u
@@ -94,6 +95,16 @@ expect_eq "User-Agent of every request" '["carteiro/0.1.0"]' \
 expect_eq "e-mails accepted (a name with a comma too)" "$bank" "$(mock_stat .endpoints.sendgrid_mail.outcomes.ok)"
 expect_eq "e-mails refused" 0 "$(mock_stat .endpoints.sendgrid_mail.outcomes.invalid)"
 
+# ---- customers write: their messages kept by account and sender ----
+wa_in=$(mock_post /callbacks/inbound '{"provider":"whatsapp","from":"5511987650099","text":"fatura","to":"1234567890","name":"Ana"}' | jq -r .message_id)
+tw_in=$(mock_post /callbacks/inbound '{"provider":"twilio","from":"+5511987650098","text":"PARAR","to":"+5511300000000"}' | jq -r .message_id)
+inbound_kept() { [ "$(events "SELECT count(*) FROM inbound")" = 2 ]; }
+wait_until 30 inbound_kept || fail "inbound messages not kept: $(events "SELECT count(*) FROM inbound")"
+expect_eq "inbound messages" "sms|$tw_in|+5511987650098
+wa-tim|$wa_in|5511987650099" "$(events "SELECT account, message_id, sender FROM inbound ORDER BY account")"
+expect_eq "inbound events pending for the processor" "tw:m:$tw_in
+wa:m:$wa_in" "$(events "SELECT event_id FROM event WHERE kind = 2 ORDER BY event_id")"
+
 # ---- SIGKILL while callbacks arrive: nothing answered 200 is lost ----
 # statuses a second apart now, so that callbacks are still arriving when the kill comes
 slow='{"callbacks": {"delay_ms": 1000}}'
@@ -119,10 +130,10 @@ expect_eq "no callback given up across the kill" 0 "$(mock_get /stats | jq '[.ca
 [ "$(mock_get /stats | jq '[.callbacks | .whatsapp, .twilio, .sendgrid | .errors] | add')" -gt 0 ] ||
   fail "no callback met the killed listener (the kill came too late to test anything)"
 acked_ids >"$T/acked.txt"
-events "SELECT event_id FROM event ORDER BY event_id" | sort >"$T/stored.txt"
+events "SELECT event_id FROM event WHERE kind = 1 ORDER BY event_id" | sort >"$T/stored.txt"
 expect_eq "callbacks answered 200 and not in the store" "" "$(comm -23 "$T/acked.txt" "$T/stored.txt")"
 expect_eq "events stored = distinct callbacks answered 200" "$(wc -l <"$T/acked.txt")" "$(wc -l <"$T/stored.txt")"
-expect_eq "stored once each" "$(wc -l <"$T/stored.txt")" "$(events "SELECT count(DISTINCT event_id) FROM event")"
+expect_eq "stored once each" "$(wc -l <"$T/stored.txt")" "$(events "SELECT count(DISTINCT event_id) FROM event WHERE kind = 1")"
 
 stop_ct 15
 expect_eq "carteiro exit status" 0 "$ct_status"

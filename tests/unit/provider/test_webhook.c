@@ -635,6 +635,12 @@ static void test_event_record(void **state) {
   ct_event_set_id(&e, lp, 3);
   assert_string_equal(e.event_id,
                       "h:af225c9c4ab7475ecaf4738794bd00c6bffe87dbb56866eef9e2c9c2b2dc9084");
+  /* a control character in an id would become a space in the stored copy: hashed instead,
+   * so that "a\x01b" and "a b" stay two events (printf 'wa:m:a\001b' | sha256sum) */
+  const char *cp[] = {"wa:m:", "a\x01" "b"};
+  ct_event_set_id(&e, cp, 2);
+  assert_string_equal(e.event_id,
+                      "h:1498514b2aad76c0e85440220f3615598650929be88a74bfde072133ad4e194a");
   /* a copy cut inside a character keeps the character out */
   char small[5];
   assert_false(ct_event_copy(small, sizeof small, "ab\xc3\xa1\xc3\xa1", 6));

@@ -349,7 +349,7 @@ static void sg_event_id(const char *msg_id, const char *status, char *out, size_
 
 static char *sg_body(const mock_call_t *call, const char *event, const char *event_id,
                      size_t *len) {
-  char mid[MOCK_MSGID_LEN + 48], smtp[MOCK_MSGID_LEN + 16];
+  char mid[MOCK_MSGID_LEN + 48], smtp[MOCK_MSGID_LEN + 32];
   snprintf(mid, sizeof(mid), "%s.filterdrecv-mock-1-0", call->msg_id);
   snprintf(smtp, sizeof(smtp), "<%s@mock.sendgrid.net>", call->msg_id);
   json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:[], s:s, s:s}", "email", call->recipient,

@@ -19,6 +19,9 @@
  *                      subjects that does not decode as a Job is kept here as it came
  *                      (payload its bytes, header Ct-Raw-Job: 1, reason "undecodable").
  *
+ *   CARTEIRO_JOBS_EVENTS, CARTEIRO_JOBS_INBOUND and the consumer carteiro-events: webhook
+ *                      events and inbound messages (their essay is in events.c).
+ *
  * Open creates what is missing (replicas and windows from the options) and uses what exists
  * as it is. A job is in exactly one place: the jobs stream (READY, with a state record once
  * tried), the receipts bucket (DELIVERED) or the DLQ stream (DEAD).

@@ -319,11 +319,15 @@ int ct__js_events_put(ct__spool_backend_t *be, ct__js_events_t *ev,
   int rc = ct__js_batch_begin(be, 2 * n, res, NULL);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     const ct_event_t *e = events[i];
-    ct_event_t stamped = *e;
-    stamped.received_ms = e->received_ms != 0 ? e->received_ms : now_ms;
     uint8_t *body;
     size_t len;
-    rc = ct_event_encode(&stamped, &body, &len);
+    if (e->received_ms != 0) {
+      rc = ct_event_encode(e, &body, &len);
+    } else {
+      ct_event_t stamped = *e; /* shares e's text; only read */
+      stamped.received_ms = now_ms;
+      rc = ct_event_encode(&stamped, &body, &len);
+    }
     if (rc != 0)
       break;
     char h[65], subject[NAME_MAX_ + 256], msg_id[80];

@@ -166,10 +166,14 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s) {
 static int put_one(ct__sqlite_events_t *ev, const ct_event_t *e, int64_t now_ms, bool *stored) {
   uint8_t *body;
   size_t len;
-  ct_event_t stamped = *e; /* shares e's text; only read */
-  if (stamped.received_ms == 0)
+  int rc;
+  if (e->received_ms != 0) {
+    rc = ct_event_encode(e, &body, &len);
+  } else {
+    ct_event_t stamped = *e; /* shares e's text; only read */
     stamped.received_ms = now_ms;
-  int rc = ct_event_encode(&stamped, &body, &len);
+    rc = ct_event_encode(&stamped, &body, &len);
+  }
   if (rc != 0)
     return rc;
   sqlite3_stmt *st = ev->st[E_INSERT];

@@ -104,7 +104,7 @@ static int exec(sqlite3 *db, const char *sql) {
 
 /* What the file is: an empty file, a spool at some version, or something else. */
 static int inspect(sqlite3 *db, int64_t *version) {
-  int64_t app_id, user_version, objects;
+  int64_t app_id = 0, user_version = 0, objects = 0; /* set by query_int when it succeeds */
   /* The first read of the file: a file that is not SQLite fails here with SQLITE_NOTADB. */
   int rc = query_int(db, "PRAGMA application_id", &app_id);
   if (rc == 0)

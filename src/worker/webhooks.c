@@ -26,13 +26,14 @@ static const ct_config_t *hook_config(void *ctx) {
 static void hook_store(void *ctx, ct_event_list_t *events, ct_http_events_done_cb done,
                        void *arg) {
   ct_webhooks_t *w = ctx;
-  store_t *st = calloc(1, sizeof *st);
-  int *results = calloc(events->n > 0 ? events->n : 1, sizeof *results);
-  if (st == NULL || results == NULL || w->closed) {
+  bool full = w->pending_events + events->n > CT_WEBHOOKS_MAX_PENDING;
+  store_t *st = full || w->closed ? NULL : calloc(1, sizeof *st);
+  int *results = st == NULL ? NULL : calloc(events->n > 0 ? events->n : 1, sizeof *results);
+  if (st == NULL || results == NULL) {
     ct_event_list_free(events);
     free(st);
     free(results);
-    done(arg, w->closed ? CT_ESTATE : CT_ENOMEM, NULL);
+    done(arg, w->closed ? CT_ESTATE : full ? CT_EBUSY : CT_ENOMEM, NULL);
     return;
   }
   st->req.msg.type = CT_MSG_EVENTS;
@@ -42,6 +43,7 @@ static void hook_store(void *ctx, ct_event_list_t *events, ct_http_events_done_c
   st->done = done;
   st->arg = arg;
   w->pending++;
+  w->pending_events += st->req.events.n;
   ct_spooler_post(w->spooler, &st->req.msg);
 }
 
@@ -52,6 +54,7 @@ void ct_webhooks_engine(ct_webhooks_t *w, ct_http_webhook_engine_t *out) {
 void ct_webhooks_stored(ct_webhooks_t *w, ct_events_req_t *req) {
   store_t *st = ct_container_of(req, store_t, req);
   st->done(st->arg, req->rc, req->rc == 0 ? req->results : NULL);
+  w->pending_events -= req->events.n;
   ct_event_list_free(&req->events);
   free(req->results);
   free(st);

@@ -22,8 +22,13 @@ typedef struct {
   const ct_config_t *cfg;  /* the configuration in force (the control loop swaps it on reload) */
   ct_spooler_t *spooler;
   uint64_t pending;        /* stores handed to the spooler, not yet answered */
+  uint64_t pending_events; /* ... and the events they hold (at most CT_WEBHOOKS_MAX_PENDING) */
   bool closed;             /* stopping: refuse new stores */
 } ct_webhooks_t;
+
+/* Events waiting for the spooler at most (a slow disk, a flood): past it a store is refused
+ * (503, and the provider sends the events again later). About 2 KiB each. */
+#define CT_WEBHOOKS_MAX_PENDING 50000
 
 /* Starts the listener on cfg->webhook_listen for `w` (cfg and spooler set), and logs the URL
  * to register for each account with webhooks (and each account whose keys are missing or

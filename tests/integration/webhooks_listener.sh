@@ -86,25 +86,25 @@ expect_eq "no such account: error" '{"error":"no such route"}' "$(cat "$T/body")
 expect_eq "PUT: 405" 405 "$(call PUT /webhooks/wa-tim --data-binary x)"
 
 # ---- Twilio: signed over the configured public URL with its query, params sorted ----
-twilio_sig() { # URL FORM: base64 HMAC-SHA1 of the URL and the sorted name+value pairs
-  local data=$1 pair name value
-  for pair in $(tr '&' '\n' <<<"$2" | LC_ALL=C sort -t= -k1,1); do
-    name=${pair%%=*} value=${pair#*=}
-    value=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote_plus(sys.argv[1]), end="")' "$value")
-    data+=$name$value
-  done
-  printf '%s' "$data" | openssl dgst -sha1 -hmac "$TW_TOKEN" -binary | base64
+twilio_sig() { # URL NAME VALUE...: base64 HMAC-SHA1 of the URL then the pairs sorted by name
+  local url=$1
+  shift
+  { printf '%s' "$url"
+    while [ $# -gt 0 ]; do printf '%s\t%s\n' "$1" "$2"; shift 2; done | LC_ALL=C sort -t$'\t' -k1,1 | tr -d '\t\n'
+  } | openssl dgst -sha1 -hmac "$TW_TOKEN" -binary | base64
 }
 SID=SM0123456789abcdef0123456789abcdef
 tw_status="MessageSid=$SID&SmsSid=$SID&MessageStatus=undelivered&SmsStatus=undelivered&ErrorCode=30007&To=%2B5511987650003&From=%2B5511300000000&AccountSid=$TW_SID&ApiVersion=2010-04-01"
-sig=$(twilio_sig "$PUBLIC/webhooks/sms?job=inv-9&part=0" "$tw_status")
+sig=$(twilio_sig "$PUBLIC/webhooks/sms?job=inv-9&part=0" MessageSid $SID SmsSid $SID MessageStatus undelivered \
+  SmsStatus undelivered ErrorCode 30007 To +5511987650003 From +5511300000000 AccountSid $TW_SID ApiVersion 2010-04-01)
 expect_eq "twilio status: 200" 200 "$(call POST '/webhooks/sms?job=inv-9&part=0' -H "X-Twilio-Signature: $sig" --data "$tw_status")"
 expect_eq "twilio status: TwiML" '<?xml version="1.0" encoding="UTF-8"?><Response/>' "$(cat "$T/body")"
 # the job named in the URL is signed too: another job is another URL
 expect_eq "twilio, URL changed: 403" 403 "$(call POST '/webhooks/sms?job=inv-8&part=0' -H "X-Twilio-Signature: $sig" --data "$tw_status")"
 SID2=SM00000000000000000000000000000002
 tw_inbound="MessageSid=$SID2&SmsSid=$SID2&SmsStatus=received&Body=Fatura+por+favor&From=%2B5511987650004&To=%2B5511300000000&NumMedia=0&AccountSid=$TW_SID"
-sig=$(twilio_sig "$PUBLIC/webhooks/sms" "$tw_inbound")
+sig=$(twilio_sig "$PUBLIC/webhooks/sms" MessageSid $SID2 SmsSid $SID2 SmsStatus received Body "Fatura por favor" \
+  From +5511987650004 To +5511300000000 NumMedia 0 AccountSid $TW_SID)
 expect_eq "twilio inbound: 200" 200 "$(call POST /webhooks/sms -H "X-Twilio-Signature: $sig" --data "$tw_inbound")"
 
 # ---- SendGrid: ECDSA P-256 over timestamp + body, within the tolerance ----

@@ -79,7 +79,7 @@ curl -sS --max-time 10 --cacert "$T/ca/ca.crt" -H "Authorization: Bearer $WA_TOK
   -o "$T/wa.pdf" "$base/media-download/$media"
 expect_eq "receipt hash = SHA-256 of what WhatsApp received" "$sha" "$(sha256sum "$T/wa.pdf" | cut -d' ' -f1)"
 expect_eq "mock's own hash agrees" "$sha" "$(curl -sS --max-time 10 --cacert "$T/ca/ca.crt" \
-  -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media" | jq -r .sha256)"
+  -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media" | jq -r .sha256)"
 check_pdf "$T/wa.pdf" "${cpf:0:4}" "$job" "whatsapp PDF"
 expect_eq "the file is not the unprotected original" false \
   "$(cmp -s "$T/wa.pdf" "$T/docs/$(jq -r .invoice.document.path <<<"$job")" && echo true || echo false)"

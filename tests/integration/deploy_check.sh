@@ -157,23 +157,28 @@ runtime_packages() {
     sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | grep -E '^RUN .*apt-get install' |
     sed 's/.*apt-get install//; s/&&.*//' | tr ' ' '\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$' | sort -u
 }
-# The Debian package of a library file (dpkg knows /lib and /usr/lib paths; merged /usr
-# resolves symlinks differently on different machines, so both spellings are tried).
-package_of() {
-  local p
-  p=$(dpkg -S "$1" 2>/dev/null || dpkg -S "$(readlink -f "$1")" 2>/dev/null ||
-      dpkg -S "${1/#\/lib\//\/usr\/lib\/}" 2>/dev/null || dpkg -S "${1/#\/usr\/lib\//\/lib\/}" 2>/dev/null) || true
-  echo "${p%%:*}" | head -n 1 | sed 's/,.*//'
-}
+# The Debian package of each library file (dpkg knows /lib and /usr/lib paths; merged /usr
+# resolves symlinks differently on different machines, so four spellings are tried, in order:
+# as ldd says, resolved, /lib -> /usr/lib, /usr/lib -> /lib). One dpkg -S for every spelling of
+# every library, and no process per library: each dpkg -S reads dpkg's whole file database,
+# seconds apiece on a loaded machine, and one per library took minutes.
 ldd "$ct" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' >"$T/ldd.txt"
 readelf -d "$ct" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' >"$T/needed.txt"
-: >"$T/libs.txt"
-while read -r soname path; do
-  pkg=$(package_of "$path")
-  direct=no
-  grep -qxF "$soname" "$T/needed.txt" && direct=yes
-  echo "$soname $pkg $direct" >>"$T/libs.txt"
-done <"$T/ldd.txt"
+cut -d' ' -f2 "$T/ldd.txt" | xargs -r -d '\n' readlink -m >"$T/real.txt"
+paste -d' ' "$T/ldd.txt" "$T/real.txt" | awk '{
+  lib = $2; usr = $2; sub(/^\/lib\//, "/usr/lib/", lib); sub(/^\/usr\/lib\//, "/lib/", usr)
+  print $1, $2, $3, lib, usr }' >"$T/spellings.txt"
+# "pkg[:arch][, pkg2...]: /path" for each spelling dpkg knows (the others only on stderr);
+# the first package named is the owner.
+tr ' ' '\n' <"$T/spellings.txt" | grep '^/' | sort -u | xargs -r -d '\n' dpkg -S 2>/dev/null |
+  grep -v '^diversion by ' | sed -n 's/^\([^:, ]*\).*: \(\/.*\)$/\2 \1/p' >"$T/owners.txt" || true
+# libs.txt: "SONAME PACKAGE DIRECT" (PACKAGE empty when dpkg knows no spelling).
+awk 'FILENAME == ARGV[1] { if (!($1 in owner)) owner[$1] = $2; next }
+     FILENAME == ARGV[2] { needed[$1] = 1; next }
+     { pkg = ""
+       for (i = 2; i <= 5 && pkg == ""; i++) if ($i in owner) pkg = owner[$i]
+       print $1, pkg, ($1 in needed) ? "yes" : "no" }' \
+  "$T/owners.txt" "$T/needed.txt" "$T/spellings.txt" >"$T/libs.txt"
 expect_eq "every library has a package" "" "$(awk '$2 == "" { print $1 }' "$T/libs.txt" | xargs)"
 echo "carteiro links $(wc -l <"$T/needed.txt") libraries directly, $(wc -l <"$T/libs.txt") in all"
 

@@ -159,8 +159,10 @@ start_mock
 rm -f "$T"/spool.db*
 # The URL documents come from servers on 127.0.0.1: tenant tim allows that network (without
 # it they would be refused as loopback; delivery_document_url.sh tests that).
+# document_fetch_timeout: the silent URL waits it out twice, and the oversized answer's TLS
+# handshake and headers must come within it on a loaded machine (1 s was too short there).
 REQUEST_TIMEOUT=5s MAX_ATTEMPTS=2 write_config "document_root = $T/docs
-document_fetch_timeout = 1s
+document_fetch_timeout = 5s
 [tenant.tim]
 document_url_allow_networks = 127.0.0.1/32"
 base_job=$(sed -n 1p "$T/telco.jsonl")
@@ -180,15 +182,14 @@ big_id=$(curl -sS --max-time 30 --cacert "$T/ca/ca.crt" -D - -o /dev/null -H "Au
 # FIFO this script holds open and never writes to).
 mkfifo "$T/silent.in"
 exec 7<>"$T/silent.in"
-silent_port=""
-for p in $(shuf -i 20000-60000 -n 20); do
-  openssl s_server -accept "127.0.0.1:$p" -cert "$T/ca/server.crt" \
-    -key "$T/ca/server.key" -quiet <"$T/silent.in" >/dev/null 2>&1 &
-  silent_pid=$!
-  sleep 0.3
-  if kill -0 "$silent_pid" 2>/dev/null; then silent_port=$p; break; fi
-done
-[ -n "$silent_port" ] || { echo "FAIL: could not start a silent TLS server" >&2; exit 1; }
+# It picks its own port (0) and names it on its "ACCEPT 127.0.0.1:PORT" line once it listens.
+openssl s_server -accept 127.0.0.1:0 -cert "$T/ca/server.crt" -key "$T/ca/server.key" \
+  <"$T/silent.in" >"$T/silent.out" 2>"$T/silent.err" &
+silent_pid=$!
+silent_up() { grep -q '^ACCEPT 127\.0\.0\.1:[0-9]' "$T/silent.out" || ! kill -0 "$silent_pid" 2>/dev/null; }
+wait_until 60 silent_up || true
+silent_port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/silent.out" | head -n 1)
+[ -n "$silent_port" ] || { echo "FAIL: could not start a silent TLS server: $(cat "$T/silent.err")" >&2; exit 1; }
 trap 'kill "$silent_pid" 2>/dev/null || true; stop_all' EXIT
 {
   mkjob bad-escape '.invoice.document = {"path": "escape.pdf", "password_policy": "cpf_first4"}'

@@ -58,14 +58,6 @@ req() {
   ver=${out#* }
 }
 body() { jq -r "$1" "$T/body"; }
-# fields FILE EXPR...: one jq run over FILE for several values (jq costs a tenth of a second
-# to start on a loaded machine); F[i] is what `jq -r EXPR_i FILE` prints.
-fields() {
-  local file=$1 e prog=""
-  shift
-  for e in "$@"; do prog="$prog${prog:+, }(($e) | if type == \"string\" then . else tojson end)"; done
-  mapfile -t F < <(jq -r "$prog" "$file")
-}
 header() { tr -d '\r' <"$T/headers" | awk -v h="$1" 'tolower($1) == tolower(h) ":" { print $2 }'; }
 admin_post() { curl -sS --max-time 5 --cacert "$T/ca/ca.crt" -X POST -d "$2" "$base$1" >/dev/null; }
 stat_of() { curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/stats" | jq -r "$1"; }

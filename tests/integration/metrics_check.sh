@@ -33,13 +33,19 @@ faults+=(--reject "sendgrid=exact:$(jq -r .recipient.email "$T/bank.jsonl" | sed
 start_mock "${faults[@]}"
 printf 'metrics-token-synthetic\n' >"$T/http.token"
 WA_RATE=500 WA_BURST=50 LOG_LEVEL=info write_config "http_listen = 127.0.0.1:0
-http_token_file = $T/http.token"
+http_token_file = $T/http.token
+webhook_listen = 127.0.0.1:0
+webhook_public_url = https://hooks.example.com/"
 export CARTEIRO_SPOOL=$T/spool.db
 start_ct
-listening() { grep -q 'http: listening on 127.0.0.1:' "$T/run.log"; }
+listening() { grep -q 'http: listening on 127.0.0.1:' "$T/run.log" && grep -q 'webhooks: listening on 127.0.0.1:' "$T/run.log"; }
 wait_until 30 listening || { fail "no 'http: listening' line"; sed 's/^/  run: /' "$T/run.log" >&2; finish; exit 1; }
 port=$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
 api=http://127.0.0.1:$port
+# One status callback with a forged signature: the webhook families then carry an account.
+wport=$(grep -o 'webhooks: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
+expect_eq "a forged Twilio callback is refused" 403 "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
+  -H 'X-Twilio-Signature: Zm9yZ2Vk' --data 'MessageSid=SM0&MessageStatus=delivered' "http://127.0.0.1:$wport/webhooks/sms")"
 auth=(-H "Authorization: Bearer metrics-token-synthetic")
 post() {
   curl -s -o "$T/body" -w '%{http_code}' --max-time 10 -X POST "${auth[@]}" \
@@ -107,7 +113,10 @@ carteiro_spool_due_jobs:gauge carteiro_spool_oldest_due_age_seconds:gauge
 carteiro_dead_letters:gauge carteiro_spool_file_bytes:gauge process_resident_memory_bytes:gauge
 carteiro_spool_commit_failures_total:counter carteiro_spool_commits_failing:gauge
 carteiro_spool_journal_outcomes:gauge carteiro_spool_journal_used_bytes:gauge
-carteiro_spool_journal_capacity_bytes:gauge"
+carteiro_spool_journal_capacity_bytes:gauge carteiro_webhook_requests_total:counter
+carteiro_webhook_events_total:counter carteiro_webhook_refused_total:counter
+carteiro_webhook_handshakes_total:counter carteiro_webhook_events:gauge
+carteiro_inbound_messages:gauge carteiro_webhook_oldest_pending_age_seconds:gauge"
 jemalloc_families="carteiro_jemalloc_allocated_bytes carteiro_jemalloc_active_bytes
 carteiro_jemalloc_resident_bytes carteiro_jemalloc_mapped_bytes carteiro_jemalloc_retained_bytes"
 with_jemalloc=false

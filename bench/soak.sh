@@ -4,7 +4,10 @@
 #
 #   - a producer posts SMS invoice jobs (tools/gen-invoices, unique ids inv-00000001...) to
 #     POST /v1/jobs at a steady rate, in batches, retrying a batch until it is acknowledged
-#     (202) like a billing platform would; a prefilled backlog keeps the daemon busy;
+#     (202) like a billing platform would. The rate is meant to be above what the daemon
+#     delivers, so that it always has work: the spool's high-water mark (--backlog READY
+#     jobs, the daemon's spool_high_water) then answers 503 and holds the backlog there, and
+#     the producer waits as a billing platform would. A prefill starts the backlog;
 #   - the mock provider answers with a log-normal latency and a share of transient faults:
 #     by default half 5xx, half HTTP/2 stream resets (--fault-mix adds 429s and connection
 #     drops: a random 429 halves the account's concurrency cap by design, so even 0.2 % of
@@ -30,16 +33,18 @@
 #                flight, at most max_inflight messages (one message per SMS job). A killed
 #                life's counters are those of its last /metrics scrape, taken just before the
 #                kill; the last life's are from its --report.
-#   rss          in every life that lasts --warmup + --rss-span seconds (default 120 + 60),
-#                RSS at its end within --rss-growth % (10) of RSS at the end of the warm-up
-#                (same life, same process: a restart starts a new process, so only a
-#                within-life comparison says whether memory grows); at least one such life
+#   rss          in every life, RSS at its last busy sample within --rss-growth % (10) of RSS
+#                at its first busy sample after --warmup (120 s), when the two are at least
+#                --rss-span (60 s) apart; at least one such life. Busy: at least 90 % of
+#                max_inflight jobs in memory, as RSS follows them (an outage empties them).
+#                Same life, same process: a restart starts a new process, so only a
+#                within-life comparison says whether memory grows.
 #   integrity    PRAGMA integrity_check of the spool after the stop: ok
 #   crashes      lives that ended without our SIGKILL: 0; the final SIGTERM stop exits 0
 #   seen         every job the spool says delivered was accepted by the mock (unique keys)
 #
 # usage: bench/soak.sh [--build DIR] [--duration S] [--rate JOBS_PER_S] [--batch N]
-#          [--prefill N] [--kill-every S] [--outage-at S] [--outage S] [--faults X]
+#          [--prefill N] [--backlog N] [--kill-every S] [--outage-at S] [--outage S] [--faults X]
 #          [--fault-mix server_error=W,rate_limit=W,reset=W,drop=W] [--reject X]
 #          [--latency MS|P50/P99]
 #          [--workers N] [--max-inflight N] [--connections N] [--warmup S] [--rss-span S]
@@ -50,7 +55,7 @@
 # --set adds a line to the daemon's [carteiro] section, --provider-set to [provider.sms]
 # (e.g. --set 'max_attempts = 4' --provider-set 'breaker_cooldown = 1s'); without them the
 # engine's knobs keep their production defaults.
-# Defaults are the 30-minute soak: --duration 1800 --rate 2000 --kill-every 300
+# Defaults are the 30-minute soak: --duration 1800 --rate 3000 --backlog 100000 --kill-every 300
 # --outage-at 750 --outage 60 --faults 0.02 --warmup 120. A 3-minute version:
 #   bench/soak.sh --duration 180 --kill-every 60 --outage-at 75 --outage 20 --warmup 20 \
 #     --rss-span 30
@@ -59,7 +64,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build=build/release duration=1800 rate=2000 batch=500 prefill="" kill_every=300
+build=build/release duration=1800 rate=3000 batch=500 prefill="" backlog=100000 kill_every=300
 outage_at=750 outage_s=60 faults=0.02 mix="server_error=50,reset=50"
 latency=20/100 workers=2 inflight=2000 connections=4 warmup=120 rss_growth=10 rss_span=60
 drain_timeout=900 sample_s=5 seed=1 out="" keep=0 reject=0
@@ -71,6 +76,7 @@ while [ $# -gt 0 ]; do
     --rate) rate=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
     --prefill) prefill=$2; shift 2 ;;
+    --backlog) backlog=$2; shift 2 ;;
     --kill-every) kill_every=$2; shift 2 ;;
     --outage-at) outage_at=$2; shift 2 ;;
     --outage) outage_s=$2; shift 2 ;;
@@ -95,11 +101,11 @@ while [ $# -gt 0 ]; do
     *) echo "soak.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
-for v in duration rate batch kill_every outage_at outage_s workers inflight connections warmup \
+for v in duration rate batch backlog kill_every outage_at outage_s workers inflight connections warmup \
          rss_span rss_growth drain_timeout sample_s seed; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "soak.sh: --${v//_/-} must be a whole number" >&2; exit 64; }
 done
-[ -n "$prefill" ] || prefill=$((rate * 30)) # half a minute of work waiting from the start
+[ -n "$prefill" ] || prefill=$((rate * 30 < backlog ? rate * 30 : backlog)) # half a minute of work
 [[ $prefill =~ ^[0-9]+$ ]] || { echo "soak.sh: --prefill must be a whole number" >&2; exit 64; }
 [ "$rate" -gt 0 ] && [ "$batch" -gt 0 ] && [ "$batch" -le 10000 ] ||
   { echo "soak.sh: --rate > 0 and --batch 1..10000" >&2; exit 64; }
@@ -170,6 +176,7 @@ document_root = $T/docs
 log_level = info
 http_listen = 127.0.0.1:$1
 http_token_file = $T/http.token
+spool_high_water = $backlog
 [provider.sms]
 kind = sms
 base_url = $mock
@@ -194,7 +201,7 @@ mkdir -p "$T/docs"
 api_port=0
 life=0
 declare -a life_start life_end life_how life_unans life_infl life_rss_warm life_rss_end \
-  life_cpu life_up_ms life_warm_age
+  life_cpu life_up_ms life_warm_age life_end_age
 # metrics_of FILE: "unanswered inflight_jobs delivered ready concurrency_limit breaker_state"
 metrics_of() {
   awk '/^carteiro_provider_unanswered_requests_total/ { u += $NF }
@@ -211,6 +218,15 @@ scrape() { # scrape: /metrics of the running life into $T/metrics.<life>; 1 when
     mv "$T/metrics.tmp" "$T/metrics.$life"
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# rss_sample AGE RSS INFLIGHT: RSS follows the jobs in memory, so it is compared only between
+# busy moments (in flight >= 90 % of max_inflight): the life's first busy sample after the
+# warm-up, and its last busy one.
+busy=$((inflight * 9 / 10))
+rss_sample() {
+  [ "$1" -ge "$warmup" ] && [ "$3" -ge "$busy" ] || return 0
+  if [ "${life_rss_warm[$life]}" = 0 ]; then life_rss_warm[$life]=$2 life_warm_age[$life]=$1; fi
+  life_rss_end[$life]=$2 life_end_age[$life]=$1
+}
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 start_life() {
@@ -222,6 +238,7 @@ start_life() {
   ct_pid=$!
   life_start[$life]=$t_start life_how[$life]="running" life_unans[$life]=0 life_infl[$life]=0
   life_rss_warm[$life]=0 life_rss_end[$life]=0 life_cpu[$life]=0 life_warm_age[$life]=0
+  life_end_age[$life]=0
   if [ "$api_port" = 0 ]; then
     for _ in $(seq 600); do
       grep -q 'http: listening on 127.0.0.1:' "$T/run.$life.log" 2>/dev/null && break
@@ -337,7 +354,8 @@ while :; do
     st=0; { wait "$ct_pid"; } 2>/dev/null || st=$?
     kills_done=$((kills_done + 1))
     end_life killed
-    life_rss_end[$life]=$rss life_cpu[$life]=$cpu
+    life_cpu[$life]=$cpu
+    rss_sample "$(((NOW - life_start[life]) / 1000))" "$rss" "${life_infl[$life]}"
     log "kill -9 #$kills_done of life $life (exit $st): in flight ${life_infl[$life]}, unanswered ${life_unans[$life]}, RSS $((rss / 1024)) MiB"
     start_life
   fi
@@ -352,10 +370,7 @@ while :; do
     fi
     mk=$(mock_get /stats 2>/dev/null | jq -r '.endpoints.twilio_messages | "\(.outcomes.ok) \(.duplicates_accepted)"' 2>/dev/null) || true
     echo "$((t / 1000)) $life $age $rss $(cpu_ticks "$ct_pid") $d $u $i $r ${mk:--1 -1} $cl $br" >>"$T/samples.log"
-    if [ "${life_rss_warm[$life]}" = 0 ] && [ "$age" -ge "$warmup" ]; then
-      life_rss_warm[$life]=$rss life_warm_age[$life]=$age
-    fi
-    life_rss_end[$life]=$rss
+    rss_sample "$age" "$rss" "$i"
     if [ $(((t / 1000) % 60)) -lt "$sample_s" ]; then
       log "life $life age ${age}s: RSS $((rss / 1024)) MiB, delivered $d (this life), in flight $i, ready $r, unanswered $u"
     fi
@@ -367,7 +382,6 @@ done
 log "soak over; waiting for the producer"
 wait "$enq_pid" || true
 enq_pid=""
-life_rss_end[$life]=$(rss_kb "$ct_pid")
 log "draining (at most ${drain_timeout}s)"
 now
 drain_start=$NOW quiet=0
@@ -429,7 +443,7 @@ unans_total=0 lives_json="" crashes=0
 for ((l = 1; l <= life; l++)); do
   unans_total=$((unans_total + life_unans[l]))
   case "${life_how[$l]}" in crashed*) crashes=$((crashes + 1)) ;; esac
-  lives_json+="${lives_json:+,}{\"life\":$l,\"start_s\":$(((life_start[l] - T0) / 1000)),\"end_s\":$(((life_end[l] - T0) / 1000)),\"how\":\"${life_how[$l]}\",\"up_ms\":${life_up_ms[$l]},\"unanswered\":${life_unans[$l]},\"inflight_jobs_at_end\":${life_infl[$l]},\"rss_warm_kb\":${life_rss_warm[$l]},\"rss_warm_age_s\":${life_warm_age[$l]},\"rss_end_kb\":${life_rss_end[$l]},\"cpu_ticks\":${life_cpu[$l]}}"
+  lives_json+="${lives_json:+,}{\"life\":$l,\"start_s\":$(((life_start[l] - T0) / 1000)),\"end_s\":$(((life_end[l] - T0) / 1000)),\"how\":\"${life_how[$l]}\",\"up_ms\":${life_up_ms[$l]},\"unanswered\":${life_unans[$l]},\"inflight_jobs_at_end\":${life_infl[$l]},\"rss_warm_kb\":${life_rss_warm[$l]},\"rss_warm_age_s\":${life_warm_age[$l]},\"rss_end_kb\":${life_rss_end[$l]},\"rss_end_age_s\":${life_end_age[$l]},\"cpu_ticks\":${life_cpu[$l]}}"
 done
 abrupt=$((kills_done + crashes))
 bound_contract=$((unans_total + abrupt * inflight))
@@ -439,12 +453,11 @@ for ((l = 1; l <= life; l++)); do
 done
 bound_tight=$((unans_total + infl_at_kills))
 
-# RSS: each life that lasted warm-up + span, its end against its warm-up
+# RSS: each life whose busy samples span warm-up + span, the last against the first
 rss_ok=true rss_checked=0 rss_worst=0
 for ((l = 1; l <= life; l++)); do
   [ "${life_rss_warm[$l]}" -gt 0 ] || continue
-  age_end=$(((life_end[l] - life_start[l]) / 1000))
-  [ "$age_end" -ge $((warmup + rss_span)) ] || continue
+  [ $((life_end_age[l] - life_warm_age[l])) -ge "$rss_span" ] || continue
   rss_checked=$((rss_checked + 1))
   g=$(awk -v w="${life_rss_warm[$l]}" -v e="${life_rss_end[$l]}" 'BEGIN { printf "%.1f", (e - w) * 100 / w }')
   awk -v g="$g" -v m="$rss_worst" 'BEGIN { exit !(g > m) }' && rss_worst=$g
@@ -475,7 +488,7 @@ summary=$(jq -cn \
   --argjson mock "{\"requests\":$m_req,\"ok\":$m_ok,\"unique_keys\":$m_unique,\"duplicates\":$m_dups,\"duplicates_accepted\":$m_dups_acc,\"untracked_keys\":$m_untracked,\"outages\":$m_outages,\"outcomes\":$m_outcomes}" \
   --argjson dup "{\"duplicates_accepted\":$m_dups_acc,\"unanswered_all_lives\":$unans_total,\"abrupt_ends\":$abrupt,\"bound\":$bound_contract,\"inflight_jobs_at_kills\":$infl_at_kills,\"tight_bound\":$bound_tight}" \
   --argjson lives "[$lives_json]" \
-  --argjson run "{\"kills\":$kills_done,\"crashes\":$crashes,\"stop_status\":$stop_status,\"outage_from_s\":$outage_start_s,\"outage_to_s\":$outage_end_s,\"drain_s\":$drain_s,\"deliveries_per_s\":$(awk -v d="$all_deliv" -v s="$((duration + drain_s))" 'BEGIN { printf "%.0f", d / s }'),\"cpu_us_per_delivery\":$(awk -v c="$cpu_total" -v t="$tick" -v d="$all_deliv" 'BEGIN { printf "%.0f", (d > 0 ? c * 1e6 / t / d : 0) }'),\"ingest_refusals\":$(wc -l <"$T/refused.log" 2>/dev/null || echo 0)}" \
+  --argjson run "{\"kills\":$kills_done,\"crashes\":$crashes,\"stop_status\":$stop_status,\"outage_from_s\":$outage_start_s,\"outage_to_s\":$outage_end_s,\"drain_s\":$drain_s,\"deliveries_per_s\":$(awk -v d="$all_deliv" -v s="$((duration + drain_s))" 'BEGIN { printf "%.0f", d / s }'),\"cpu_us_per_delivery\":$(awk -v c="$cpu_total" -v t="$tick" -v d="$all_deliv" 'BEGIN { printf "%.0f", (d > 0 ? c * 1e6 / t / d : 0) }'),\"ingest_refusals\":$(awk '{ n[$2]++ } END { printf "{"; for (c in n) printf "%s\"%s\":%d", (k++ ? "," : ""), c, n[c]; printf "}" }' "$T/refused.log"),\"accepted_per_s\":$(awk -v a="$acked" -v p="$prefill" -v d="$duration" 'BEGIN { printf "%.0f", (a - p) / d }'),\"busy_samples_pct\":$(awk -v b="$busy" '$8 >= 0 { n++; if ($8 >= b) k++ } END { printf "%.0f", n ? k * 100 / n : 0 }' "$T/samples.log")}" \
   --argjson criteria "{\"lost\":$c_lost,\"dead\":$c_dead,\"duplicates\":$c_dups,\"rss\":$rss_ok,\"integrity\":$c_integrity,\"crashes\":$c_crashes,\"seen\":$c_seen}" \
   --arg integrity "$integrity" --argjson rss_worst "$rss_worst" --argjson pass "$pass" \
   '{date: $date, commit: $commit, params: $p, jobs: $jobs, dead_by_reason: $dead_by_reason,
@@ -494,7 +507,7 @@ echo "$summary"
   echo "dead letters by reason: $dead_by_reason"
   echo "duplicates accepted by the mock $m_dups_acc <= bound $bound_contract (unanswered $unans_total + $abrupt x max_inflight $inflight); tight bound $bound_tight"
   for ((l = 1; l <= life; l++)); do
-    echo "life $l (${life_how[$l]}): RSS $((life_rss_warm[l] / 1024)) MiB at ${life_warm_age[$l]}s -> $((life_rss_end[l] / 1024)) MiB at end; unanswered ${life_unans[$l]}; up in ${life_up_ms[$l]} ms"
+    echo "life $l (${life_how[$l]}): RSS $((life_rss_warm[l] / 1024)) MiB at ${life_warm_age[$l]}s -> $((life_rss_end[l] / 1024)) MiB at ${life_end_age[$l]}s; unanswered ${life_unans[$l]}; up in ${life_up_ms[$l]} ms"
   done
   echo "integrity_check: $integrity; crashes $crashes; stop status $stop_status; drain ${drain_s}s"
   echo "criteria: lost=$c_lost dead=$c_dead duplicates=$c_dups rss=$rss_ok integrity=$c_integrity crashes=$c_crashes seen=$c_seen"

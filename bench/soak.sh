@@ -33,12 +33,15 @@
 #                flight, at most max_inflight messages (one message per SMS job). A killed
 #                life's counters are those of its last /metrics scrape, taken just before the
 #                kill; the last life's are from its --report.
-#   rss          in every life, RSS at its last busy sample within --rss-growth % (10) of RSS
-#                at its first busy sample after --warmup (120 s), when the two are at least
-#                --rss-span (60 s) apart; at least one such life. Busy: at least 90 % of
-#                max_inflight jobs in memory, as RSS follows them (an outage empties them).
-#                Same life, same process: a restart starts a new process, so only a
-#                within-life comparison says whether memory grows.
+#   rss          in every life long enough, the highest RSS of its last --rss-window seconds
+#                (60) within --rss-growth % (10) of the highest RSS of the window right after
+#                its --warmup (120 s); at least one such life. RSS follows the jobs in memory,
+#                which swing between max_inflight and max_inflight - take_batch as takes
+#                refill them and fall to nothing in an outage, so each window's highest
+#                sample is compared, among samples with at least half of max_inflight in
+#                flight (at least two in each window). Same life, same process: a restart
+#                starts a new process, so only a within-life comparison says whether memory
+#                grows.
 #   integrity    PRAGMA integrity_check of the spool after the stop: ok
 #   crashes      lives that ended without our SIGKILL: 0; the final SIGTERM stop exits 0
 #   seen         every job the spool says delivered was accepted by the mock (unique keys)
@@ -47,7 +50,7 @@
 #          [--prefill N] [--backlog N] [--kill-every S] [--outage-at S] [--outage S] [--faults X]
 #          [--fault-mix server_error=W,rate_limit=W,reset=W,drop=W] [--reject X]
 #          [--latency MS|P50/P99]
-#          [--workers N] [--max-inflight N] [--connections N] [--warmup S] [--rss-span S]
+#          [--workers N] [--max-inflight N] [--connections N] [--warmup S] [--rss-window S]
 #          [--rss-growth PCT] [--drain-timeout S] [--sample S] [--seed N] [--out FILE.json]
 #          [--set 'KEY = VALUE']... [--provider-set 'KEY = VALUE']... [--keep]
 # --reject X refuses that share of recipients for good (the mock's reject): those jobs end dead,
@@ -58,15 +61,15 @@
 # Defaults are the 30-minute soak: --duration 1800 --rate 3000 --backlog 100000 --kill-every 300
 # --outage-at 750 --outage 60 --faults 0.02 --warmup 120. A 3-minute version:
 #   bench/soak.sh --duration 180 --kill-every 60 --outage-at 75 --outage 20 --warmup 20 \
-#     --rss-span 30
+#     --rss-window 15
 # --kill-every 0 or --outage 0 leaves that part out. Prints progress on stderr, the JSON
 # summary on stdout (and in --out), then a short human summary on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build=build/release duration=1800 rate=3000 batch=500 prefill="" backlog=100000 kill_every=300
+build=build/release duration=1800 rate=3000 batch=5000 prefill="" backlog=100000 kill_every=300
 outage_at=750 outage_s=60 faults=0.02 mix="server_error=50,reset=50"
-latency=20/100 workers=2 inflight=2000 connections=4 warmup=120 rss_growth=10 rss_span=60
+latency=20/100 workers=2 inflight=2000 connections=4 warmup=120 rss_growth=10 rss_window=60
 drain_timeout=900 sample_s=5 seed=1 out="" keep=0 reject=0
 sets=() psets=()
 while [ $# -gt 0 ]; do
@@ -89,7 +92,7 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --rss-growth) rss_growth=$2; shift 2 ;;
-    --rss-span) rss_span=$2; shift 2 ;;
+    --rss-window) rss_window=$2; shift 2 ;;
     --drain-timeout) drain_timeout=$2; shift 2 ;;
     --sample) sample_s=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
@@ -102,7 +105,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 for v in duration rate batch backlog kill_every outage_at outage_s workers inflight connections warmup \
-         rss_span rss_growth drain_timeout sample_s seed; do
+         rss_window rss_growth drain_timeout sample_s seed; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "soak.sh: --${v//_/-} must be a whole number" >&2; exit 64; }
 done
 [ -n "$prefill" ] || prefill=$((rate * 30 < backlog ? rate * 30 : backlog)) # half a minute of work
@@ -200,8 +203,7 @@ mkdir -p "$T/docs"
 
 api_port=0
 life=0
-declare -a life_start life_end life_how life_unans life_infl life_rss_warm life_rss_end \
-  life_cpu life_up_ms life_warm_age life_end_age
+declare -a life_start life_end life_how life_unans life_infl life_cpu life_up_ms
 # metrics_of FILE: "unanswered inflight_jobs delivered ready concurrency_limit breaker_state"
 metrics_of() {
   awk '/^carteiro_provider_unanswered_requests_total/ { u += $NF }
@@ -218,15 +220,7 @@ scrape() { # scrape: /metrics of the running life into $T/metrics.<life>; 1 when
     mv "$T/metrics.tmp" "$T/metrics.$life"
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-# rss_sample AGE RSS INFLIGHT: RSS follows the jobs in memory, so it is compared only between
-# busy moments (in flight >= 90 % of max_inflight): the life's first busy sample after the
-# warm-up, and its last busy one.
-busy=$((inflight * 9 / 10))
-rss_sample() {
-  [ "$1" -ge "$warmup" ] && [ "$3" -ge "$busy" ] || return 0
-  if [ "${life_rss_warm[$life]}" = 0 ]; then life_rss_warm[$life]=$2 life_warm_age[$life]=$1; fi
-  life_rss_end[$life]=$2 life_end_age[$life]=$1
-}
+busy=$((inflight / 2)) # a sample with this many jobs in flight counts for RSS
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 start_life() {
@@ -237,8 +231,7 @@ start_life() {
     2>"$T/run.$life.log" &
   ct_pid=$!
   life_start[$life]=$t_start life_how[$life]="running" life_unans[$life]=0 life_infl[$life]=0
-  life_rss_warm[$life]=0 life_rss_end[$life]=0 life_cpu[$life]=0 life_warm_age[$life]=0
-  life_end_age[$life]=0
+  life_cpu[$life]=0
   if [ "$api_port" = 0 ]; then
     for _ in $(seq 600); do
       grep -q 'http: listening on 127.0.0.1:' "$T/run.$life.log" 2>/dev/null && break
@@ -272,10 +265,17 @@ end_life() {
 
 # ---- the producer ---------------------------------------------------------------------------
 # Runs in a subshell: batch b holds jobs prefill+b*batch+1 ... on the schedule T0 + b*batch/rate;
-# a batch not acknowledged (carteiro restarting, 503) is posted again until it is. One line per
-# acknowledged batch in enqueued.log: first id number, count, accepted, duplicates, ms.
+# a batch not acknowledged (carteiro restarting, 503) is posted again until it is. The next
+# batch is generated while this one is posted. One line per acknowledged batch in
+# enqueued.log: first id number, count, accepted, duplicates, ms since the start, ms the
+# acknowledged POST took.
+gen_batch() { # gen_batch B: batch B into batch.<B mod 2>.pbs.zst
+  "$bin/gen-invoices" --count "$batch" --start-id $((prefill + $1 * batch + 1)) --seed "$seed" \
+    --channels sms --format pbs --zstd --out "$T/batch.$(($1 % 2)).pbs.zst" 2>>"$T/producer.err"
+}
 producer() {
-  local b=0 k target code
+  local b=0 k target out code took gen_pid
+  gen_batch 0
   while :; do
     now
     [ "$NOW" -lt "$END" ] || break
@@ -284,25 +284,27 @@ producer() {
       sleep "$(((target - NOW) / 1000)).$(printf '%03d' $(((target - NOW) % 1000)))"
     fi
     k=$((prefill + b * batch + 1))
-    "$bin/gen-invoices" --count "$batch" --start-id "$k" --seed "$seed" --channels sms \
-      --format pbs --zstd --out "$T/batch.pbs.zst" 2>>"$T/producer.err"
+    gen_batch $((b + 1)) &
+    gen_pid=$!
     while :; do
-      code=$(curl -s -o "$T/batch.reply" -w '%{http_code}' --max-time 30 -X POST \
+      out=$(curl -s -o "$T/batch.reply" -w '%{http_code} %{time_total}' --max-time 30 -X POST \
         -H 'Authorization: Bearer soak-token' -H 'Content-Type: application/x-protobuf' \
         -H 'X-Carteiro-Batch: delimited' -H 'Content-Encoding: zstd' \
-        --data-binary @"$T/batch.pbs.zst" "http://127.0.0.1:$api_port/v1/jobs" 2>/dev/null) || true
+        --data-binary @"$T/batch.$((b % 2)).pbs.zst" "http://127.0.0.1:$api_port/v1/jobs" \
+        2>/dev/null) || true
+      code=${out%% *} took=${out#* }
+      now
       if [ "$code" = 202 ]; then
         read -r acc dup < <(jq -r '"\(.accepted) \(.duplicates)"' "$T/batch.reply")
         [ $((acc + dup)) = "$batch" ] || echo "batch $k: $acc accepted + $dup duplicates of $batch" >>"$T/producer.err"
-        now
-        echo "$k $batch $acc $dup $((NOW - T0))" >>"$T/enqueued.log"
+        echo "$k $batch $acc $dup $((NOW - T0)) $(awk -v t="$took" 'BEGIN { printf "%.0f", t * 1000 }')" >>"$T/enqueued.log"
         break
       fi
-      echo "$((NOW - T0)) $code" >>"$T/refused.log"
-      now
-      [ "$NOW" -lt $((END + 60000)) ] || return 0 # not acknowledged: not counted
+      echo "$((NOW - T0)) ${code:-000}" >>"$T/refused.log"
+      [ "$NOW" -lt $((END + 60000)) ] || { wait "$gen_pid" || true; return 0; } # not acknowledged: not counted
       sleep 0.2
     done
+    wait "$gen_pid" || true
     b=$((b + 1))
   done
 }
@@ -355,7 +357,6 @@ while :; do
     kills_done=$((kills_done + 1))
     end_life killed
     life_cpu[$life]=$cpu
-    rss_sample "$(((NOW - life_start[life]) / 1000))" "$rss" "${life_infl[$life]}"
     log "kill -9 #$kills_done of life $life (exit $st): in flight ${life_infl[$life]}, unanswered ${life_unans[$life]}, RSS $((rss / 1024)) MiB"
     start_life
   fi
@@ -370,7 +371,6 @@ while :; do
     fi
     mk=$(mock_get /stats 2>/dev/null | jq -r '.endpoints.twilio_messages | "\(.outcomes.ok) \(.duplicates_accepted)"' 2>/dev/null) || true
     echo "$((t / 1000)) $life $age $rss $(cpu_ticks "$ct_pid") $d $u $i $r ${mk:--1 -1} $cl $br" >>"$T/samples.log"
-    rss_sample "$age" "$rss" "$i"
     if [ $(((t / 1000) % 60)) -lt "$sample_s" ]; then
       log "life $life age ${age}s: RSS $((rss / 1024)) MiB, delivered $d (this life), in flight $i, ready $r, unanswered $u"
     fi
@@ -439,11 +439,10 @@ m_outcomes=$(jq -c "$tw.outcomes" "$T/mock.stats.json")
 m_untracked=$(jq -r .keys.untracked "$T/mock.stats.json")
 m_outages=$(jq -r '.outages // 0' "$T/mock.stats.json")
 
-unans_total=0 lives_json="" crashes=0
+unans_total=0 crashes=0
 for ((l = 1; l <= life; l++)); do
   unans_total=$((unans_total + life_unans[l]))
   case "${life_how[$l]}" in crashed*) crashes=$((crashes + 1)) ;; esac
-  lives_json+="${lives_json:+,}{\"life\":$l,\"start_s\":$(((life_start[l] - T0) / 1000)),\"end_s\":$(((life_end[l] - T0) / 1000)),\"how\":\"${life_how[$l]}\",\"up_ms\":${life_up_ms[$l]},\"unanswered\":${life_unans[$l]},\"inflight_jobs_at_end\":${life_infl[$l]},\"rss_warm_kb\":${life_rss_warm[$l]},\"rss_warm_age_s\":${life_warm_age[$l]},\"rss_end_kb\":${life_rss_end[$l]},\"rss_end_age_s\":${life_end_age[$l]},\"cpu_ticks\":${life_cpu[$l]}}"
 done
 abrupt=$((kills_done + crashes))
 bound_contract=$((unans_total + abrupt * inflight))
@@ -453,17 +452,38 @@ for ((l = 1; l <= life; l++)); do
 done
 bound_tight=$((unans_total + infl_at_kills))
 
-# RSS: each life whose busy samples span warm-up + span, the last against the first
+# RSS, from the samples: per life "warm_kb warm_n end_kb end_n last_age" (0s when the life is
+# too short for two windows apart)
+rss_of_life() {
+  awk -v L="$1" -v w="$warmup" -v W="$rss_window" -v b="$busy" '
+    $2 == L { n++; age[n] = $3; rss[n] = $4; infl[n] = $8; if ($3 > last) last = $3 }
+    END {
+      if (last - W < w + W) { print "0 0 0 0", last + 0; exit }
+      for (i = 1; i <= n; i++) {
+        if (infl[i] < b) continue
+        if (age[i] >= w && age[i] < w + W) { wn++; if (rss[i] > wk) wk = rss[i] }
+        if (age[i] > last - W) { en++; if (rss[i] > ek) ek = rss[i] }
+      }
+      print wk + 0, wn + 0, ek + 0, en + 0, last + 0
+    }' "$T/samples.log"
+}
 rss_ok=true rss_checked=0 rss_worst=0
+declare -a life_rss
 for ((l = 1; l <= life; l++)); do
-  [ "${life_rss_warm[$l]}" -gt 0 ] || continue
-  [ $((life_end_age[l] - life_warm_age[l])) -ge "$rss_span" ] || continue
+  read -r wk wn ek en la < <(rss_of_life "$l")
+  life_rss[$l]="\"rss_warm_kb\":$wk,\"rss_warm_samples\":$wn,\"rss_end_kb\":$ek,\"rss_end_samples\":$en,\"last_sample_age_s\":$la"
+  [ "$wn" -ge 2 ] && [ "$en" -ge 2 ] || continue
   rss_checked=$((rss_checked + 1))
-  g=$(awk -v w="${life_rss_warm[$l]}" -v e="${life_rss_end[$l]}" 'BEGIN { printf "%.1f", (e - w) * 100 / w }')
+  g=$(awk -v w="$wk" -v e="$ek" 'BEGIN { printf "%.1f", (e - w) * 100 / w }')
+  life_rss[$l]+=",\"rss_growth_pct\":$g"
   awk -v g="$g" -v m="$rss_worst" 'BEGIN { exit !(g > m) }' && rss_worst=$g
   awk -v g="$g" -v lim="$rss_growth" 'BEGIN { exit !(g > lim) }' && rss_ok=false
 done
 [ "$rss_checked" -gt 0 ] || rss_ok=false
+lives_json=""
+for ((l = 1; l <= life; l++)); do
+  lives_json+="${lives_json:+,}{\"life\":$l,\"start_s\":$(((life_start[l] - T0) / 1000)),\"end_s\":$(((life_end[l] - T0) / 1000)),\"how\":\"${life_how[$l]}\",\"up_ms\":${life_up_ms[$l]},\"unanswered\":${life_unans[$l]},\"inflight_jobs_at_end\":${life_infl[$l]},\"cpu_ticks\":${life_cpu[$l]},${life_rss[$l]}}"
+done
 
 tick=$(getconf CLK_TCK)
 cpu_total=0
@@ -482,13 +502,13 @@ done
 
 summary=$(jq -cn \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg commit "$commit" \
-  --argjson p "{\"duration_s\":$duration,\"rate\":$rate,\"batch\":$batch,\"prefill\":$prefill,\"kill_every_s\":$kill_every,\"outage_at_s\":$outage_at,\"outage_s\":$outage_s,\"faults\":$faults,\"fault_mix\":\"$mix\",\"latency_ms\":\"$latency\",\"workers\":$workers,\"max_inflight\":$inflight,\"connections\":$connections,\"warmup_s\":$warmup,\"rss_span_s\":$rss_span,\"rss_growth_pct\":$rss_growth,\"seed\":$seed}" \
+  --argjson p "{\"duration_s\":$duration,\"rate\":$rate,\"batch\":$batch,\"prefill\":$prefill,\"kill_every_s\":$kill_every,\"outage_at_s\":$outage_at,\"outage_s\":$outage_s,\"faults\":$faults,\"fault_mix\":\"$mix\",\"latency_ms\":\"$latency\",\"workers\":$workers,\"max_inflight\":$inflight,\"connections\":$connections,\"warmup_s\":$warmup,\"rss_window_s\":$rss_window,\"rss_growth_pct\":$rss_growth,\"seed\":$seed}" \
   --argjson jobs "{\"acknowledged\":$acked,\"delivered\":$a_deliv,\"dead\":$a_dead,\"ready\":$a_ready,\"lost\":$lost,\"missing\":$missing,\"in_spool\":$all_jobs,\"spool_delivered\":$all_deliv,\"spool_dead\":$all_dead}" \
   --argjson dead_by_reason "$dead_by_reason" \
   --argjson mock "{\"requests\":$m_req,\"ok\":$m_ok,\"unique_keys\":$m_unique,\"duplicates\":$m_dups,\"duplicates_accepted\":$m_dups_acc,\"untracked_keys\":$m_untracked,\"outages\":$m_outages,\"outcomes\":$m_outcomes}" \
   --argjson dup "{\"duplicates_accepted\":$m_dups_acc,\"unanswered_all_lives\":$unans_total,\"abrupt_ends\":$abrupt,\"bound\":$bound_contract,\"inflight_jobs_at_kills\":$infl_at_kills,\"tight_bound\":$bound_tight}" \
   --argjson lives "[$lives_json]" \
-  --argjson run "{\"kills\":$kills_done,\"crashes\":$crashes,\"stop_status\":$stop_status,\"outage_from_s\":$outage_start_s,\"outage_to_s\":$outage_end_s,\"drain_s\":$drain_s,\"deliveries_per_s\":$(awk -v d="$all_deliv" -v s="$((duration + drain_s))" 'BEGIN { printf "%.0f", d / s }'),\"cpu_us_per_delivery\":$(awk -v c="$cpu_total" -v t="$tick" -v d="$all_deliv" 'BEGIN { printf "%.0f", (d > 0 ? c * 1e6 / t / d : 0) }'),\"ingest_refusals\":$(awk '{ n[$2]++ } END { printf "{"; for (c in n) printf "%s\"%s\":%d", (k++ ? "," : ""), c, n[c]; printf "}" }' "$T/refused.log"),\"accepted_per_s\":$(awk -v a="$acked" -v p="$prefill" -v d="$duration" 'BEGIN { printf "%.0f", (a - p) / d }'),\"busy_samples_pct\":$(awk -v b="$busy" '$8 >= 0 { n++; if ($8 >= b) k++ } END { printf "%.0f", n ? k * 100 / n : 0 }' "$T/samples.log")}" \
+  --argjson run "{\"kills\":$kills_done,\"crashes\":$crashes,\"stop_status\":$stop_status,\"outage_from_s\":$outage_start_s,\"outage_to_s\":$outage_end_s,\"drain_s\":$drain_s,\"deliveries_per_s\":$(awk -v d="$all_deliv" -v s="$((duration + drain_s))" 'BEGIN { printf "%.0f", d / s }'),\"cpu_us_per_delivery\":$(awk -v c="$cpu_total" -v t="$tick" -v d="$all_deliv" 'BEGIN { printf "%.0f", (d > 0 ? c * 1e6 / t / d : 0) }'),\"ingest_refusals\":$(awk '{ n[$2]++ } END { printf "{"; for (c in n) printf "%s\"%s\":%d", (k++ ? "," : ""), c, n[c]; printf "}" }' "$T/refused.log"),\"post_ms_p50_p99\":[$(awk '{ print $6 }' "$T/enqueued.log" | sort -n | awk '{ a[NR] = $1 } END { if (NR) { q = int(NR * 0.99); printf "%d,%d", a[int((NR + 1) / 2)], a[(q > 0 ? q : 1)] } else printf "0,0" }')],\"accepted_per_s\":$(awk -v a="$acked" -v p="$prefill" -v d="$duration" 'BEGIN { printf "%.0f", (a - p) / d }'),\"busy_samples_pct\":$(awk -v b="$busy" '$8 >= 0 { n++; if ($8 >= b) k++ } END { printf "%.0f", n ? k * 100 / n : 0 }' "$T/samples.log")}" \
   --argjson criteria "{\"lost\":$c_lost,\"dead\":$c_dead,\"duplicates\":$c_dups,\"rss\":$rss_ok,\"integrity\":$c_integrity,\"crashes\":$c_crashes,\"seen\":$c_seen}" \
   --arg integrity "$integrity" --argjson rss_worst "$rss_worst" --argjson pass "$pass" \
   '{date: $date, commit: $commit, params: $p, jobs: $jobs, dead_by_reason: $dead_by_reason,
@@ -507,7 +527,8 @@ echo "$summary"
   echo "dead letters by reason: $dead_by_reason"
   echo "duplicates accepted by the mock $m_dups_acc <= bound $bound_contract (unanswered $unans_total + $abrupt x max_inflight $inflight); tight bound $bound_tight"
   for ((l = 1; l <= life; l++)); do
-    echo "life $l (${life_how[$l]}): RSS $((life_rss_warm[l] / 1024)) MiB at ${life_warm_age[$l]}s -> $((life_rss_end[l] / 1024)) MiB at ${life_end_age[$l]}s; unanswered ${life_unans[$l]}; up in ${life_up_ms[$l]} ms"
+    jq -r --argjson l "{${life_rss[$l]}}" -n '"RSS " + (if $l.rss_growth_pct then "\($l.rss_warm_kb / 1024 | floor) MiB after warm-up -> \($l.rss_end_kb / 1024 | floor) MiB at the end (\($l.rss_growth_pct) %)" else "not judged (life too short, or too few busy samples)" end)' |
+      sed "s/^/life $l (${life_how[$l]}, ${life_up_ms[$l]} ms to answer, unanswered ${life_unans[$l]}): /"
   done
   echo "integrity_check: $integrity; crashes $crashes; stop status $stop_status; drain ${drain_s}s"
   echo "criteria: lost=$c_lost dead=$c_dead duplicates=$c_dups rss=$rss_ok integrity=$c_integrity crashes=$c_crashes seen=$c_seen"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/soak.sh in miniature, to keep the harness honest (the soak itself is a benchmark, with
 # its figures in bench/RESULTS.md):
-#   1. 40 s with a 5 s provider outage at 3 s and a kill -9 at 20 s: exit 0, every criterion
+#   1. 50 s with a 5 s provider outage at 3 s and a kill -9 at 25 s: exit 0, every criterion
 #      true, and the summary's account adds up: every acknowledged job delivered, the mock saw
 #      each once (unique keys) and had one outage, two lives (killed, stopped), the duplicate
 #      bound = the lives' unanswered + one max_inflight, integrity ok;
@@ -17,9 +17,9 @@ rc=0
 # 40 jobs in flight at 100 ms: at most 400 deliveries a second against 1,000 offered, so the
 # daemon is busy (RSS is judged between busy samples) and the high-water mark of 3,000 READY
 # jobs answers 503 to the producer.
-bash "$soak" --build "$build" --duration 40 --rate 1000 --prefill 2000 --backlog 3000 \
-  --max-inflight 40 --latency 100 --kill-every 20 --outage-at 3 --outage 5 \
-  --provider-set 'breaker_cooldown = 1s' --warmup 10 --rss-span 6 --rss-growth 50 --sample 2 \
+bash "$soak" --build "$build" --duration 50 --rate 1000 --prefill 2000 --backlog 3000 \
+  --max-inflight 40 --latency 100 --kill-every 25 --outage-at 3 --outage 5 \
+  --provider-set 'breaker_cooldown = 1s' --warmup 8 --rss-window 6 --rss-growth 50 --sample 2 \
   --drain-timeout 120 --out "$T/pass.json" >"$T/pass.stdout" 2>"$T/pass.log" || rc=$?
 expect_eq "run 1: exit status" 0 "$rc"
 [ "$rc" = 0 ] || tail -20 "$T/pass.log" >&2
@@ -42,7 +42,8 @@ expect_eq "run 1: outage from 3 s on, for 5 s" true \
   "$(r '.run.outage_from_s >= 3 and .run.outage_to_s - .run.outage_from_s == 5')"
 expect_eq "run 1: kills" 1 "$(r .run.kills)"
 expect_eq "run 1: lives" "killed stopped" "$(r '[.lives[].how] | join(" ")')"
-expect_eq "run 1: the kill came at 20 s or later" true "$(r '.lives[0].end_s >= 20')"
+expect_eq "run 1: the kill came at 25 s or later" true "$(r '.lives[0].end_s >= 25')"
+expect_eq "run 1: RSS judged in both lives" true "$(r '[.lives[].rss_growth_pct] | all(. != null)')"
 expect_eq "run 1: the bound is the lives' unanswered + max_inflight" \
   "$(r '[.lives[].unanswered] | add + 40')" "$(r .duplicates.bound)"
 expect_eq "run 1: duplicates accepted within it" true \
@@ -53,7 +54,7 @@ expect_eq "run 1: the human summary" "PASS: true" "$(tail -1 "$T/pass.log")"
 
 rc=0
 bash "$soak" --build "$build" --duration 12 --rate 1000 --prefill 2000 --backlog 3000 \
-  --max-inflight 40 --latency 100 --kill-every 0 --outage 0 --warmup 2 --rss-span 4 \
+  --max-inflight 40 --latency 100 --kill-every 0 --outage 0 --warmup 2 --rss-window 3 \
   --rss-growth 1000 --sample 2 --reject 0.1 --drain-timeout 120 --out "$T/fail.json" \
   >/dev/null 2>"$T/fail.log" || rc=$?
 expect_eq "run 2: exit status" 1 "$rc"

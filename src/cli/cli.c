@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/version.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -7,6 +7,7 @@
  */
 #include "config/config.h"
 
+#include "common/base64.h"
 #include "common/error.h"
 
 #include <ctype.h>
@@ -89,6 +90,13 @@ static const key_t_ daemon_keys[] = {
     STR(ct_config_t, nats_ca_file),
     STR(ct_config_t, nats_cert_file),
     STR(ct_config_t, nats_key_file),
+    STR(ct_config_t, webhook_listen),
+    STR(ct_config_t, webhook_tls_cert),
+    STR(ct_config_t, webhook_tls_key),
+    STR(ct_config_t, webhook_public_url),
+    UINT(ct_config_t, webhook_max_body_kb, 1, 1048576),
+    {"event_retention", K_DURATION, offsetof(ct_config_t, event_retention_ms), 0, DAY_MS,
+     3650 * DAY_MS},
 };
 
 static const key_t_ provider_keys[] = {
@@ -112,6 +120,11 @@ static const key_t_ provider_keys[] = {
     STR(ct_provider_conf_t, template_language),
     {"recipient_gap", K_DURATION, offsetof(ct_provider_conf_t, recipient_gap_ms), 0, 0,
      3600000},
+    STR(ct_provider_conf_t, webhook_secret_file),
+    STR(ct_provider_conf_t, webhook_verify_token_file),
+    STR(ct_provider_conf_t, webhook_public_key),
+    {"webhook_tolerance", K_DURATION, offsetof(ct_provider_conf_t, webhook_tolerance_ms), 0,
+     1000, DAY_MS},
 };
 
 /* [cluster]: the names in the file drop the cluster_ prefix of the struct fields. */
@@ -405,6 +418,7 @@ static void provider_defaults(ct_provider_conf_t *p, const char *name) {
   snprintf(p->template_barcode, sizeof p->template_barcode, "fatura_codigo_barras");
   snprintf(p->template_language, sizeof p->template_language, "pt_BR");
   p->recipient_gap_ms = 6000;
+  p->webhook_tolerance_ms = 10 * 60 * 1000;
 }
 
 static ct_provider_conf_t *provider_for(loader_t *ld, const char *name) {
@@ -831,6 +845,52 @@ static int read_secret(loader_t *ld, const char *where, const char *path, char *
   return 0;
 }
 
+/* One of an account's webhook secrets: $CARTEIRO_PROVIDER_<NAME>_<KEY>, else the file. */
+static void webhook_secret(loader_t *ld, const char *where, const char *section,
+                           const char *key, const char *file, char **out) {
+  char var[160];
+  env_name(var, sizeof var, section, key);
+  const char *env = getenv(var);
+  if (env != NULL && env[0] != '\0') {
+    *out = strdup(env);
+    if (*out == NULL)
+      ld->oom = true;
+  } else if (file[0] != '\0' && !(ld->flags & CT_CONFIG_NO_FILES)) {
+    int rc = read_secret(ld, where, file, out);
+    if (rc != 0 && rc != CT_EPERM) /* CT_EPERM: read_secret named the mode it refused */
+      problem(ld, where, "%s_file %s: %s", key, file, ct_strerror(rc));
+    else if (rc == 0 && (*out)[0] == '\0')
+      problem(ld, where, "%s_file %s is empty", key, file);
+  }
+}
+
+/* The account's webhook keys, and the URL it is reached at. */
+static void check_provider_webhook(loader_t *ld, ct_provider_conf_t *p, const char *where,
+                                   const char *section) {
+  webhook_secret(ld, where, section, "webhook_secret", p->webhook_secret_file,
+                 &p->webhook_secret);
+  webhook_secret(ld, where, section, "webhook_verify_token", p->webhook_verify_token_file,
+                 &p->webhook_verify_token);
+  if (p->webhook_public_key[0] != '\0') {
+    /* base64 of a DER SubjectPublicKeyInfo: its shape is checked here, the key itself when
+     * the listener starts (provider/email.c) */
+    size_t n = strlen(p->webhook_public_key), len = 0;
+    uint8_t der[sizeof p->webhook_public_key];
+    if (p->channel != CT_CHANNEL_EMAIL)
+      problem(ld, where, "webhook_public_key is for email (SendGrid) accounts only");
+    else if (!ct_base64_decode(p->webhook_public_key, n, der, &len) || len < 32)
+      problem(ld, where, "webhook_public_key is not base64 of a DER public key");
+  }
+  const char *base = ld->cfg->webhook_public_url;
+  if (base[0] != '\0') {
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+      bl--;
+    snprintf(p->webhook_url, sizeof p->webhook_url, "%.*s/webhooks/%s", (int)bl, base,
+             p->name);
+  }
+}
+
 static void check_provider(loader_t *ld, ct_provider_conf_t *p) {
   char where[192];
   snprintf(where, sizeof where, "[provider.%s]", p->name);
@@ -870,6 +930,7 @@ static void check_provider(loader_t *ld, ct_provider_conf_t *p) {
   } else {
     problem(ld, where, "no credentials: set secret_file or $%s", var);
   }
+  check_provider_webhook(ld, p, where, section);
 }
 
 /* A template's sections ({#attached}...{/attached}, {^protected}...{/protected}: see
@@ -964,6 +1025,39 @@ static void check_nats(loader_t *ld) {
     problem(ld, "[carteiro] spool", "set the nats_* keys instead of a query string");
 }
 
+/* True for "host:port" with a port in 0..65535. */
+static bool host_port(const char *s) {
+  const char *colon = strrchr(s, ':');
+  char *end = NULL;
+  long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+  return colon != NULL && colon != s && end != colon + 1 && *end == '\0' && port >= 0 &&
+         port <= 65535;
+}
+
+/* The webhook listener's keys ([carteiro] webhook_*). */
+static void check_webhooks(loader_t *ld) {
+  ct_config_t *c = ld->cfg;
+  if (c->webhook_listen[0] != '\0' && !host_port(c->webhook_listen))
+    problem(ld, "[carteiro] webhook_listen", "'%s' is not host:port", c->webhook_listen);
+  if ((c->webhook_tls_cert[0] != '\0') != (c->webhook_tls_key[0] != '\0'))
+    problem(ld, "[carteiro] webhook_tls_cert", "needs webhook_tls_key too (and the other way)");
+  const struct {
+    const char *key, *value;
+  } files[] = {{"webhook_tls_cert", c->webhook_tls_cert}, {"webhook_tls_key", c->webhook_tls_key}};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    if (files[i].value[0] != '\0' && access(files[i].value, R_OK) != 0) {
+      char where[64];
+      snprintf(where, sizeof where, "[carteiro] %s", files[i].key);
+      problem(ld, where, "%s: %s", files[i].value, strerror(errno));
+    }
+  }
+  const char *u = c->webhook_public_url;
+  if (u[0] != '\0' && strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
+    problem(ld, "[carteiro] webhook_public_url", "must start with https:// (or http://)");
+  if (u[0] != '\0' && (strchr(u, '?') != NULL || strchr(u, '#') != NULL))
+    problem(ld, "[carteiro] webhook_public_url", "must not hold a query or a fragment");
+}
+
 int ct_config_parse(const char *name, const char *text, size_t len, unsigned flags,
                     ct_config_t **out, ct_config_error_t *errs, size_t *nerr) {
   ct_config_t *cfg = calloc(1, sizeof *cfg);
@@ -1004,6 +1098,8 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
   cfg->nats_ack_wait_ms = 30000;
   cfg->nats_max_ack_pending = 100000;
   cfg->nats_duplicate_window_ms = 3600000;
+  cfg->webhook_max_body_kb = 4096;
+  cfg->event_retention_ms = (int64_t)7 * 86400 * 1000;
 
   loader_t ld = {.cfg = cfg, .errs = errs, .flags = flags};
   const char *path = name;
@@ -1065,6 +1161,7 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
               "the HTTP API needs a token: set http_token_file or $CARTEIRO_HTTP_TOKEN");
     }
   }
+  check_webhooks(&ld);
   if (ld.cluster_section) {
     if (cfg->cluster_nats[0] == '\0')
       problem(&ld, "[cluster] nats", "is missing (e.g. nats://127.0.0.1:4222)");
@@ -1151,10 +1248,13 @@ void ct_config_free(ct_config_t *cfg) {
     free(cfg->http_token);
   }
   for (size_t i = 0; i < cfg->n_providers; i++) {
-    char *s = cfg->providers[i].secret;
-    if (s != NULL) {
-      explicit_bzero(s, strlen(s));
-      free(s);
+    char *secrets[] = {cfg->providers[i].secret, cfg->providers[i].webhook_secret,
+                       cfg->providers[i].webhook_verify_token};
+    for (size_t k = 0; k < sizeof secrets / sizeof secrets[0]; k++) {
+      if (secrets[k] != NULL) {
+        explicit_bzero(secrets[k], strlen(secrets[k]));
+        free(secrets[k]);
+      }
     }
   }
   for (size_t i = 0; i < cfg->n_templates; i++) {

@@ -50,7 +50,7 @@ typedef struct {
   char name[CT_CONFIG_NAME];   /* "wa-tim-1": the section suffix, used in logs and metrics */
   ct_channel_t channel;        /* kind = whatsapp | sms | email */
   char tenants[512];           /* comma-separated tenants served, "*" for all */
-  char base_url[CT_CONFIG_PATH]; /* e.g. https://graph.facebook.com/v19.0 */
+  char base_url[CT_CONFIG_PATH]; /* e.g. https://graph.facebook.com/v24.0 */
   char account[128];           /* whatsapp: phone_number_id; sms: Account SID; email: unused */
   char sender[256];            /* sms: From number or Messaging Service SID; email: from */
   char sender_name[128];       /* email: from name */
@@ -68,6 +68,20 @@ typedef struct {
   char template_barcode[128];  /* template carrying the barcode line alone */
   char template_language[16];  /* e.g. pt_BR */
   int64_t recipient_gap_ms;    /* spacing between messages to one recipient */
+  /* webhooks: the keys that authenticate what the provider sends to this account's route
+   * (/webhooks/NAME on webhook_listen) */
+  char webhook_secret_file[CT_CONFIG_PATH]; /* whatsapp: the Meta app secret (required for
+                                               its route); sms: the auth token that signs
+                                               callbacks, default the account's secret */
+  char *webhook_secret;        /* from the file or $CARTEIRO_PROVIDER_<NAME>_WEBHOOK_SECRET */
+  char webhook_verify_token_file[CT_CONFIG_PATH]; /* whatsapp: the GET handshake's token */
+  char *webhook_verify_token;  /* ... or $CARTEIRO_PROVIDER_<NAME>_WEBHOOK_VERIFY_TOKEN */
+  char webhook_public_key[512]; /* email: SendGrid's verification key (base64 DER) */
+  int64_t webhook_tolerance_ms; /* email: signed timestamps this far from now are refused */
+  /* Filled at load: webhook_public_url + "/webhooks/" + name, the URL to register with the
+   * provider and, for sms, the StatusCallback sent with each message; "" without
+   * webhook_public_url. */
+  char webhook_url[CT_CONFIG_PATH + 80];
 } ct_provider_conf_t;
 
 typedef struct {
@@ -139,6 +153,15 @@ typedef struct {
   char nats_ca_file[CT_CONFIG_PATH];
   char nats_cert_file[CT_CONFIG_PATH];
   char nats_key_file[CT_CONFIG_PATH];
+
+  /* The webhook listener (http/http.h, ct_http_webhooks_start): providers' callbacks. */
+  char webhook_listen[128];    /* "0.0.0.0:8443"; "" = no listener */
+  char webhook_tls_cert[CT_CONFIG_PATH]; /* PEM chain and key for HTTPS; "" = plain HTTP */
+  char webhook_tls_key[CT_CONFIG_PATH];
+  char webhook_public_url[CT_CONFIG_PATH]; /* how providers reach the listener, e.g.
+                                              https://hooks.example.com (behind a proxy) */
+  uint32_t webhook_max_body_kb; /* larger webhook bodies get 413 */
+  int64_t event_retention_ms;  /* stored webhook events are kept (deduplicated) this long */
 
   /* [cluster]: present when cluster_nats is not empty */
   char cluster_nats[CT_CONFIG_PATH]; /* NATS server URLs, comma-separated */

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "worker/status.h"
 #include "worker/task.h"
+#include "worker/webhooks.h"
 
 #include <stdarg.h>
 #include <fcntl.h>
@@ -479,6 +480,10 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
            "# TYPE carteiro_document_cache_capacity_bytes gauge\n"
            "carteiro_document_cache_capacity_bytes %" PRIu64 "\n",
        dc.cap_bytes);
+  ct_event_stats_t es;
+  bool have_es = ct_spooler_event_stats(g->spooler, &es);
+  ct_webhooks_metrics(g->webhooks != NULL ? *g->webhooks : NULL, have_es ? &es : NULL, write,
+                      wctx);
   emit(&o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %" PRIu64
            "\n",

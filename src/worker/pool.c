@@ -9,6 +9,7 @@
 #include "worker/progress.h"
 #include "worker/spooler.h"
 #include "worker/status.h"
+#include "worker/webhooks.h"
 #include "worker/worker.h"
 
 #include <signal.h>
@@ -63,6 +64,9 @@ typedef struct {
   ct_http_server_t *http;
   bool http_alive;
   ct_rates_t rates;          /* per-second samples for /v1/status, with the HTTP API only */
+  ct_webhooks_t webhooks;    /* the webhook listener's view of the engine (worker/webhooks.h) */
+  ct_http_server_t *hooks;
+  bool hooks_alive;
   counters_t c;
   int64_t started_ms;
   int exit_rc;
@@ -203,7 +207,8 @@ static void count(pool_t *p, ct_task_t *t) {
 
 static void finish_stop(pool_t *p) {
   if (p->workers_alive > 0 || p->n_free != p->n_tasks || !p->spooler_alive ||
-      p->spooler_told || p->http_alive || p->ingest.pending > 0)
+      p->spooler_told || p->http_alive || p->ingest.pending > 0 || p->hooks_alive ||
+      p->webhooks.pending > 0)
     return;
   p->spooler_told = true;
   /* Every outcome is durable and every worker is gone: the spooler may go. */
@@ -249,6 +254,11 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
       if (p->stopping)
         finish_stop(p);
       break;
+    case CT_MSG_EVENTS_STORED:
+      ct_webhooks_stored(&p->webhooks, ct_container_of(m, ct_events_req_t, msg));
+      if (p->stopping)
+        finish_stop(p);
+      break;
     case CT_MSG_RELOADED:
       if (--p->reloads_pending == 0)
         finish_reload(p);
@@ -290,6 +300,13 @@ static void on_http_stopped(void *arg) {
   finish_stop(p);
 }
 
+static void on_hooks_stopped(void *arg) {
+  pool_t *p = arg;
+  p->hooks = NULL;
+  p->hooks_alive = false;
+  finish_stop(p);
+}
+
 static void begin_stop(pool_t *p, const char *why) {
   if (p->stopping)
     return;
@@ -297,6 +314,10 @@ static void begin_stop(pool_t *p, const char *why) {
   p->ingest.closed = true;
   if (p->http != NULL)
     ct_http_stop(p->http, on_http_stopped, p);
+  /* the stores already handed to the spooler complete (and are answered) first */
+  p->webhooks.closed = true;
+  if (p->hooks != NULL)
+    ct_http_stop(p->hooks, on_hooks_stopped, p);
   ct_info("stopping (%s): finishing %zu deliveries in flight", why, p->n_tasks - p->n_free);
   uv_timer_stop(&p->poll);
   for (size_t i = 0; i < p->n_workers; i++) {
@@ -353,6 +374,7 @@ static void start_reload(pool_t *p) {
   p->cfg = next;
   /* the HTTP hooks read the configuration too, on this loop: the old one is freed soon */
   p->ingest.cfg = next;
+  p->webhooks.cfg = next; /* webhook keys take effect with the next request */
   p->reloads_pending = (int)p->n_workers;
   for (size_t i = 0; i < p->n_workers; i++) {
     ct_msg_t *m = &p->worker_msgs[i * 3 + 2];
@@ -498,6 +520,9 @@ static uint32_t worker_count(const ct_config_t *cfg) {
 }
 
 int ct_pool_run(const ct_pool_options_t *opts) {
+  /* A client that goes away while we write to it (a provider's webhook call timing out, a
+   * connection shut at stop) must cost an EPIPE on that connection, not the process. */
+  signal(SIGPIPE, SIG_IGN);
   pool_t p = {.opts = opts, .loop = uv_default_loop(), .spooler_alive = true};
   ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
   size_t nerr = 0;
@@ -560,7 +585,8 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   nats_options(p.cfg, &nopts);
   ct_spool_options_t sopts = {.path = p.cfg->spool, .owner = true, .nats = &nopts,
                               .receipt_retention_ms = p.cfg->receipt_retention_ms,
-                              .outcome_journal = p.cfg->max_inflight};
+                              .outcome_journal = p.cfg->max_inflight,
+                              .event_retention_ms = p.cfg->event_retention_ms};
   rc = ct_spooler_start(&p.spooler, &sopts, &p.inbox);
   if (rc != 0) {
     ct_error("spool %s: %s", p.cfg->spool, ct_strerror(rc));
@@ -584,6 +610,12 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   p.rates_tick.data = &p;
   if (rc == 0 && p.cfg->http_listen[0] != '\0')
     rc = start_http(&p);
+  p.ingest.webhooks = &p.hooks;
+  if (rc == 0 && p.cfg->webhook_listen[0] != '\0') {
+    p.webhooks = (ct_webhooks_t){.cfg = p.cfg, .spooler = p.spooler};
+    rc = ct_webhooks_start(&p.webhooks, p.loop, &p.hooks);
+    p.hooks_alive = rc == 0;
+  }
 
   uv_signal_init(p.loop, &p.sigterm);
   uv_signal_init(p.loop, &p.sigint);

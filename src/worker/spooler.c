@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,6 +47,8 @@ struct ct_spooler {
   pthread_mutex_t stats_mu;
   ct_spool_stats_t stats;   /* the last snapshot, under stats_mu */
   bool have_stats;
+  ct_event_stats_t event_stats; /* webhook events, under stats_mu */
+  bool have_event_stats;
   _Atomic bool want_stats;  /* snapshots are taken only when someone reads them */
   ct_spool_health_t health; /* as of the last spool call, under stats_mu */
   _Atomic int64_t give_up_ms; /* monotonic; 0 until the engine stops */
@@ -94,11 +97,27 @@ static void note_health(ct_spooler_t *s) {
     ct_info("spool: outcomes are committed again; taking new jobs");
 }
 
+bool ct_spooler_event_stats(ct_spooler_t *s, ct_event_stats_t *out) {
+  pthread_mutex_lock(&s->stats_mu);
+  bool have = s->have_event_stats;
+  if (have)
+    *out = s->event_stats;
+  pthread_mutex_unlock(&s->stats_mu);
+  return have;
+}
+
 static void refresh_stats(ct_spooler_t *s) {
   int64_t now = ct_now_ms();
   if (!atomic_load(&s->want_stats) || now < s->next_stats_ms)
     return;
   s->next_stats_ms = now + STATS_EVERY_MS;
+  ct_event_stats_t es;
+  if (ct_spool_events_stats(s->spool, &es) == 0) {
+    pthread_mutex_lock(&s->stats_mu);
+    s->event_stats = es;
+    s->have_event_stats = true;
+    pthread_mutex_unlock(&s->stats_mu);
+  }
   ct_spool_stats_t st;
   if (ct_spool_stats(s->spool, now, &st) != 0)
     return;
@@ -114,6 +133,43 @@ static void answer_enqueue(ct_spooler_t *s, ct_enqueue_req_t *req) {
                         : ct_spool_enqueue(s->spool, req->jobs, req->n, ct_now_ms(), req->results);
   req->msg.type = CT_MSG_ENQUEUED;
   ct_mailbox_post(s->control, &req->msg.node);
+}
+
+/* Stores every webhook event batch queued this turn in one transaction (group commit: one
+ * fsync for all the requests that came in meanwhile) and answers each. */
+static void answer_events(ct_spooler_t *s, ct_list_t *reqs) {
+  size_t total = 0;
+  for (ct_list_t *p = reqs->next; p != reqs; p = p->next)
+    total += ct_container_of(p, ct_events_req_t, msg.node)->events.n;
+  const ct_event_t **all = total > 0 ? malloc(total * sizeof *all) : NULL;
+  int *results = total > 0 ? malloc(total * sizeof *results) : NULL;
+  int rc = s->stopping ? CT_ESTATE : 0;
+  if (rc == 0 && total > 0 && (all == NULL || results == NULL))
+    rc = CT_ENOMEM;
+  if (rc == 0 && total > 0) {
+    size_t k = 0;
+    for (ct_list_t *p = reqs->next; p != reqs; p = p->next) {
+      ct_events_req_t *r = ct_container_of(p, ct_events_req_t, msg.node);
+      for (size_t i = 0; i < r->events.n; i++)
+        all[k++] = &r->events.v[i];
+    }
+    rc = ct_spool_events_put(s->spool, all, total, ct_now_ms(), results);
+    if (rc != 0)
+      ct_warn("spool: storing %zu webhook events failed: %s", total, ct_strerror(rc));
+  }
+  size_t k = 0;
+  while (!ct_list_empty(reqs)) {
+    ct_list_t *p = ct_list_first(reqs);
+    ct_list_remove(p);
+    ct_events_req_t *r = ct_container_of(p, ct_events_req_t, msg.node);
+    r->rc = rc;
+    for (size_t i = 0; rc == 0 && i < r->events.n; i++)
+      r->results[i] = results[k++];
+    r->msg.type = CT_MSG_EVENTS_STORED;
+    ct_mailbox_post(s->control, &r->msg.node);
+  }
+  free(all);
+  free(results);
 }
 
 void ct_spooler_post(ct_spooler_t *s, ct_msg_t *msg) {
@@ -247,6 +303,11 @@ static void maybe_expire(ct_spooler_t *s) {
     ct_warn("spool: expiring old receipts: %s", ct_strerror(rc));
   else if (n > 0)
     ct_info("spool: expired %zu receipts past their retention", n);
+  rc = ct_spool_events_expire(s->spool, now, &n);
+  if (rc != 0)
+    ct_warn("spool: expiring old webhook events: %s", ct_strerror(rc));
+  else if (n > 0)
+    ct_info("spool: expired %zu webhook events past their retention", n);
 }
 
 /* A lease whose send takes long must not be handed to another node meanwhile. */
@@ -284,8 +345,9 @@ static void *run(void *arg) {
     pthread_mutex_unlock(&s->mu);
 
     /* Outcomes first: they free capacity, and a take right after sees their retries. */
-    ct_list_t takes;
+    ct_list_t takes, events;
     ct_list_init(&takes);
+    ct_list_init(&events);
     while (!ct_list_empty(&batch)) {
       ct_list_t *p = ct_list_first(&batch);
       ct_list_remove(p);
@@ -294,6 +356,8 @@ static void *run(void *arg) {
         ct_list_insert_tail(&s->pending, p);
       else if (m->type == CT_MSG_TAKE || m->type == CT_MSG_ENQUEUE)
         ct_list_insert_tail(&takes, p);
+      else if (m->type == CT_MSG_EVENTS)
+        ct_list_insert_tail(&events, p);
       else if (m->type == CT_MSG_STOP)
         s->stopping = true;
     }
@@ -326,6 +390,8 @@ static void *run(void *arg) {
       else
         answer_take(s, ct_container_of(m, ct_take_req_t, msg));
     }
+    if (!ct_list_empty(&events))
+      answer_events(s, &events);
     note_health(s); /* a take may have recorded the outcome journal */
     keepalive(s);
     if (failures == 0) {

@@ -41,7 +41,22 @@ void ct_spooler_health(ct_spooler_t *s, ct_spool_health_t *out);
  * their tasks returned as released. Any thread. */
 void ct_spooler_stopping(ct_spooler_t *s, int64_t grace_ms);
 
-/* Queues a message (CT_MSG_TAKE, CT_MSG_TASK, CT_MSG_ENQUEUE or CT_MSG_STOP) from any thread. */
+/* Webhook events to store (CT_MSG_EVENTS), from the webhook listener. The spooler stores every
+ * batch queued meanwhile in one transaction (group commit) and answers each with
+ * CT_MSG_EVENTS_STORED: rc 0 and results[i] (0 stored, CT_EDUPLICATE already known), or rc a
+ * CT_E* code and nothing stored. */
+typedef struct {
+  ct_msg_t msg;
+  ct_event_list_t events; /* owned by the request */
+  int *results;           /* events.n results, filled by the spooler */
+  int rc;
+} ct_events_req_t;
+
+/* The latest webhook event counts (refreshed with the statistics). False until the first. */
+bool ct_spooler_event_stats(ct_spooler_t *s, ct_event_stats_t *out);
+
+/* Queues a message (CT_MSG_TAKE, CT_MSG_TASK, CT_MSG_ENQUEUE, CT_MSG_EVENTS or CT_MSG_STOP)
+ * from any thread. */
 void ct_spooler_post(ct_spooler_t *s, ct_msg_t *msg);
 void ct_spooler_post_all(ct_spooler_t *s, ct_list_t *msgs);
 

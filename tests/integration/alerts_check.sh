@@ -152,13 +152,19 @@ start_mock --reject "sendgrid=exact:$(jq -r .recipient.email "$T/jobs.jsonl" | s
   --reject "twilio=exact:$(jq -r .recipient.phone "$T/jobs.jsonl" | sed -n 1p | tr -d +)"
 printf 'alerts-token-synthetic\n' >"$T/http.token"
 LOG_LEVEL=info write_config "http_listen = 127.0.0.1:0
-http_token_file = $T/http.token"
+http_token_file = $T/http.token
+webhook_listen = 127.0.0.1:0
+webhook_public_url = https://hooks.example.com/"
 export CARTEIRO_SPOOL=$T/spool.db
 "$ct" enqueue --quiet "$T/jobs.jsonl"
 start_ct
-listening() { grep -qs 'http: listening on 127.0.0.1:' "$T/run.log"; }
+listening() { grep -qs 'http: listening on 127.0.0.1:' "$T/run.log" && grep -qs 'webhooks: listening on 127.0.0.1:' "$T/run.log"; }
 wait_until 10 listening || { fail "no 'http: listening' line"; sed 's/^/  run: /' "$T/run.log" >&2; finish; exit 1; }
 port=$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
+# One status callback with a forged signature: the webhook families then carry an account.
+wport=$(grep -o 'webhooks: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
+expect_eq "a forged Twilio callback is refused" 403 "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
+  -H 'X-Twilio-Signature: Zm9yZ2Vk' --data 'MessageSid=SM0&MessageStatus=delivered' "http://127.0.0.1:$wport/webhooks/sms")"
 scrape() { curl -s --max-time 10 -o "$T/metrics.txt" -w '%{http_code}' "http://127.0.0.1:$port/metrics"; }
 settled() { [ "$(scrape)" = 200 ] && grep -q '^carteiro_dead_letters{reason=' "$T/metrics.txt" &&
             grep -q '^carteiro_spool_jobs{state="delivered"} 3$' "$T/metrics.txt"; }

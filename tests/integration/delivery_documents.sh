@@ -36,14 +36,14 @@ expect_eq "e-mails with attachment" 8 "$(mock_stat .endpoints.sendgrid_mail.outc
 
 # The history keeps every request: each job shows one accepted attempt per receipt part, even
 # when a later part of the same lease failed.
-mismatch=0
+# (The 20 records are judged by one jq run: jq takes a tenth of a second to start on a loaded
+# machine.)
 for id in $(jq -r .id "$T/telco.jsonl" "$T/bank.jsonl"); do
-  "$ct" job show --json "$id" >"$T/h.json"
-  accepted=$(jq '[.attempts[] | select(.outcome == "accepted")] | length' "$T/h.json")
-  parts=$(jq '.receipt.parts | length' "$T/h.json")
-  [ "$accepted" = "$parts" ] || mismatch=$((mismatch + 1))
-done
-expect_eq "jobs whose history lacks an accepted part" 0 "$mismatch"
+  "$ct" job show --json "$id"
+done >"$T/h.json"
+expect_eq "jobs read back" 20 "$(jq -s length "$T/h.json")"
+expect_eq "jobs whose history lacks an accepted part" 0 \
+  "$(jq -s 'map(select(([.attempts[] | select(.outcome == "accepted")] | length) != (.receipt.parts | length))) | length' "$T/h.json")"
 
 # check_pdf FILE PASSWORD JOB_JSON WHAT: the PDF is locked with PASSWORD (AES-256, revision 6),
 # opens with it and with nothing else, and shows the job's invoice number and amount.
@@ -54,10 +54,11 @@ check_pdf() {
   expect_eq "$what: opens with the password" 0 "$(qpdf --password="$pw" --check "$f" >/dev/null 2>&1; echo $?)"
   expect_eq "$what: refused without a password" 2 "$(qpdf --check "$f" >/dev/null 2>&1; echo $?)"
   expect_eq "$what: refused with a wrong password" 2 "$(qpdf --password=0000x --check "$f" >/dev/null 2>&1; echo $?)"
-  expect_eq "$what: AES-256, revision 6" "R = 6" "$(qpdf --password="$pw" --show-encryption "$f" | grep -o 'R = 6')"
-  expect_eq "$what: encryption method" "AESv3" "$(qpdf --password="$pw" --show-encryption "$f" | awk '/stream encryption method/ { print $NF }')"
+  qpdf --password="$pw" --show-encryption "$f" >"$T/encryption.txt" || true
+  expect_eq "$what: AES-256, revision 6" "R = 6" "$(grep -o 'R = 6' "$T/encryption.txt")"
+  expect_eq "$what: encryption method" "AESv3" "$(awk '/stream encryption method/ { print $NF }' "$T/encryption.txt")"
   expect_eq "$what: modification forbidden" "modify other: not allowed" \
-    "$(qpdf --password="$pw" --show-encryption "$f" | grep -o 'modify other: not allowed')"
+    "$(grep -o 'modify other: not allowed' "$T/encryption.txt")"
   expect_eq "$what: pdfinfo sees it encrypted" yes \
     "$(pdfinfo -upw "$pw" "$f" | awk '/^Encrypted:/ { print $2 }')"
   expect_eq "$what: pdfinfo refuses without password" 1 "$(pdfinfo "$f" >/dev/null 2>&1; echo $?)"
@@ -79,7 +80,7 @@ curl -sS --max-time 10 --cacert "$T/ca/ca.crt" -H "Authorization: Bearer $WA_TOK
   -o "$T/wa.pdf" "$base/media-download/$media"
 expect_eq "receipt hash = SHA-256 of what WhatsApp received" "$sha" "$(sha256sum "$T/wa.pdf" | cut -d' ' -f1)"
 expect_eq "mock's own hash agrees" "$sha" "$(curl -sS --max-time 10 --cacert "$T/ca/ca.crt" \
-  -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media" | jq -r .sha256)"
+  -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media" | jq -r .sha256)"
 check_pdf "$T/wa.pdf" "${cpf:0:4}" "$job" "whatsapp PDF"
 expect_eq "the file is not the unprotected original" false \
   "$(cmp -s "$T/wa.pdf" "$T/docs/$(jq -r .invoice.document.path <<<"$job")" && echo true || echo false)"
@@ -115,7 +116,7 @@ n_both=6
 "$ct" enqueue --quiet "$T/both.jsonl"
 start_ct
 listening() { grep -q 'http: listening on 127.0.0.1:' "$T/run.log"; }
-wait_until 10 listening || fail "no 'http: listening' line"
+wait_until 30 listening || fail "no 'http: listening' line"
 port=$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
 all_delivered() { [ "$(spool_stat .delivered)" = $n_both ]; }
 wait_until 60 all_delivered || fail "the WhatsApp + e-mail invoices were not delivered within 60 s"
@@ -159,8 +160,10 @@ start_mock
 rm -f "$T"/spool.db*
 # The URL documents come from servers on 127.0.0.1: tenant tim allows that network (without
 # it they would be refused as loopback; delivery_document_url.sh tests that).
+# document_fetch_timeout: the silent URL waits it out twice, and the oversized answer's TLS
+# handshake and headers must come within it on a loaded machine (1 s was too short there).
 REQUEST_TIMEOUT=5s MAX_ATTEMPTS=2 write_config "document_root = $T/docs
-document_fetch_timeout = 1s
+document_fetch_timeout = 5s
 [tenant.tim]
 document_url_allow_networks = 127.0.0.1/32"
 base_job=$(sed -n 1p "$T/telco.jsonl")
@@ -171,8 +174,12 @@ src_pdf="$T/docs/$(jq -r .invoice.document.path <<<"$base_job")"
 qpdf --encrypt user owner 256 -- "$src_pdf" "$T/docs/locked.pdf"
 # An oversized answer: a 21 MB attachment the mock serves back without authentication.
 head -c $((21 * 1000 * 1000)) /dev/zero | tr '\0' 'x' >"$T/big.bin"
-printf '{"personalizations":[{"to":[{"email":"big@example.com"}]}],"from":{"email":"f@example.com"},"subject":"big","content":[{"type":"text/plain","value":"x"}],"attachments":[{"content":"%s","filename":"big.pdf","type":"application/pdf"}]}' \
-  "$(base64 -w0 "$T/big.bin")" >"$T/big.json"
+# (Streamed into the file: 28 MB through a shell variable took seconds on a loaded machine.)
+{
+  printf '{"personalizations":[{"to":[{"email":"big@example.com"}]}],"from":{"email":"f@example.com"},"subject":"big","content":[{"type":"text/plain","value":"x"}],"attachments":[{"content":"'
+  base64 -w0 "$T/big.bin"
+  printf '","filename":"big.pdf","type":"application/pdf"}]}'
+} >"$T/big.json"
 big_id=$(curl -sS --max-time 30 --cacert "$T/ca/ca.crt" -D - -o /dev/null -H "Authorization: Bearer $SG_KEY" \
   -H 'content-type: application/json' --data-binary @"$T/big.json" "$base/v3/mail/send" |
   tr -d '\r' | awk 'tolower($1) == "x-message-id:" { print $2 }')
@@ -180,15 +187,14 @@ big_id=$(curl -sS --max-time 30 --cacert "$T/ca/ca.crt" -D - -o /dev/null -H "Au
 # FIFO this script holds open and never writes to).
 mkfifo "$T/silent.in"
 exec 7<>"$T/silent.in"
-silent_port=""
-for p in $(shuf -i 20000-60000 -n 20); do
-  openssl s_server -accept "127.0.0.1:$p" -cert "$T/ca/server.crt" \
-    -key "$T/ca/server.key" -quiet <"$T/silent.in" >/dev/null 2>&1 &
-  silent_pid=$!
-  sleep 0.3
-  if kill -0 "$silent_pid" 2>/dev/null; then silent_port=$p; break; fi
-done
-[ -n "$silent_port" ] || { echo "FAIL: could not start a silent TLS server" >&2; exit 1; }
+# It picks its own port (0) and names it on its "ACCEPT 127.0.0.1:PORT" line once it listens.
+openssl s_server -accept 127.0.0.1:0 -cert "$T/ca/server.crt" -key "$T/ca/server.key" \
+  <"$T/silent.in" >"$T/silent.out" 2>"$T/silent.err" &
+silent_pid=$!
+silent_up() { grep -q '^ACCEPT 127\.0\.0\.1:[0-9]' "$T/silent.out" || ! kill -0 "$silent_pid" 2>/dev/null; }
+wait_until 60 silent_up || true
+silent_port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/silent.out" | head -n 1)
+[ -n "$silent_port" ] || { echo "FAIL: could not start a silent TLS server: $(cat "$T/silent.err")" >&2; exit 1; }
 trap 'kill "$silent_pid" 2>/dev/null || true; stop_all' EXIT
 {
   mkjob bad-escape '.invoice.document = {"path": "escape.pdf", "password_policy": "cpf_first4"}'

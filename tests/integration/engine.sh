@@ -76,7 +76,7 @@ ${1:-}
 [provider.wa-tim]
 kind = whatsapp
 tenants = tim
-base_url = $base/v19.0
+base_url = $base/v24.0
 account = $WA_PHONE_ID
 secret_file = $T/wa.secret
 rate = ${WA_RATE:-0}

@@ -30,7 +30,7 @@ http_token_file = $T/http.token"
 export CARTEIRO_SPOOL=$T/spool.db
 start_ct
 listening() { grep -q 'http: listening on 127.0.0.1:' "$T/run.log"; }
-wait_until 10 listening || { fail "no 'http: listening' line"; sed 's/^/  run: /' "$T/run.log" >&2; }
+wait_until 30 listening || { fail "no 'http: listening' line"; sed 's/^/  run: /' "$T/run.log" >&2; }
 api=http://127.0.0.1:$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
 post() {
   curl -s -o "$T/body" -w '%{http_code}' --max-time 10 -X POST \
@@ -64,7 +64,7 @@ expect_eq "posted again: all duplicates" "0 $((half - 1)) 0" "$(post -H 'X-Carte
 
 # Every job is delivered: one e-mail and one SMS each, to the recipients Python chose.
 delivered() { [ "$(spool_stat .delivered)" = "$n" ]; }
-wait_until 20 delivered || fail "the Python jobs were not delivered within 20 s ($(spool_stat .delivered) of $n)"
+wait_until 60 delivered || fail "the Python jobs were not delivered within 60 s ($(spool_stat .delivered) of $n)"
 expect_eq "e-mails at the mock" "$n" "$(mock_stat .endpoints.sendgrid_mail.outcomes.ok)"
 expect_eq "SMS at the mock" "$n" "$(mock_stat .endpoints.twilio_messages.outcomes.ok)"
 expect_eq "nothing sent twice" 0 "$(mock_stat .total.duplicates)"
@@ -81,18 +81,26 @@ fields='{tenant: .job.tenant, kind: .job.kind,
          locale: .job.recipient.locale, time_zone: .job.recipient.time_zone}'
 masked='{name: .job.recipient.name, cpf: .job.recipient.cpf, phone: .job.recipient.phone,
          email: .job.recipient.email}'
+# Per job, one jq run for what Python expects (id, fields, masked, then the clear values) and
+# one for what the API answered (state, fields, masked): jq takes a tenth of a second to start
+# on a loaded machine.
 while read -r line; do
-  id=$(jq -r .id <<<"$line")
+  mapfile -t want < <(jq -r -c -S '.id, .fields, .masked, .clear[]' <<<"$line")
+  id=${want[0]}
   got=$(curl -s -o "$T/job.json" -w '%{http_code}' --max-time 10 \
     -H "Authorization: Bearer ingest-token-synthetic" "$api/v1/jobs/$id")
   expect_eq "$id: GET 200" 200 "$got"
-  expect_eq "$id: state" delivered "$(jq -r .state "$T/job.json")"
-  expect_eq "$id: fields" "$(jq -c -S .fields <<<"$line")" "$(jq -c -S "$fields" "$T/job.json")"
-  expect_eq "$id: masked" "$(jq -c -S .masked <<<"$line")" "$(jq -c -S "$masked" "$T/job.json")"
-  for v in $(jq -r '.clear[]' <<<"$line"); do
-    checks=$((checks + 1))
-    if grep -qF -- "$v" "$T/job.json"; then fail "$id: a clear personal value is in GET /v1/jobs"; fi
-  done
+  mapfile -t have < <(jq -r -c -S ".state, ($fields), ($masked)" "$T/job.json")
+  expect_eq "$id: state" delivered "${have[0]:-}"
+  expect_eq "$id: fields" "${want[1]}" "${have[1]:-}"
+  expect_eq "$id: masked" "${want[2]}" "${have[2]:-}"
+  # Each word of each clear value, looked for anywhere in the answer.
+  # shellcheck disable=SC2086 # split into words on purpose
+  printf '%s\n' ${want[@]:3} | grep -v '^$' >"$T/clear.txt" || true
+  checks=$((checks + $(wc -l <"$T/clear.txt")))
+  if [ -s "$T/clear.txt" ] && grep -qF -f "$T/clear.txt" "$T/job.json"; then
+    fail "$id: a clear personal value is in GET /v1/jobs"
+  fi
 done <"$T/expected.jsonl"
 
 stop_ct 20

@@ -29,11 +29,15 @@ SG_KEY=SG.test-key
   --seed 42 --whatsapp-token "$WA_TOKEN" --twilio-account "$TW_SID:$TW_TOKEN" \
   --sendgrid-key "$SG_KEY" --reject whatsapp=suffix:0007 >"$T/mock.out" 2>"$T/mock.err" &
 mock_pid=$!
-for _ in $(seq 100); do
-  [ -s "$T/port" ] && break
-  kill -0 "$mock_pid" 2>/dev/null || break
-  sleep 0.05
-done
+# wait_port FILE: until the mock has written its port to FILE, or has died, or 60 s (a loaded
+# machine can take seconds to start it; a dead mock is seen at once).
+wait_port() {
+  local limit=$((SECONDS + 60))
+  while [ ! -s "$1" ] && kill -0 "$mock_pid" 2>/dev/null && [ "$SECONDS" -lt "$limit" ]; do
+    sleep 0.05
+  done
+}
+wait_port "$T/port"
 if [ ! -s "$T/port" ]; then
   echo "FAIL: mock-provider did not start" >&2
   sed 's/^/  mock: /' "$T/mock.err" >&2
@@ -58,7 +62,7 @@ header() { tr -d '\r' <"$T/headers" | awk -v h="$1" 'tolower($1) == tolower(h) "
 admin_post() { curl -sS --max-time 5 --cacert "$T/ca/ca.crt" -X POST -d "$2" "$base$1" >/dev/null; }
 stat_of() { curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/stats" | jq -r "$1"; }
 
-wa_url=$base/v19.0/1234567890/messages
+wa_url=$base/v24.0/1234567890/messages
 tw_url=$base/2010-04-01/Accounts/$TW_SID/Messages.json
 sg_url=$base/v3/mail/send
 wa_template() { # wa_template TO
@@ -80,21 +84,25 @@ sg_mail() { # sg_mail SUBJECT
 }
 
 # 1. WhatsApp: a valid template message, over HTTP/2.
+wa_template_joana=$(wa_template +5511987654321)
 req -H "Authorization: Bearer $WA_TOKEN" -H 'Content-Type: application/json' \
-  -d "$(wa_template +5511987654321)" "$wa_url"
+  -d "$wa_template_joana" "$wa_url"
 expect_eq "wa template status" 200 "$code"
 expect_eq "wa negotiated HTTP/2" 2 "$ver"
-expect_eq "wa wamid" true "$(body '.messages[0].id | startswith("wamid.")')"
-expect_eq "wa wa_id" 5511987654321 "$(body '.contacts[0].wa_id')"
-expect_eq "wa input echoed" +5511987654321 "$(body '.contacts[0].input')"
-expect_eq "wa template accepted" accepted "$(body '.messages[0].message_status')"
+fields "$T/body" '.messages[0].id | startswith("wamid.")' .contacts[0].wa_id .contacts[0].input \
+  .messages[0].message_status
+expect_eq "wa wamid" true "${F[0]}"
+expect_eq "wa wa_id" 5511987654321 "${F[1]}"
+expect_eq "wa input echoed" +5511987654321 "${F[2]}"
+expect_eq "wa template accepted" accepted "${F[3]}"
 
 # 2. WhatsApp errors: no token, malformed JSON, missing messaging_product, bad "to".
-req -H 'Content-Type: application/json' -d "$(wa_template +5511987654321)" "$wa_url"
+req -H 'Content-Type: application/json' -d "$wa_template_joana" "$wa_url"
 expect_eq "wa no auth status" 401 "$code"
-expect_eq "wa no auth code" 190 "$(body .error.code)"
-expect_eq "wa no auth type" OAuthException "$(body .error.type)"
-req -H "Authorization: Bearer wrong" -d "$(wa_template +5511987654321)" "$wa_url"
+fields "$T/body" .error.code .error.type
+expect_eq "wa no auth code" 190 "${F[0]}"
+expect_eq "wa no auth type" OAuthException "${F[1]}"
+req -H "Authorization: Bearer wrong" -d "$wa_template_joana" "$wa_url"
 expect_eq "wa bad token code" 190 "$(body .error.code)"
 req -H "Authorization: Bearer $WA_TOKEN" -d '{"messaging_product": "whatsapp",' "$wa_url"
 expect_eq "wa malformed status" 400 "$code"
@@ -116,15 +124,17 @@ expect_eq "wa rule code" 131026 "$(body .error.code)"
 req -u "$TW_SID:$TW_TOKEN" --data-urlencode 'To=+5511987654321' \
   --data-urlencode 'From=+15005550006' --data-urlencode 'Body=Fatura: 23793.38128 60000.000003' "$tw_url"
 expect_eq "twilio status" 201 "$code"
-expect_eq "twilio sid" true "$(body '.sid | test("^SM[0-9a-f]{32}$")')"
-expect_eq "twilio queued" queued "$(body .status)"
-expect_eq "twilio to" +5511987654321 "$(body .to)"
+fields "$T/body" '.sid | test("^SM[0-9a-f]{32}$")' .status .to
+expect_eq "twilio sid" true "${F[0]}"
+expect_eq "twilio queued" queued "${F[1]}"
+expect_eq "twilio to" +5511987654321 "${F[2]}"
 req -u "$TW_SID:$TW_TOKEN" --data-urlencode 'To=98765-4321' --data-urlencode 'From=+15005550006' \
   --data-urlencode 'Body=x' "$tw_url"
 expect_eq "twilio bad To status" 400 "$code"
-expect_eq "twilio bad To code" 21211 "$(body .code)"
-expect_eq "twilio bad To message" "The 'To' number 98765-4321 is not a valid phone number." "$(body .message)"
-expect_eq "twilio bad To more_info" https://www.twilio.com/docs/errors/21211 "$(body .more_info)"
+fields "$T/body" .code .message .more_info
+expect_eq "twilio bad To code" 21211 "${F[0]}"
+expect_eq "twilio bad To message" "The 'To' number 98765-4321 is not a valid phone number." "${F[1]}"
+expect_eq "twilio bad To more_info" https://www.twilio.com/docs/errors/21211 "${F[2]}"
 req -u "$TW_SID:nope" --data-urlencode 'To=+5511987654321' --data-urlencode 'From=+15005550006' \
   --data-urlencode 'Body=x' "$tw_url"
 expect_eq "twilio bad auth status" 401 "$code"
@@ -137,9 +147,17 @@ expect_eq "sendgrid empty body" 0 "$(wc -c <"$T/body")"
 expect_eq "sendgrid message id present" true "$([ -n "$(header x-message-id)" ] && echo true || echo false)"
 req -H "Authorization: Bearer $SG_KEY" -d '{"from":{"email":"faturas@example.com"},"subject":"s","content":[{"type":"text/plain","value":"x"}]}' "$sg_url"
 expect_eq "sendgrid invalid status" 400 "$code"
-expect_eq "sendgrid error field" personalizations "$(body '.errors[0].field')"
-expect_eq "sendgrid error help" null "$(body '.errors[0].help')"
-expect_eq "sendgrid one error" 1 "$(body '.errors | length')"
+fields "$T/body" .errors[0].field .errors[0].help '.errors | length'
+expect_eq "sendgrid error field" personalizations "${F[0]}"
+expect_eq "sendgrid error help" null "${F[1]}"
+expect_eq "sendgrid one error" 1 "${F[2]}"
+# a display name with ',' or ';' goes only quoted, as SendGrid's libraries send it
+req -H "Authorization: Bearer $SG_KEY" -d "$(sg_mail 'n' | jq -c '.personalizations[0].to[0].name = "Araújo, José"')" "$sg_url"
+expect_eq "sendgrid name with a comma: status" 400 "$code"
+expect_eq "sendgrid name with a comma: field" personalizations.0.to.0.name "$(body '.errors[0].field')"
+expect_eq "sendgrid name with a comma: message" "The to name cannot contain ';' or ',' unless it is quoted." "$(body '.errors[0].message')"
+req -H "Authorization: Bearer $SG_KEY" -d "$(sg_mail 'n' | jq -c '.personalizations[0].to[0].name = "\"Araújo, José\""')" "$sg_url"
+expect_eq "sendgrid name with a comma, quoted" 202 "$code"
 
 # 6. Injected 429 with Retry-After, switched on and off at runtime.
 admin_post /config '{"sendgrid": {"faults": {"rate_limit": 1, "retry_after": 7}}}'
@@ -158,15 +176,18 @@ admin_post /config '{"sendgrid": {"faults": {"drop": 0, "reset": 1}}}'
 req -H "Authorization: Bearer $SG_KEY" -d "$(sg_mail 'reset')" "$sg_url"
 expect_eq "reset: CURLE_HTTP2_STREAM" 92 "$rc"
 admin_post /config '{"sendgrid": {"faults": {"reset": 0}}}'
-expect_eq "dropped counted" 1 "$(stat_of .endpoints.sendgrid_mail.outcomes.dropped)"
-expect_eq "reset counted" 1 "$(stat_of .endpoints.sendgrid_mail.outcomes.reset)"
+curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/stats" >"$T/stats.json"
+fields "$T/stats.json" .endpoints.sendgrid_mail.outcomes.dropped .endpoints.sendgrid_mail.outcomes.reset
+expect_eq "dropped counted" 1 "${F[0]}"
+expect_eq "reset counted" 1 "${F[1]}"
 
 # 8. Revoked credentials.
 admin_post /config '{"whatsapp": {"revoked": true}}'
-req -H "Authorization: Bearer $WA_TOKEN" -d "$(wa_template +5511987654321)" "$wa_url"
+req -H "Authorization: Bearer $WA_TOKEN" -d "$wa_template_joana" "$wa_url"
 expect_eq "revoked status" 401 "$code"
-expect_eq "revoked code" 190 "$(body .error.code)"
-expect_eq "revoked subcode" 460 "$(body .error.error_subcode)"
+fields "$T/body" .error.code .error.error_subcode
+expect_eq "revoked code" 190 "${F[0]}"
+expect_eq "revoked subcode" 460 "${F[1]}"
 admin_post /config '{"whatsapp": {"revoked": false}}'
 
 # 9. Exact counts and duplicates: the same message twice, another once.
@@ -177,28 +198,38 @@ done
 req -H "Authorization: Bearer $WA_TOKEN" -d "$(wa_text +5511912345678 "segunda via")" --http1.1 "$wa_url"
 expect_eq "HTTP/1.1 fallback" "200 1.1" "$code $ver"
 curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/stats" >"$T/stats.json"
-s() { jq -r "$1" "$T/stats.json"; }
-expect_eq "stats requests" 4 "$(s .endpoints.whatsapp_messages.requests)"
-expect_eq "stats ok" 4 "$(s .endpoints.whatsapp_messages.outcomes.ok)"
-expect_eq "stats unique keys" 2 "$(s .endpoints.whatsapp_messages.unique_keys)"
-expect_eq "stats duplicates" 2 "$(s .endpoints.whatsapp_messages.duplicates)"
-expect_eq "stats duplicates accepted" 2 "$(s .endpoints.whatsapp_messages.duplicates_accepted)"
-expect_eq "stats account" 4 "$(s '.endpoints.whatsapp_messages.accounts["1234567890"].requests')"
-expect_eq "stats other endpoints" 0 "$(s .endpoints.twilio_messages.requests)"
-expect_eq "stats total duplicates" 2 "$(s .total.duplicates)"
+fields "$T/stats.json" .endpoints.whatsapp_messages.requests .endpoints.whatsapp_messages.outcomes.ok \
+  .endpoints.whatsapp_messages.unique_keys .endpoints.whatsapp_messages.duplicates \
+  .endpoints.whatsapp_messages.duplicates_accepted \
+  '.endpoints.whatsapp_messages.accounts["1234567890"].requests' \
+  .endpoints.twilio_messages.requests .total.duplicates
+expect_eq "stats requests" 4 "${F[0]}"
+expect_eq "stats ok" 4 "${F[1]}"
+expect_eq "stats unique keys" 2 "${F[2]}"
+expect_eq "stats duplicates" 2 "${F[3]}"
+expect_eq "stats duplicates accepted" 2 "${F[4]}"
+expect_eq "stats account" 4 "${F[5]}"
+expect_eq "stats other endpoints" 0 "${F[6]}"
+expect_eq "stats total duplicates" 2 "${F[7]}"
 curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=whatsapp_messages&to=%2B5511912345678" >"$T/recv.json"
-expect_eq "received records" 4 "$(jq '.records | length' "$T/recv.json")"
-expect_eq "received duplicate flags" "false true false true" "$(jq -r '[.records[].duplicate] | map(tostring) | join(" ")' "$T/recv.json")"
-expect_eq "received attempts" "0 1 0 2" "$(jq -r '[.records[].attempt] | map(tostring) | join(" ")' "$T/recv.json")"
-expect_eq "received detail" "segunda via" "$(jq -r '.records[0].detail.text.body' "$T/recv.json")"
+fields "$T/recv.json" '.records | length' '[.records[].duplicate] | map(tostring) | join(" ")' \
+  '[.records[].attempt] | map(tostring) | join(" ")' .records[0].detail.text.body
+expect_eq "received records" 4 "${F[0]}"
+expect_eq "received duplicate flags" "false true false true" "${F[1]}"
+expect_eq "received attempts" "0 1 0 2" "${F[2]}"
+expect_eq "received detail" "segunda via" "${F[3]}"
 
 # 10. Faults are a function of (seed, message, attempt): the same 20 messages after a reset
 # meet the same fates, whatever else happened in between.
 admin_post /config '{"whatsapp": {"faults": {"rate_limit": 0.5}}}'
+# The 20 messages, as wa_text builds them, made by one jq run.
+mapfile -t fate_msgs < <(jq -cn 'range(1; 21) | {messaging_product: "whatsapp",
+  to: "+55119000010\(10 + .)", type: "text", text: {body: "fatura \(.)"}}')
+expect_eq "fate messages are wa_text's" "$(wa_text +5511900001011 "fatura 1")" "${fate_msgs[0]}"
 fates() {
-  local out=""
-  for i in $(seq 20); do
-    req -H "Authorization: Bearer $WA_TOKEN" -d "$(wa_text +55119000010$((10 + i)) "fatura $i")" "$wa_url"
+  local out="" m
+  for m in "${fate_msgs[@]}"; do
+    req -H "Authorization: Bearer $WA_TOKEN" -d "$m" "$wa_url"
     out="$out$code "
   done
   echo "$out"
@@ -215,7 +246,7 @@ admin_post /config '{"whatsapp": {"faults": {"rate_limit": 0}}}'
 # 11. Media upload keeps the SHA-256 of the bytes received.
 printf '%%PDF-1.4\n%% synthetic invoice for tests\n%%%%EOF\n' >"$T/fatura.pdf"
 req -H "Authorization: Bearer $WA_TOKEN" -F messaging_product=whatsapp -F type=application/pdf \
-  -F "file=@$T/fatura.pdf;type=application/pdf" "$base/v19.0/1234567890/media"
+  -F "file=@$T/fatura.pdf;type=application/pdf" "$base/v24.0/1234567890/media"
 expect_eq "media status" 200 "$code"
 expect_eq "media id digits" true "$(body '.id | test("^[0-9]+$")')"
 curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=whatsapp_media" >"$T/recv.json"
@@ -227,23 +258,24 @@ printf '%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << 
 kept_sha=$(sha256sum "$T/kept.pdf" | cut -d' ' -f1)
 kept_size=$(wc -c <"$T/kept.pdf")
 req -H "Authorization: Bearer $WA_TOKEN" -F messaging_product=whatsapp -F type=application/pdf \
-  -F "file=@$T/kept.pdf;type=application/pdf;filename=fatura-42.pdf" "$base/v19.0/1234567890/media"
+  -F "file=@$T/kept.pdf;type=application/pdf;filename=fatura-42.pdf" "$base/v24.0/1234567890/media"
 expect_eq "kept upload status" 200 "$code"
 media_id=$(body .id)
-req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media_id"
 expect_eq "media url status" 200 "$code"
-expect_eq "media url sha256" "$kept_sha" "$(body .sha256)"
-expect_eq "media url file_size" "$kept_size" "$(body .file_size)"
-expect_eq "media url mime_type" application/pdf "$(body .mime_type)"
-expect_eq "media url id" "$media_id" "$(body .id)"
-expect_eq "media url product" whatsapp "$(body .messaging_product)"
-expect_eq "media url" "$base/media-download/$media_id" "$(body .url)"
-media_url=$(body .url)
-req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id?phone_number_id=1234567890"
+fields "$T/body" .sha256 .file_size .mime_type .id .messaging_product .url
+expect_eq "media url sha256" "$kept_sha" "${F[0]}"
+expect_eq "media url file_size" "$kept_size" "${F[1]}"
+expect_eq "media url mime_type" application/pdf "${F[2]}"
+expect_eq "media url id" "$media_id" "${F[3]}"
+expect_eq "media url product" whatsapp "${F[4]}"
+expect_eq "media url" "$base/media-download/$media_id" "${F[5]}"
+media_url=${F[5]}
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media_id?phone_number_id=1234567890"
 expect_eq "media url, own phone_number_id" 200 "$code"
-req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id?phone_number_id=5550001"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media_id?phone_number_id=5550001"
 expect_eq "media url, other phone_number_id" "400 100" "$code $(body .error.code)"
-req "$base/v19.0/$media_id"
+req "$base/v24.0/$media_id"
 expect_eq "media url without token" "401 190" "$code $(body .error.code)"
 req -H "Authorization: Bearer $WA_TOKEN" "$media_url"
 expect_eq "download status" 200 "$code"
@@ -253,7 +285,7 @@ req "$media_url"
 expect_eq "download without token" 401 "$code"
 # an id of this instance's shape whose counter was never reached: never issued
 unknown_id=${media_id:0:7}9999999999
-req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$unknown_id"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$unknown_id"
 expect_eq "unknown media url" "404 100 GraphMethodException" "$code $(body .error.code) $(body .error.type)"
 req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/$unknown_id"
 expect_eq "unknown media download" "404 100" "$code $(body .error.code)"
@@ -269,13 +301,16 @@ wa_doc_template() { # wa_doc_template TO MEDIA_ID
 req -H "Authorization: Bearer $WA_TOKEN" -d "$(wa_doc_template +5511955554444 "$media_id")" "$wa_url"
 expect_eq "template naming the upload" 200 "$code"
 curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=whatsapp_messages&to=5511955554444" >"$T/recv.json"
-expect_eq "record document_id" "$media_id" "$(jq -r '.records[-1].document_id' "$T/recv.json")"
-expect_eq "record document_sha256" "$kept_sha" "$(jq -r '.records[-1].document_sha256' "$T/recv.json")"
-expect_eq "record document_filename" fatura-42.pdf "$(jq -r '.records[-1].document_filename' "$T/recv.json")"
-expect_eq "record sha256 of the document" "$kept_sha" "$(jq -r '.records[-1].sha256' "$T/recv.json")"
+fields "$T/recv.json" '.records[-1].document_id' '.records[-1].document_sha256' \
+  '.records[-1].document_filename' '.records[-1].sha256'
+expect_eq "record document_id" "$media_id" "${F[0]}"
+expect_eq "record document_sha256" "$kept_sha" "${F[1]}"
+expect_eq "record document_filename" fatura-42.pdf "${F[2]}"
+expect_eq "record sha256 of the document" "$kept_sha" "${F[3]}"
 req -H "Authorization: Bearer $WA_TOKEN" -d "$(wa_doc_template +5511955554444 "$unknown_id")" "$wa_url"
-expect_eq "template naming an unknown id" "400 131053" "$code $(body .error.code)"
-expect_eq "unknown id message" "(#131053) Media upload error" "$(body .error.message)"
+fields "$T/body" .error.code .error.message
+expect_eq "template naming an unknown id" "400 131053" "$code ${F[0]}"
+expect_eq "unknown id message" "(#131053) Media upload error" "${F[1]}"
 req -H "Authorization: Bearer $WA_TOKEN" -d "$(jq -cn --arg id "$unknown_id" '{messaging_product: "whatsapp",
   to: "5511955554444", type: "document", document: {id: $id}}')" "$wa_url"
 expect_eq "document message naming an unknown id" "400 131053" "$code $(body .error.code)"
@@ -287,21 +322,24 @@ sg_attached() { # sg_attached FILE
     content: [{type: "text/plain", value: "Segue a fatura"}],
     attachments: [{content: $c, filename: "fatura-42.pdf", type: "application/pdf", disposition: "attachment"}]}'
 }
-req -H "Authorization: Bearer $SG_KEY" -H 'Content-Type: application/json' -d "$(sg_attached "$T/kept.pdf")" "$sg_url"
+sg_attached "$T/kept.pdf" >"$T/attached.json"
+req -H "Authorization: Bearer $SG_KEY" -H 'Content-Type: application/json' -d @"$T/attached.json" "$sg_url"
 expect_eq "sendgrid with attachment" 202 "$code"
 sg_id=$(header x-message-id)
 curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=sendgrid_mail" >"$T/recv.json"
-expect_eq "sendgrid record message id" "$sg_id" "$(jq -r '.records[-1].message_id' "$T/recv.json")"
-expect_eq "sendgrid record sha256" "$kept_sha" "$(jq -r '.records[-1].sha256' "$T/recv.json")"
-expect_eq "sendgrid attachment summary sha256" "$kept_sha" "$(jq -r '.records[-1].detail.attachments[0].sha256' "$T/recv.json")"
-expect_eq "sendgrid attachment summary bytes" "$kept_size" "$(jq -r '.records[-1].detail.attachments[0].bytes' "$T/recv.json")"
+fields "$T/recv.json" '.records[-1].message_id' '.records[-1].sha256' \
+  '.records[-1].detail.attachments[0].sha256' '.records[-1].detail.attachments[0].bytes'
+expect_eq "sendgrid record message id" "$sg_id" "${F[0]}"
+expect_eq "sendgrid record sha256" "$kept_sha" "${F[1]}"
+expect_eq "sendgrid attachment summary sha256" "$kept_sha" "${F[2]}"
+expect_eq "sendgrid attachment summary bytes" "$kept_size" "${F[3]}"
 req "$base/attachments/$sg_id/0"
 expect_eq "attachment status" 200 "$code"
 expect_eq "attachment content-type" application/pdf "$(header content-type)"
 expect_eq "attachment bytes" same "$(cmp -s "$T/kept.pdf" "$T/body" && echo same || echo differ)"
 req "$base/attachments/$sg_id/1"
 expect_eq "no second attachment" 404 "$code"
-req -H "Authorization: Bearer $SG_KEY" -d "$(sg_attached "$T/kept.pdf" | jq -c '.attachments[0].content = "not base64!"')" "$sg_url"
+req -H "Authorization: Bearer $SG_KEY" -d "$(jq -c '.attachments[0].content = "not base64!"' "$T/attached.json")" "$sg_url"
 expect_eq "bad base64 still SendGrid's error" "400 attachments.0.content" "$code $(body '.errors[0].field')"
 curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/stats" >"$T/stats.json"
 expect_eq "store: two uploads and one attachment" "3 $((kept_size * 2 + $(wc -c <"$T/fatura.pdf")))" \
@@ -320,18 +358,15 @@ mock_pid=""
 "$mock" --cert "$T/ca/server.crt" --key "$T/ca/server.key" --port 0 --port-file "$T/port2" \
   --whatsapp-token "$WA_TOKEN" --keep-files 2 -q >"$T/mock2.out" 2>"$T/mock2.err" &
 mock_pid=$!
-for _ in $(seq 100); do
-  [ -s "$T/port2" ] && break
-  kill -0 "$mock_pid" 2>/dev/null || break
-  sleep 0.05
-done
+wait_port "$T/port2"
+[ -s "$T/port2" ] || { echo "FAIL: the second mock-provider did not start" >&2; exit 1; }
 base=https://127.0.0.1:$(cat "$T/port2")
-wa_url=$base/v19.0/1234567890/messages
+wa_url=$base/v24.0/1234567890/messages
 ids=()
 for i in 1 2 3; do
   printf '%%PDF-1.4\n%% fatura %s\n%%%%EOF\n' "$i" >"$T/evict$i.pdf"
   req -H "Authorization: Bearer $WA_TOKEN" -F messaging_product=whatsapp -F type=application/pdf \
-    -F "file=@$T/evict$i.pdf;type=application/pdf" "$base/v19.0/1234567890/media"
+    -F "file=@$T/evict$i.pdf;type=application/pdf" "$base/v24.0/1234567890/media"
   ids+=("$(body .id)")
 done
 req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/${ids[0]}"

@@ -6,7 +6,11 @@
 #     webhook listener's, fails this test until it is described;
 #   - the document is valid OpenAPI 3.1, its examples match their schemas, and a running daemon
 #     answers every operation and example with a documented status, Content-Type and body
-#     (openapi_check.mjs, with the npm packages of tools/openapi that tools/setup installs).
+#     (openapi_check.mjs, with the npm packages of tools/openapi that tools/setup installs);
+#   - the daemon also runs its webhook listener (webhook_listen), with a WhatsApp, a Twilio and
+#     a SendGrid account whose secrets are made here (and a WhatsApp account without webhook
+#     keys): openapi_check.mjs signs each webhook example with them as the provider would,
+#     and causes each documented refusal.
 # usage: openapi_check.sh CARTEIRO GEN_INVOICES MOCK_PROVIDER GEN_TEST_CA SOURCE_DIR
 . "$(dirname "$0")/lib.sh"
 ct=$1 gen=$2 mock=$3 gen_ca=$4 src=$(readlink -f "$5")
@@ -45,29 +49,62 @@ done <"$T/paths"
 # The check can fail: a route the document lacks is caught.
 echo "/v1/no-such-route" >>"$T/routes"
 expect_eq "a route missing from the document is caught" false "$(covered /v1/no-such-route && echo true || echo false)"
-expect_eq "a prefix route missing from the document is caught" false "$(covered /webhooks/ && echo true || echo false)"
+expect_eq "a prefix route missing from the document is caught" false "$(covered /v1/no-such-prefix/ && echo true || echo false)"
 
-# ---- the daemon -------------------------------------------------------------------------------
+# ---- the daemon, with its webhook listener ----------------------------------------------------
 start_mock
 printf 'openapi-token-synthetic\n' >"$T/http.token"
+# The webhook secrets, made here: the Meta app secret and verify token of wa-tim, SendGrid's
+# signing key (its public half is the email account's webhook_public_key); Twilio signs with
+# the sms account's auth token ($TW_TOKEN, engine.sh).
+printf 'app-secret-synthetic\n' >"$T/wa.app"
+printf 'verify-token-synthetic\n' >"$T/wa.verify"
+chmod 600 "$T/wa.app" "$T/wa.verify"
+(umask 077; openssl ecparam -name prime256v1 -genkey -noout -out "$T/sg.pem" 2>/dev/null)
+export CARTEIRO_PROVIDER_WA_TIM_WEBHOOK_SECRET_FILE=$T/wa.app
+export CARTEIRO_PROVIDER_WA_TIM_WEBHOOK_VERIFY_TOKEN_FILE=$T/wa.verify
+CARTEIRO_PROVIDER_EMAIL_WEBHOOK_PUBLIC_KEY=$(openssl pkey -in "$T/sg.pem" -pubout -outform DER | base64 -w0)
+export CARTEIRO_PROVIDER_EMAIL_WEBHOOK_PUBLIC_KEY
+PUBLIC=https://hooks.example.com
+MAX_BODY_KB=256
 LOG_LEVEL=info write_config "http_listen = 127.0.0.1:0
-http_token_file = $T/http.token"
+http_token_file = $T/http.token
+webhook_listen = 127.0.0.1:0
+webhook_public_url = $PUBLIC
+webhook_max_body_kb = $MAX_BODY_KB"
+# an account with no webhook keys, serving a tenant no job names
+cat >>"$T/carteiro.ini" <<INI
+
+[provider.wa-spare]
+kind = whatsapp
+tenants = spare
+base_url = $base/v24.0
+account = 1234567891
+secret_file = $T/wa.secret
+INI
 export CARTEIRO_SPOOL=$T/spool.db
 start_ct
-listening() { grep -qs 'http: listening on 127.0.0.1:' "$T/run.log"; }
-wait_until 10 listening || { fail "no 'http: listening' line"; sed 's/^/  run: /' "$T/run.log" >&2; finish; exit 1; }
+listening() { grep -qs 'http: listening on 127.0.0.1:' "$T/run.log" && grep -qs 'webhooks: listening on 127.0.0.1:' "$T/run.log"; }
+wait_until 10 listening || { fail "no 'http: listening' and 'webhooks: listening' lines"; sed 's/^/  run: /' "$T/run.log" >&2; finish; exit 1; }
 port=$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
+hooks_port=$(grep -o 'webhooks: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
 # The status document has its spool part once the spool was counted (every two seconds).
 counted() { [ "$(curl -s -H 'Authorization: Bearer openapi-token-synthetic' "http://127.0.0.1:$port/v1/status" | jq -r '.spool | type')" = object ]; }
 wait_until 10 counted || fail "the status document has no spool part after 10 s"
+jq -n --arg base "http://127.0.0.1:$hooks_port" --arg public "$PUBLIC" --arg tw "$TW_TOKEN" \
+  --arg pem "$T/sg.pem" --argjson max $((MAX_BODY_KB * 1024)) --arg src "$src" \
+  '{base: $base, public_url: $public, accounts: {whatsapp: "wa-tim", sms: "sms", email: "email"},
+    unconfigured: "wa-spare", wa_app_secret: "app-secret-synthetic",
+    wa_verify_token: "verify-token-synthetic", twilio_auth_token: $tw, sendgrid_key_pem: $pem,
+    max_body: $max, src: $src}' >"$T/hooks.json"
 rc=0
 node "$(dirname "$0")/openapi_check.mjs" "$tools" "$doc" "http://127.0.0.1:$port" openapi-token-synthetic \
-  >"$T/node.out" 2>&1 || rc=$?
+  "$T/hooks.json" >"$T/node.out" 2>&1 || rc=$?
 grep -v "^ok: " "$T/node.out" || true
 [ -z "${OPENAPI_SHOW:-}" ] || cat "$T/node.out"
 expect_eq "openapi_check.mjs: exit status" 0 "$rc"
 expect_eq "openapi_check.mjs: checks ran" true \
-  "$([ "$(grep -c '^ok: ' "$T/node.out")" -ge 40 ] && echo true || echo false)"
+  "$([ "$(grep -c '^ok: ' "$T/node.out")" -ge 200 ] && echo true || echo false)"
 stop_ct 20
 expect_eq "carteiro exit status on SIGTERM" 0 "$ct_status"
 finish

@@ -113,7 +113,7 @@ for lib in $(readelf -d "$tree"/obj-*/bin/carteiro | sed -n 's/.*(NEEDED).*\[\(.
   path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !p { print $NF; p = 1 }') # no early exit: pipefail
   pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true)
   pkg=${pkg%%:*}
-  expect_eq "Depends names $pkg for $lib (shlibdeps)" true "$([ -n "$pkg" ] && grep -qE "(^|, )$pkg( |,|$)" <<<"$depends" && echo true || echo false)"
+  expect_eq "Depends names $pkg for $lib (shlibdeps)" true "$([ -n "$pkg" ] && tr ',' '\n' <<<"$depends" | awk '{ print $1 }' | grep -qxF "$pkg" && echo true || echo false)"
 done
 dpkg-deb -x "$deb" "$T/x"
 expect_eq "the unit is deploy/carteiro.service" true "$(cmp -s "$T/x/lib/systemd/system/carteiro.service" "$src/deploy/carteiro.service" && echo true || echo false)"

@@ -25,6 +25,7 @@
  *                          (parts already accepted) otherwise; NULL when there is none
  *            body          the encoded Job, exactly as ct_job_encode_pb wrote it
  *   attempt  (seq, n) -> encoded Attempt; insert-only history, n = 0, 1, ... per job.
+ *   event, inbound   webhook events and inbound messages (version 2): see events.c.
  *
  *   job_take       (state, priority DESC, due_ms) WHERE state = 0
  *   job_delivered  (state, updated_ms) WHERE state = 2    expiry, counts
@@ -135,6 +136,7 @@
  */
 #include "spool/spool_int.h"
 #include "spool/sqlite/journal.h"
+#include "spool/sqlite/events.h"
 #include "spool/sqlite/leases.h"
 #include "spool/sqlite/sqlite_int.h"
 
@@ -233,6 +235,7 @@ struct ct__spool_backend {
   ct__journal_t *journal;   /* the outcome journal; NULL when there is none */
   bool failing;             /* the last settle (or recording of the journal) failed for the disk */
   uint64_t commit_failures; /* how many did, since open */
+  ct__sqlite_events_t *events; /* webhook events (events.c) */
 };
 
 /* Errors */
@@ -447,6 +450,9 @@ static int sqlite_open(ct__spool_backend_t **out, const ct_spool_options_t *opts
     if (rc != 0)
       goto fail_journal;
   }
+  rc = ct__sqlite_events_open(be->db, opts->event_retention_ms, &be->events);
+  if (rc != 0)
+    goto fail_journal;
   *out = be;
   return 0;
 
@@ -473,6 +479,7 @@ fail_be:
 static void sqlite_close(ct__spool_backend_t *be) {
   /* Outcomes still in the journal stay there for the next owner's open. */
   ct__journal_close(be->journal);
+  ct__sqlite_events_close(be->events);
   for (int i = 0; i < N_STMTS; i++)
     sqlite3_finalize(be->st[i]);
   sqlite3_close_v2(be->db);
@@ -1692,6 +1699,41 @@ static int sqlite_dlq_import(ct__spool_backend_t *be, const ct_dead_letter_t *co
   return rc;
 }
 
+/* Webhook events: events.c */
+
+static int sqlite_events_put(ct__spool_backend_t *be, const ct_event_t *const *events, size_t n,
+                             int64_t now_ms, int *results) {
+  return ct__sqlite_events_put(be->events, events, n, now_ms, results);
+}
+
+static int sqlite_events_take(ct__spool_backend_t *be, int64_t now_ms, size_t max,
+                              ct_event_lease_t *out, size_t *n) {
+  return ct__sqlite_events_take(be->events, now_ms, max, out, n);
+}
+
+static int sqlite_events_ack(ct__spool_backend_t *be, const int64_t *seqs, size_t n,
+                             int64_t now_ms, int *results) {
+  return ct__sqlite_events_ack(be->events, seqs, n, now_ms, results);
+}
+
+static int sqlite_events_retry(ct__spool_backend_t *be, const int64_t *seqs, size_t n,
+                               int64_t due_ms, int *results) {
+  return ct__sqlite_events_retry(be->events, seqs, n, due_ms, results);
+}
+
+static int sqlite_events_stats(ct__spool_backend_t *be, ct_event_stats_t *out) {
+  return ct__sqlite_events_stats(be->events, out);
+}
+
+static int sqlite_events_expire(ct__spool_backend_t *be, int64_t now_ms, size_t *count) {
+  return ct__sqlite_events_expire(be->events, now_ms, count);
+}
+
+static int sqlite_inbound_list(ct__spool_backend_t *be, const ct_inbound_filter_t *f,
+                               int (*visit)(const ct_event_t *e, void *arg), void *arg) {
+  return ct__sqlite_inbound_list(be->events, f, visit, arg);
+}
+
 const ct__spool_ops_t ct__spool_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1709,4 +1751,11 @@ const ct__spool_ops_t ct__spool_sqlite_ops = {
     .stats = sqlite_stats,
     .expire = sqlite_expire,
     .health = sqlite_health,
+    .events_put = sqlite_events_put,
+    .events_take = sqlite_events_take,
+    .events_ack = sqlite_events_ack,
+    .events_retry = sqlite_events_retry,
+    .events_stats = sqlite_events_stats,
+    .events_expire = sqlite_events_expire,
+    .inbound_list = sqlite_inbound_list,
 };

@@ -170,6 +170,71 @@ static void test_env_overrides_file(void **state) {
   unsetenv("CARTEIRO_PROVIDER_SMS_1_RATE");
 }
 
+/* The webhook keys: secrets from files or the environment, each account's URL from
+ * webhook_public_url, and every problem named. */
+static void test_webhook_keys(void **state) {
+  (void)state;
+  const char *app = write_file("app.secret", "app-secret-synthetic\n");
+  char ini[2048];
+  snprintf(ini, sizeof ini,
+           "[carteiro]\nwebhook_listen = 0.0.0.0:8443\n"
+           "webhook_public_url = https://hooks.example.com//\n"
+           "[provider.wa-1]\nkind = whatsapp\nbase_url = https://graph.facebook.com/v24.0\n"
+           "account = 1\nsecret_file = %s\nwebhook_secret_file = %s\n"
+           "[provider.mail]\nkind = email\nbase_url = https://api.sendgrid.com\n"
+           "sender = a@example.com\nsecret_file = %s\n"
+           "webhook_public_key = MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBa"
+           "WjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==\nwebhook_tolerance = 2m\n",
+           app, app, app);
+  const char *path = write_file("hooks.ini", ini);
+  setenv("CARTEIRO_PROVIDER_WA_1_WEBHOOK_VERIFY_TOKEN", "verify-synthetic", 1);
+  ct_config_t *cfg = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  int rc = ct_config_load(path, &cfg, errs, &nerr);
+  for (size_t i = 0; i < nerr && i < CT_CONFIG_MAX_ERRORS; i++)
+    print_message("%s: %s\n", errs[i].where, errs[i].what);
+  assert_int_equal(rc, 0);
+  assert_string_equal(cfg->webhook_listen, "0.0.0.0:8443");
+  assert_int_equal(cfg->webhook_max_body_kb, 4096);
+  assert_int_equal(cfg->event_retention_ms, (int64_t)7 * 86400 * 1000);
+  assert_string_equal(cfg->providers[0].webhook_secret, "app-secret-synthetic");
+  assert_string_equal(cfg->providers[0].webhook_verify_token, "verify-synthetic");
+  assert_string_equal(cfg->providers[0].webhook_url, "https://hooks.example.com/webhooks/wa-1");
+  assert_string_equal(cfg->providers[1].webhook_url, "https://hooks.example.com/webhooks/mail");
+  assert_null(cfg->providers[1].webhook_secret);
+  assert_int_equal(cfg->providers[1].webhook_tolerance_ms, 120000);
+  assert_int_equal(cfg->providers[0].webhook_tolerance_ms, 600000);
+  ct_config_free(cfg);
+  unsetenv("CARTEIRO_PROVIDER_WA_1_WEBHOOK_VERIFY_TOKEN");
+
+  path = write_file("bad-hooks.ini",
+                    "[carteiro]\nwebhook_listen = 8443\nwebhook_public_url = ftp://x/?a=1\n"
+                    "webhook_tls_cert = /nonexistent/hooks.crt\n"
+                    "[provider.mail]\nkind = email\nbase_url = https://api.sendgrid.com\n"
+                    "sender = a@example.com\nwebhook_public_key = not a key\n"
+                    "webhook_secret_file = /nonexistent/secret\n");
+  setenv("CARTEIRO_PROVIDER_MAIL_SECRET", "k", 1);
+  assert_int_equal(ct_config_load(path, &cfg, errs, &nerr), CT_EINVAL);
+  unsetenv("CARTEIRO_PROVIDER_MAIL_SECRET");
+  const char *want[][2] = {
+      {"[provider.mail]", "webhook_secret_file /nonexistent/secret: no such file"},
+      {"[provider.mail]", "webhook_public_key is not base64 of a DER public key"},
+      {"[carteiro] webhook_listen", "'8443' is not host:port"},
+      {"[carteiro] webhook_tls_cert", "needs webhook_tls_key too (and the other way)"},
+      {"[carteiro] webhook_tls_cert", "/nonexistent/hooks.crt: No such file or directory"},
+      {"[carteiro] webhook_public_url", "must start with https:// (or http://)"},
+      {"[carteiro] webhook_public_url", "must not hold a query or a fragment"},
+  };
+  for (size_t i = 0; i < nerr && i < CT_CONFIG_MAX_ERRORS; i++)
+    print_message("%s: %s\n", errs[i].where, errs[i].what);
+  assert_int_equal(nerr, sizeof want / sizeof want[0]);
+  for (size_t i = 0; i < nerr; i++) {
+    assert_string_equal(errs[i].where, want[i][0]);
+    assert_string_equal(errs[i].what, want[i][1]);
+  }
+}
+
 /* [cluster]: absent means one node; present, it needs the NATS servers and checks its names. */
 static void test_cluster_section(void **state) {
   (void)state;
@@ -650,6 +715,7 @@ int main(void) {
       cmocka_unit_test(test_document_limits),
       cmocka_unit_test(test_env_overrides_file),
       cmocka_unit_test(test_cluster_section),
+      cmocka_unit_test(test_webhook_keys),
       cmocka_unit_test(test_missing_file_and_durations),
       cmocka_unit_test(test_document_url_rules),
       cmocka_unit_test(test_numbers_named),

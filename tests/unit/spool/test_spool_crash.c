@@ -1,9 +1,12 @@
 /* Crash test of the spool: kill -9 at random moments must lose nothing acknowledged.
  *
  * The parent runs ROUNDS children one after the other against the same spool, and kills each
- * with SIGKILL after a random few milliseconds (sometimes while it is still opening or
- * migrating). A child, as the owner, loops: enqueue a batch of fresh ids, take, settle a mix
- * of ack / retry / dead / release, and leaves some leases unsettled (in flight when it dies).
+ * with SIGKILL: one round in eight at once (while it is still opening or migrating), the
+ * others a random few milliseconds after the child has reported 1 or 2 finished
+ * loops through a pipe. Counting loops rather than milliseconds from fork keeps the kills in
+ * the middle of the work however slowly a loaded machine runs the children. A child, as the
+ * owner, loops: enqueue a batch of fresh ids, take, settle a mix of ack / retry / dead /
+ * release, and leaves some leases unsettled (in flight when it dies).
  * It keeps a side log of what the spool acknowledged:
  *
  *   A <id>   about to enqueue (written before the call: the only ids that may exist)
@@ -26,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -41,6 +45,8 @@
 #define ROUNDS 50
 #define MAX_BATCH 40
 #define MAX_TAKE 32
+/* A child that has not finished a loop this long after its start is stuck, not slow. */
+#define PROGRESS_LIMIT_MS 60000
 
 static uint64_t rng_state;
 
@@ -96,8 +102,10 @@ static void fail_child(const char *what, int rc, int code) {
   _exit(code);
 }
 
-/* The child: runs until it is killed. */
-static void child(const char *path, const char *log_path, int round, uint64_t seed) {
+/* The child: runs until it is killed. After each loop it writes one byte to `progress` (a
+ * pipe the parent reads; non-blocking, so a full pipe only drops counts it no longer needs). */
+static void child(const char *path, const char *log_path, int round, uint64_t seed,
+                  int progress) {
   rng_state = seed ^ ((uint64_t)(round + 1) * UINT64_C(0x9E3779B97F4A7C15));
   int log = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (log < 0)
@@ -189,7 +197,35 @@ static void child(const char *path, const char *log_path, int round, uint64_t se
       log_write(log, lines, len, true);
     for (size_t i = 0; i < got; i++)
       ct_lease_free(&leases[i]);
+    if (write(progress, "l", 1) < 0 && errno != EAGAIN && errno != EINTR)
+      _exit(24);
   }
+}
+
+/* Waits until the child has finished `loops` loops (bytes on `fd`), it has closed the pipe
+ * (it died), or PROGRESS_LIMIT_MS have passed. Returns the loops seen. */
+static unsigned wait_progress(int fd, unsigned loops) {
+  unsigned seen = 0;
+  int64_t limit = ct_mono_ms() + PROGRESS_LIMIT_MS;
+  while (seen < loops) {
+    int64_t left = limit - ct_mono_ms();
+    if (left <= 0)
+      break;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int n = poll(&pfd, 1, (int)left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    char buf[64];
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    seen += (unsigned)r;
+  }
+  return seen;
 }
 
 /* ---- the parent's checks ---- */
@@ -362,20 +398,42 @@ int main(void) {
   int64_t start = ct_mono_ms();
   int killed = 0;
   for (int round = 0; round < ROUNDS; round++) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0 || fcntl(pipefd[1], F_SETFL, O_NONBLOCK) != 0) {
+      perror("pipe");
+      return 1;
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
       perror("fork");
       return 1;
     }
-    if (pid == 0)
-      child(path, log_path, round, seed);
-    /* Mostly a few to tens of milliseconds of work; one round in eight is killed at once,
-     * while it opens the spool (or creates and migrates it). */
-    unsigned delay_us = below(8) == 0 ? below(1500) : 2000 + below(40000);
+    if (pid == 0) {
+      close(pipefd[0]);
+      child(path, log_path, round, seed, pipefd[1]);
+    }
+    close(pipefd[1]);
+    /* One round in eight is killed at once, while it opens the spool (or creates and
+     * migrates it); the others after 1 or 2 loops and then up to 20 ms more, so the kill
+     * lands anywhere in a loop. */
+    unsigned delay_us;
+    if (below(8) == 0) {
+      delay_us = below(1500);
+    } else {
+      unsigned want = 1 + below(2);
+      unsigned seen = wait_progress(pipefd[0], want);
+      if (seen < want) {
+        fprintf(stderr, "FAIL: round %d: the child finished %u of %u loops in %d s\n", round,
+                seen, want, PROGRESS_LIMIT_MS / 1000);
+        failures++;
+      }
+      delay_us = below(20000);
+    }
     struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)delay_us * 1000};
     nanosleep(&ts, NULL);
     kill(pid, SIGKILL);
+    close(pipefd[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }

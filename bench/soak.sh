@@ -221,9 +221,22 @@ scrape() { # scrape: /metrics of the running life into $T/metrics.<life>; 1 when
     grep -q '^carteiro_inflight_jobs ' "$T/metrics.tmp" &&
     mv "$T/metrics.tmp" "$T/metrics.$life"
 }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# rss_kb PID: its VmRSS (kB) into RSS; cpu_ticks PID: its user + system ticks into CPU; 0 when
+# it is gone. Both read /proc with builtins: on a loaded machine every process started makes a
+# sample later, and the RSS windows need samples.
+rss_kb() {
+  local k v
+  RSS=0
+  while read -r k v _; do
+    if [ "$k" = VmRSS: ]; then RSS=$v; break; fi
+  done 2>/dev/null <"/proc/$1/status" || true
+}
+cpu_ticks() {
+  local f
+  CPU=0
+  if read -r -a f 2>/dev/null <"/proc/$1/stat"; then CPU=$((f[13] + f[14])); fi
+}
 busy=$((inflight / 2)) # a sample with this many jobs in flight counts for RSS
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 start_life() {
   life=$((life + 1))
@@ -353,7 +366,9 @@ while :; do
   if [ "$nkills" -gt 0 ] && [ "$kills_done" -lt "$nkills" ] &&
      [ "$t" -ge $(((kills_done + 1) * kill_every * 1000)) ]; then
     scrape || true
-    rss=$(rss_kb "$ct_pid") cpu=$(cpu_ticks "$ct_pid")
+    rss_kb "$ct_pid"
+    cpu_ticks "$ct_pid"
+    rss=$RSS cpu=$CPU
     kill -KILL "$ct_pid"
     st=0; { wait "$ct_pid"; } 2>/dev/null || st=$?
     kills_done=$((kills_done + 1))
@@ -365,14 +380,16 @@ while :; do
   if [ "$t" -ge "$next_sample" ]; then
     next_sample=$((t + sample_s * 1000))
     age=$(((NOW - life_start[life]) / 1000))
-    rss=$(rss_kb "$ct_pid")
+    rss_kb "$ct_pid"
+    cpu_ticks "$ct_pid"
+    rss=$RSS
     if scrape; then
       read -r u i d r cl br < <(metrics_of "$T/metrics.$life")
     else
       u=-1 i=-1 d=-1 r=-1 cl=-1 br=-1
     fi
     mk=$(mock_get /stats 2>/dev/null | jq -r '.endpoints.twilio_messages | "\(.outcomes.ok) \(.duplicates_accepted)"' 2>/dev/null) || true
-    echo "$((t / 1000)) $life $age $rss $(cpu_ticks "$ct_pid") $d $u $i $r ${mk:--1 -1} $cl $br" >>"$T/samples.log"
+    echo "$((t / 1000)) $life $age $rss $CPU $d $u $i $r ${mk:--1 -1} $cl $br" >>"$T/samples.log"
     if [ $(((t / 1000) % 60)) -lt "$sample_s" ]; then
       log "life $life age ${age}s: RSS $((rss / 1024)) MiB, delivered $d (this life), in flight $i, ready $r, unanswered $u"
     fi
@@ -406,7 +423,8 @@ done
 now
 drain_s=$(((NOW - drain_start) / 1000))
 log "drained in ${drain_s}s; SIGTERM"
-life_cpu[$life]=$(cpu_ticks "$ct_pid")
+cpu_ticks "$ct_pid"
+life_cpu[$life]=$CPU
 kill -TERM "$ct_pid"
 stop_status=0
 wait "$ct_pid" || stop_status=$?

@@ -8,6 +8,7 @@
  *   GET  /config        the effective configuration, credentials reduced to a count
  *   POST /config        change provider sections at runtime (faults, latency, revoked, ...)
  *   GET  /attachments/MSGID/N   the bytes of attachment N of the SendGrid message MSGID
+ *   POST /outage        {"seconds": S}: the whole mock down for S seconds, this page included
  *   GET  /callbacks     callback records: ?provider=&state=acked|given_up|pending|dropped
  *                       &since=&limit=
  *   POST /callbacks/inbound   {"provider","from","text","to"?,"name"?}: a customer's message
@@ -44,6 +45,7 @@ static void stats_page(mock_t *m, h2o_req_t *req)
   json_object_set_new(j, "uptime_ms", json_integer(mock_wall_ms() - m->started_ms));
   json_object_set_new(j, "pending_replies", json_integer((json_int_t)m->pending));
   json_object_set_new(j, "seed", json_integer((json_int_t)m->conf.seed));
+  json_object_set_new(j, "outages", json_integer((json_int_t)m->outages));
   json_object_set_new(j, "store",
                       mock_store_to_json(m->store, m->conf.keep_files, m->conf.keep_bytes));
   json_object_set_new(j, "callbacks", mock_callbacks_stats(m));
@@ -208,6 +210,32 @@ static void config_post(mock_t *m, h2o_req_t *req)
   mock_send_json(req, 200, "OK", mock_config_to_json(&m->conf));
 }
 
+/* POST /outage {"seconds": S}: a provider outage (server.c has what it does), S from 0.001 to
+ * 86400. Answered 200 {"outage_ms": N} before it begins; 409 while one is already on. */
+static void outage_post(mock_t *m, h2o_req_t *req)
+{
+  json_error_t je;
+  json_t *j = json_loadb(req->entity.base != NULL ? req->entity.base : "",
+                         req->entity.base != NULL ? req->entity.len : 0, JSON_REJECT_DUPLICATES,
+                         &je);
+  json_t *s = j != NULL && json_is_object(j) && json_object_size(j) == 1
+                  ? json_object_get(j, "seconds")
+                  : NULL;
+  double sec = s != NULL && json_is_number(s) ? json_number_value(s) : -1;
+  json_decref(j);
+  if (!(sec >= 0.001 && sec <= 86400)) {
+    bad_request(req, "expected {\"seconds\": S} with S from 0.001 to 86400");
+    return;
+  }
+  uint64_t ms = (uint64_t)(sec * 1000 + 0.5);
+  if (mock_outage_start(m, ms) != 0) {
+    mock_send_json(req, 409, "Conflict",
+                   json_pack("{s:s}", "error", "an outage is already on, or the mock is stopping"));
+    return;
+  }
+  mock_send_json(req, 200, "OK", json_pack("{s:I}", "outage_ms", (json_int_t)ms));
+}
+
 /* GET /attachments/<X-Message-Id>/<index>: what SendGrid would have mailed, decoded. The
  * path after the prefix is the store's key. */
 static void attachment_page(mock_t *m, h2o_req_t *req, h2o_iovec_t rest)
@@ -272,6 +300,11 @@ bool mock_admin(mock_t *m, h2o_req_t *req)
       method_not_allowed(req, "GET");
     else
       attachment_page(m, req, h2o_iovec_init(p.base + 13, p.len - 13));
+  } else if (h2o_memis(p.base, p.len, H2O_STRLIT("/outage"))) {
+    if (!is_method(req, "POST"))
+      method_not_allowed(req, "POST");
+    else
+      outage_post(m, req);
   } else if (h2o_memis(p.base, p.len, H2O_STRLIT("/callbacks"))) {
     if (!is_method(req, "GET"))
       method_not_allowed(req, "GET");

@@ -261,6 +261,11 @@ typedef struct mock {
   uv_tcp_t listener;
   uv_signal_t sigterm, sigint;
   uv_timer_t shutdown_timer;
+  uv_timer_t outage_timer; /* an outage: first its start, then its end (server.c) */
+  uint64_t outage_ms;      /* length of the outage asked for, while one is on */
+  bool down;               /* an outage is on: no listener, every connection cut */
+  bool listener_closed;    /* the listener's close callback ran */
+  uint64_t outages;        /* outages begun */
   bool stopping;
   uint64_t stop_began; /* uv_now() when the first signal came */
   bool port_file_written;
@@ -372,6 +377,14 @@ void mock_whatsapp_media_download(mock_t *m, h2o_req_t *req, h2o_iovec_t media_i
 int mock_server_start(mock_t *m);
 /* Releases what mock_server_start acquired; the loop must have stopped. */
 void mock_server_dispose(mock_t *m);
+/* A provider outage of `ms` milliseconds (1..86400000), as a crashed server looks from
+ * outside: 20 ms from now (so that the admin answer asking for it leaves first) the listener
+ * closes, so new connections are refused, and every open connection is shut down with
+ * shutdown(2), so requests on them end unanswered (replies waiting on their latency are
+ * counted cancelled); `ms` later the same address and port listen again. Counters, keys,
+ * records and the store are kept, so duplicates across the outage are still seen. Returns 0;
+ * -1 when an outage is already on or the mock is stopping. */
+int mock_outage_start(mock_t *m, uint64_t ms);
 /* Creates the call for `req` in its pool. Never fails (h2o aborts on out of memory). */
 mock_call_t *mock_call_new(mock_t *m, h2o_req_t *req, mock_ep_t ep, mock_prov_t prov);
 /* Sends the reply now, or after call->delay_ms on a uv timer; stats and the record are

@@ -10,6 +10,10 @@
  *          (PROTOCOL_ERROR) on HTTP/2 and into a truncated chunked body plus close on
  *          HTTP/1.1. h2o offers no way to reset a stream before its HEADERS frame.
  *
+ * An outage (POST /outage) closes the listener and shuts down every accepted connection, as
+ * a crashed server looks from outside, then listens again on the same port; the process, its
+ * counters and its key table live on, so a duplicate sent across the outage is still seen.
+ *
  * Latency never blocks the loop: a delayed reply waits on its own uv timer. Its call lives
  * in shared memory linked to the request's pool; when h2o disposes of the request first
  * (the client reset the stream or closed the connection), the dispose hook stops the timer
@@ -279,34 +283,97 @@ static int write_port_file(const char *path, unsigned port)
   return 0;
 }
 
-static int setup_listener(mock_t *m)
+static void on_listener_closed(uv_handle_t *h)
+{
+  mock_t *m = h->data;
+  m->listener_closed = true;
+}
+
+/* Listens on the configured address and `port` (0: a free one); m->port is the port bound. */
+static int setup_listener(mock_t *m, unsigned port)
 {
   struct sockaddr_storage ss;
   int r;
   bool v6 = strchr(m->conf.listen, ':') != NULL;
   if (v6)
-    r = uv_ip6_addr(m->conf.listen, (int)m->conf.port, (struct sockaddr_in6 *)&ss);
+    r = uv_ip6_addr(m->conf.listen, (int)port, (struct sockaddr_in6 *)&ss);
   else
-    r = uv_ip4_addr(m->conf.listen, (int)m->conf.port, (struct sockaddr_in *)&ss);
+    r = uv_ip4_addr(m->conf.listen, (int)port, (struct sockaddr_in *)&ss);
   if (r != 0) {
     fprintf(stderr, "mock-provider: bad listen address %s\n", m->conf.listen);
     return -1;
   }
   uv_tcp_init(m->loop, &m->listener);
   m->listener.data = m;
+  m->listener_closed = false;
   r = uv_tcp_bind(&m->listener, (struct sockaddr *)&ss, 0);
   if (r == 0)
     r = uv_listen((uv_stream_t *)&m->listener, 1024, on_accept);
   if (r != 0) {
-    fprintf(stderr, "mock-provider: cannot listen on %s:%u: %s\n", m->conf.listen, m->conf.port,
+    fprintf(stderr, "mock-provider: cannot listen on %s:%u: %s\n", m->conf.listen, port,
             uv_strerror(r));
-    uv_close((uv_handle_t *)&m->listener, NULL);
+    uv_close((uv_handle_t *)&m->listener, on_listener_closed);
     return -1;
   }
   int len = sizeof(ss);
   uv_tcp_getsockname(&m->listener, (struct sockaddr *)&ss, &len);
   m->port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                      : ((struct sockaddr_in *)&ss)->sin_port);
+  return 0;
+}
+
+/* ---- an outage ---- */
+
+/* uv_walk callback: cuts one accepted connection (every TCP handle but the listener). */
+static void cut_connection(uv_handle_t *h, void *arg)
+{
+  mock_t *m = arg;
+  uv_os_fd_t fd;
+  if (h->type != UV_TCP || h == (uv_handle_t *)&m->listener || uv_is_closing(h))
+    return;
+  /* as in drop_connection: h2o reads the end of the stream and closes the connection through
+   * its own path, disposing of its requests (delayed replies are counted cancelled) */
+  if (uv_fileno(h, &fd) == 0)
+    shutdown(fd, SHUT_RDWR);
+}
+
+static void on_outage_end(uv_timer_t *t)
+{
+  mock_t *m = t->data;
+  if (m->stopping)
+    return;
+  /* the handle may be initialized again only after its close callback ran */
+  if (!m->listener_closed || setup_listener(m, m->port) != 0) {
+    uv_timer_start(t, on_outage_end, 100, 0);
+    return;
+  }
+  m->down = false;
+  if (!m->conf.quiet)
+    fprintf(stderr, "mock-provider: outage over, listening on port %u again\n", m->port);
+}
+
+static void on_outage_begin(uv_timer_t *t)
+{
+  mock_t *m = t->data;
+  if (m->stopping)
+    return;
+  uv_close((uv_handle_t *)&m->listener, on_listener_closed);
+  uv_walk(m->loop, cut_connection, m);
+  if (!m->conf.quiet)
+    fprintf(stderr, "mock-provider: outage of %llu ms: connections cut, new ones refused\n",
+            (unsigned long long)m->outage_ms);
+  uv_timer_start(t, on_outage_end, m->outage_ms, 0);
+}
+
+int mock_outage_start(mock_t *m, uint64_t ms)
+{
+  if (m->down || m->stopping || ms == 0)
+    return -1;
+  m->down = true;
+  m->outage_ms = ms;
+  m->outages++;
+  /* 20 ms: the admin answer that asked for it leaves first (h2o flushes on a 0 ms timer) */
+  uv_timer_start(&m->outage_timer, on_outage_begin, 20, 0);
   return 0;
 }
 
@@ -332,7 +399,9 @@ static void on_signal(uv_signal_t *s, int signum)
   m->stopping = true;
   if (!m->conf.quiet)
     fprintf(stderr, "mock-provider: signal %d, stopping\n", signum);
-  uv_close((uv_handle_t *)&m->listener, NULL);
+  uv_timer_stop(&m->outage_timer);
+  if (!uv_is_closing((uv_handle_t *)&m->listener))
+    uv_close((uv_handle_t *)&m->listener, on_listener_closed);
   /* GOAWAY to HTTP/2 clients, close idle HTTP/1.1 connections */
   h2o_context_request_shutdown(&m->h2o_ctx);
   m->stop_began = uv_now(m->loop);
@@ -358,7 +427,7 @@ int mock_server_start(mock_t *m)
   m->accept_ctx.hosts = m->h2o_conf.hosts;
   m->accept_ctx.ssl_ctx = m->ssl_ctx;
 
-  if (setup_listener(m) != 0)
+  if (setup_listener(m, m->conf.port) != 0)
     goto fail_h2o;
 
   uv_signal_init(m->loop, &m->sigterm);
@@ -368,6 +437,8 @@ int mock_server_start(mock_t *m)
   uv_signal_start(&m->sigint, on_signal, SIGINT);
   uv_timer_init(m->loop, &m->shutdown_timer);
   m->shutdown_timer.data = m;
+  uv_timer_init(m->loop, &m->outage_timer);
+  m->outage_timer.data = m;
 
   if (m->conf.port_file[0] != '\0' && write_port_file(m->conf.port_file, m->port) != 0) {
     fprintf(stderr, "mock-provider: cannot write %s: %s\n", m->conf.port_file, strerror(errno));
@@ -384,6 +455,7 @@ fail_listener:
   uv_close((uv_handle_t *)&m->sigterm, NULL);
   uv_close((uv_handle_t *)&m->sigint, NULL);
   uv_close((uv_handle_t *)&m->shutdown_timer, NULL);
+  uv_close((uv_handle_t *)&m->outage_timer, NULL);
   uv_close((uv_handle_t *)&m->listener, NULL);
 fail_h2o:
   h2o_context_dispose(&m->h2o_ctx);
@@ -399,6 +471,7 @@ void mock_server_dispose(mock_t *m)
   uv_close((uv_handle_t *)&m->sigterm, NULL);
   uv_close((uv_handle_t *)&m->sigint, NULL);
   uv_close((uv_handle_t *)&m->shutdown_timer, NULL);
+  uv_close((uv_handle_t *)&m->outage_timer, NULL);
   if (!uv_is_closing((uv_handle_t *)&m->listener))
     uv_close((uv_handle_t *)&m->listener, NULL);
   /* let the close callbacks run; connections still open belong to h2o and end with the

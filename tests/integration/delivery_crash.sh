@@ -5,7 +5,9 @@
 #             providers), and only what was in flight is sent again: the jobs that got a
 #             message twice number at most max_inflight.
 #   SIGTERM:  carteiro finishes what is in flight, records it and exits 0 within its shutdown
-#             grace; after the restart no message at all is sent twice.
+#             grace, with no request cut; a job whose last message was answered after the
+#             signal is recorded delivered (the report, the spool and the providers agree on
+#             the count); after the restart no message at all is sent twice.
 #
 # The providers answer after a fixed latency so that the run lasts a few seconds and a few
 # hundred jobs are in flight at any moment; the signal comes once the mock has answered a good
@@ -85,7 +87,7 @@ dups=$(mock_stat .total.duplicates)
 after=$(($(mock_stat .records.last_seq) - restart_seq))
 expect_eq "every request of the restart is still in the mock's records ($after <= $records)" true \
   "$([ "$after" -le "$records" ] && echo true || echo false)"
-mock_get "/received?since=$restart_seq&limit=$records" >"$T/received.json"
+mock_received "$restart_seq" >"$T/received.json"
 # A duplicate record names its job by the recipient's phone (WhatsApp, SMS; unique in this
 # data set, checked below) or by the invoice number in the e-mail's subject.
 read -r dup_records dup_jobs unmapped < <(
@@ -129,6 +131,12 @@ expect_eq "SIGTERM came in the middle (0 < $first < $count)" true \
 expect_eq "SIGTERM: requests cancelled" 0 "$(mock_stat '[.endpoints[].outcomes.cancelled] | add')"
 grep -h 'grace period over' "$T/run.log" >&2 || true
 expect_eq "SIGTERM: replies pending at the mock" 0 "$(mock_stat .pending_replies)"
+# The jobs every message of which the providers accepted are the jobs delivered, in the
+# report and in the spool: none that was answered after the signal went back to wait.
+mock_received 0 >"$T/received.json"
+complete=$(jobs_complete "$T/jobs.jsonl" "$T/received.json")
+echo "SIGTERM: $complete jobs complete at the providers, $first reported delivered"
+expect_eq "SIGTERM: jobs complete at the providers = reported delivered" "$complete" "$first"
 
 run_drain 300
 expect_eq "restart after SIGTERM: delivered" "$((count - first))" "$(report .delivered)"

@@ -24,54 +24,54 @@ typedef struct {
                   .attempt = att},                                                             \
           .go = g, .reason = why}
 
-static const entry_t table[CT_EV__N] = {
-    ROW(CT_EV_ACCEPTED, "accepted", CT_COUNT_ACCEPTED, CT_VOTE_SUCCESS, CT_AIMD_OK,
+static const entry_t table[CT_OEV__N] = {
+    ROW(CT_OEV_ACCEPTED, "accepted", CT_COUNT_ACCEPTED, CT_VOTE_SUCCESS, CT_AIMD_OK,
         CT_ATTEMPT_ACCEPTED, GO_CONTINUE, NULL),
-    ROW(CT_EV_PERMANENT, "permanent", CT_COUNT_PERMANENT, CT_VOTE_SUCCESS, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_PERMANENT, "permanent", CT_COUNT_PERMANENT, CT_VOTE_SUCCESS, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_PERMANENT, GO_CHANNEL, NULL),
-    ROW(CT_EV_THROTTLED, "throttled", CT_COUNT_THROTTLED, CT_VOTE_SUCCESS, CT_AIMD_THROTTLED,
+    ROW(CT_OEV_THROTTLED, "throttled", CT_COUNT_THROTTLED, CT_VOTE_SUCCESS, CT_AIMD_THROTTLED,
         CT_ATTEMPT_TRANSIENT, GO_RETRY, NULL),
-    ROW(CT_EV_RECIPIENT_BUSY, "recipient_busy", CT_COUNT_THROTTLED, CT_VOTE_SUCCESS,
+    ROW(CT_OEV_RECIPIENT_BUSY, "recipient_busy", CT_COUNT_THROTTLED, CT_VOTE_SUCCESS,
         CT_AIMD_NEUTRAL, CT_ATTEMPT_TRANSIENT, GO_RETRY, NULL),
-    ROW(CT_EV_AUTH, "auth", CT_COUNT_REFUSED, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_SKIPPED,
+    ROW(CT_OEV_AUTH, "auth", CT_COUNT_REFUSED, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_SKIPPED,
         GO_PAUSE, NULL),
-    ROW(CT_EV_FAILED, "failed", CT_COUNT_TRANSIENT, CT_VOTE_FAILURE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_FAILED, "failed", CT_COUNT_TRANSIENT, CT_VOTE_FAILURE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_TRANSIENT, GO_RETRY, NULL),
-    ROW(CT_EV_UNREACHABLE, "unreachable", CT_COUNT_TRANSIENT, CT_VOTE_FAILURE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_UNREACHABLE, "unreachable", CT_COUNT_TRANSIENT, CT_VOTE_FAILURE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_SKIPPED, GO_RETRY, NULL),
-    ROW(CT_EV_ABORTED, "aborted", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    ROW(CT_OEV_ABORTED, "aborted", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
         GO_RELEASE, NULL),
-    ROW(CT_EV_UNSENDABLE, "unsendable", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_UNSENDABLE, "unsendable", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_PERMANENT, GO_CHANNEL, NULL),
-    ROW(CT_EV_LOCAL_ERROR, "local_error", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_LOCAL_ERROR, "local_error", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_TRANSIENT, GO_RETRY, NULL),
-    ROW(CT_EV_DOC_TRANSIENT, "doc_transient", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_DOC_TRANSIENT, "doc_transient", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_TRANSIENT, GO_RETRY, NULL),
-    ROW(CT_EV_DOC_PERMANENT, "doc_permanent", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_DOC_PERMANENT, "doc_permanent", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_PERMANENT, GO_DEAD, "document_unavailable"),
-    ROW(CT_EV_DONE, "done", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE, GO_ACK,
+    ROW(CT_OEV_DONE, "done", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE, GO_ACK,
         NULL),
-    ROW(CT_EV_EXHAUSTED, "exhausted", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_EXHAUSTED, "exhausted", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_NONE, GO_DEAD, "permanent_failure"),
-    ROW(CT_EV_EXPIRED, "expired", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    ROW(CT_OEV_EXPIRED, "expired", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
         GO_DEAD, "deadline_exceeded"),
-    ROW(CT_EV_WAIT, "wait", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    ROW(CT_OEV_WAIT, "wait", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
         GO_RELEASE, NULL),
-    ROW(CT_EV_PAUSED, "paused", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    ROW(CT_OEV_PAUSED, "paused", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
         GO_RELEASE, NULL),
-    ROW(CT_EV_PROVIDER_DOWN, "provider_down", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_PROVIDER_DOWN, "provider_down", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_NONE, GO_RELEASE, NULL),
-    ROW(CT_EV_STOPPING, "stopping", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    ROW(CT_OEV_STOPPING, "stopping", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
         CT_ATTEMPT_NONE, GO_RELEASE, NULL),
 };
 
-const ct_outcome_row_t *ct_outcome_row(ct_event_t event) {
-  if ((unsigned)event >= CT_EV__N)
+const ct_outcome_row_t *ct_outcome_row(ct_outcome_event_t event) {
+  if ((unsigned)event >= CT_OEV__N)
     return NULL;
   return &table[event].row;
 }
 
-const char *ct_event_name(ct_event_t event) {
+const char *ct_outcome_event_name(ct_outcome_event_t event) {
   const ct_outcome_row_t *r = ct_outcome_row(event);
   return r != NULL ? r->name : "unknown";
 }
@@ -124,7 +124,7 @@ static void retry(const ct_outcome_in_t *in, bool blamed, ct_outcome_t *out) {
 }
 
 void ct_outcome_decide(const ct_outcome_in_t *in, ct_outcome_t *out) {
-  ct_event_t ev = (unsigned)in->event < CT_EV__N ? in->event : CT_EV_FAILED;
+  ct_outcome_event_t ev = (unsigned)in->event < CT_OEV__N ? in->event : CT_OEV_FAILED;
   const entry_t *e = &table[ev];
   *out = (ct_outcome_t){.row = &e->row, .counter = e->row.counter, .breaker = e->row.breaker,
                         .aimd = e->row.aimd, .attempt = e->row.attempt};
@@ -148,7 +148,7 @@ void ct_outcome_decide(const ct_outcome_in_t *in, ct_outcome_t *out) {
     return;
   case GO_DEAD:
     out->next = CT_NEXT_DEAD;
-    out->reason = ev == CT_EV_DOC_PERMANENT && in->reason != NULL && in->reason[0] != '\0'
+    out->reason = ev == CT_OEV_DOC_PERMANENT && in->reason != NULL && in->reason[0] != '\0'
                       ? in->reason
                       : e->reason;
     return;
@@ -172,13 +172,13 @@ void ct_outcome_decide(const ct_outcome_in_t *in, ct_outcome_t *out) {
   case GO_RELEASE:
     out->next = CT_NEXT_RELEASE;
     switch (ev) {
-    case CT_EV_WAIT:
+    case CT_OEV_WAIT:
       out->due_ms = in->wait_until_ms;
       break;
-    case CT_EV_PAUSED:
+    case CT_OEV_PAUSED:
       out->due_ms = add_ms(in->now_ms, CT_OUTCOME_PAUSE_RECHECK_MS);
       break;
-    case CT_EV_PROVIDER_DOWN:
+    case CT_OEV_PROVIDER_DOWN:
       out->due_ms = hold_until(in);
       break;
     default: /* aborted, stopping */

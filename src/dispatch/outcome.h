@@ -61,30 +61,30 @@
 
 typedef enum {
   /* The provider's answer to a request, or what became of the request. */
-  CT_EV_ACCEPTED,       /* the provider took the part */
-  CT_EV_PERMANENT,      /* refused for good on this channel: bad recipient, template, ... */
-  CT_EV_THROTTLED,      /* too fast for the account (429) */
-  CT_EV_RECIPIENT_BUSY, /* too fast for this recipient (WhatsApp 131056) */
-  CT_EV_AUTH,           /* our credentials were refused (401/403) */
-  CT_EV_FAILED,         /* a failure that may pass: 5xx, timeout, reset, stream error */
-  CT_EV_UNREACHABLE,    /* the request never reached the provider: connect refused, TLS */
-  CT_EV_ABORTED,        /* cut by our own shutdown: the provider may or may not have it */
+  CT_OEV_ACCEPTED,       /* the provider took the part */
+  CT_OEV_PERMANENT,      /* refused for good on this channel: bad recipient, template, ... */
+  CT_OEV_THROTTLED,      /* too fast for the account (429) */
+  CT_OEV_RECIPIENT_BUSY, /* too fast for this recipient (WhatsApp 131056) */
+  CT_OEV_AUTH,           /* our credentials were refused (401/403) */
+  CT_OEV_FAILED,         /* a failure that may pass: 5xx, timeout, reset, stream error */
+  CT_OEV_UNREACHABLE,    /* the request never reached the provider: connect refused, TLS */
+  CT_OEV_ABORTED,        /* cut by our own shutdown: the provider may or may not have it */
   /* The engine's own failures. */
-  CT_EV_UNSENDABLE,     /* no request can be built for this job on this channel (no phone,
+  CT_OEV_UNSENDABLE,     /* no request can be built for this job on this channel (no phone,
                            no account serves it): like a permanent answer */
-  CT_EV_LOCAL_ERROR,    /* out of memory, the transport refused the send: try later */
-  CT_EV_DOC_TRANSIENT,  /* the document could not be had now (a fetch timed out) */
-  CT_EV_DOC_PERMANENT,  /* the document can never be sent (missing, not a PDF, not lockable) */
+  CT_OEV_LOCAL_ERROR,    /* out of memory, the transport refused the send: try later */
+  CT_OEV_DOC_TRANSIENT,  /* the document could not be had now (a fetch timed out) */
+  CT_OEV_DOC_PERMANENT,  /* the document can never be sent (missing, not a PDF, not lockable) */
   /* The job's gates. */
-  CT_EV_DONE,           /* every delivery is complete */
-  CT_EV_EXHAUSTED,      /* a delivery has no channel left */
-  CT_EV_EXPIRED,        /* past not_after */
-  CT_EV_WAIT,           /* may not go before in.wait_until_ms (window, quiet hours, gap) */
-  CT_EV_PAUSED,         /* its account is paused (credentials refused) */
-  CT_EV_PROVIDER_DOWN,  /* its account's breaker is open */
-  CT_EV_STOPPING,       /* the daemon is stopping: back as it is */
-  CT_EV__N
-} ct_event_t;
+  CT_OEV_DONE,           /* every delivery is complete */
+  CT_OEV_EXHAUSTED,      /* a delivery has no channel left */
+  CT_OEV_EXPIRED,        /* past not_after */
+  CT_OEV_WAIT,           /* may not go before in.wait_until_ms (window, quiet hours, gap) */
+  CT_OEV_PAUSED,         /* its account is paused (credentials refused) */
+  CT_OEV_PROVIDER_DOWN,  /* its account's breaker is open */
+  CT_OEV_STOPPING,       /* the daemon is stopping: back as it is */
+  CT_OEV__N
+} ct_outcome_event_t;
 
 /* Which of an account's counters the event adds to. */
 typedef enum {
@@ -120,7 +120,7 @@ typedef enum {
 
 /* A row of the table: what the event does to the account, whatever the job. */
 typedef struct {
-  ct_event_t event;
+  ct_outcome_event_t event;
   const char *name;          /* "accepted", "provider_down", ... */
   ct_counter_t counter;
   ct_vote_t breaker;
@@ -139,7 +139,7 @@ typedef struct {
 #define CT_OUTCOME_HOLD_MAX_MS ((int64_t)30 * 1000)
 
 typedef struct {
-  ct_event_t event;
+  ct_outcome_event_t event;
   int64_t now_ms;            /* wall clock */
   uint64_t draw;             /* a uniformly random 64-bit value: the jitter */
   bool async;                /* the news came by webhook, not as the answer to a request */
@@ -178,13 +178,13 @@ typedef struct {
 } ct_outcome_t;
 
 /* The table's row for `event` (NULL when out of range). */
-const ct_outcome_row_t *ct_outcome_row(ct_event_t event);
+const ct_outcome_row_t *ct_outcome_row(ct_outcome_event_t event);
 
 /* "accepted", "provider_down", ...; "unknown" when out of range. */
-const char *ct_event_name(ct_event_t event);
+const char *ct_outcome_event_name(ct_outcome_event_t event);
 
 /* Decides what `in` does to the job and its account. Never fails: an event out of range is
- * treated as CT_EV_FAILED. `out` is always written; out->reason points at a static string
+ * treated as CT_OEV_FAILED. `out` is always written; out->reason points at a static string
  * or at in->reason. */
 void ct_outcome_decide(const ct_outcome_in_t *in, ct_outcome_t *out);
 

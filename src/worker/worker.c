@@ -320,7 +320,7 @@ static void add_count(ct_account_t *acc, ct_counter_t c) {
 }
 
 /* A fresh input for `event`: the provider asked for nothing. judge() fills in the rest. */
-static ct_outcome_in_t event_in(ct_event_t event) {
+static ct_outcome_in_t event_in(ct_outcome_event_t event) {
   return (ct_outcome_in_t){.event = event, .retry_after_ms = -1};
 }
 
@@ -463,14 +463,14 @@ static void judge(ct_worker_t *w, ct_task_t *t, ct_outcome_in_t *in, const note_
 }
 
 /* A gate's verdict: the event alone. */
-static void judge_gate(ct_worker_t *w, ct_task_t *t, ct_event_t event) {
+static void judge_gate(ct_worker_t *w, ct_task_t *t, ct_outcome_event_t event) {
   ct_outcome_in_t in = event_in(event);
   judge(w, t, &in, NULL);
 }
 
 /* The job may not go before `until_ms` (its window, quiet hours, a long recipient gap). */
 static void judge_wait(ct_worker_t *w, ct_task_t *t, int64_t until_ms) {
-  ct_outcome_in_t in = event_in(CT_EV_WAIT);
+  ct_outcome_in_t in = event_in(CT_OEV_WAIT);
   in.wait_until_ms = until_ms;
   judge(w, t, &in, NULL);
 }
@@ -478,7 +478,7 @@ static void judge_wait(ct_worker_t *w, ct_task_t *t, int64_t until_ms) {
 /* The account's breaker holds the job back (`r` from ct_breaker_allow or _refuses). */
 static void judge_provider_down(ct_worker_t *w, ct_task_t *t, const ct_breaker_report_t *r,
                                 int64_t now_us) {
-  ct_outcome_in_t in = event_in(CT_EV_PROVIDER_DOWN);
+  ct_outcome_in_t in = event_in(CT_OEV_PROVIDER_DOWN);
   breaker_say(w, t->account, r, now_us, &in);
   judge(w, t, &in, NULL);
 }
@@ -544,7 +544,7 @@ static bool document_still_needed(const ct_task_t *t) {
  * error (the job comes back later and meets the same answer). */
 static void mark_failed(ct_task_t *t, ct_outcome_in_t *in, note_t *note) {
   if (ct_progress_add_failed(&t->progress, t->lease.job->id, t->channel) != 0) {
-    in->event = CT_EV_LOCAL_ERROR;
+    in->event = CT_OEV_LOCAL_ERROR;
     note->code = "nomem";
     note->message = "out of memory recording the failed channel";
     return;
@@ -611,10 +611,10 @@ static void send_part(ct_worker_t *w, ct_task_t *t) {
   int rc = acc->provider->build(conf, tm, job, t->part, &ctx, &req, err, sizeof err);
   if (rc != 0) {
     ct_http_request_free(&req);
-    ct_outcome_in_t in = event_in(rc == CT_EINVAL ? CT_EV_UNSENDABLE : CT_EV_LOCAL_ERROR);
+    ct_outcome_in_t in = event_in(rc == CT_EINVAL ? CT_OEV_UNSENDABLE : CT_OEV_LOCAL_ERROR);
     note_t note = {.code = rc == CT_EINVAL ? "unsendable" : "nomem",
                    .message = rc == CT_EINVAL ? err : ct_strerror(rc)};
-    if (in.event == CT_EV_UNSENDABLE)
+    if (in.event == CT_OEV_UNSENDABLE)
       mark_failed(t, &in, &note);
     judge(w, t, &in, &note);
     return;
@@ -626,7 +626,7 @@ static void send_part(ct_worker_t *w, ct_task_t *t) {
   rc = ct_transport_send(w->transport, &req, on_response, t);
   if (rc != 0) {
     ct_http_request_free(&req);
-    ct_outcome_in_t in = event_in(CT_EV_LOCAL_ERROR);
+    ct_outcome_in_t in = event_in(CT_OEV_LOCAL_ERROR);
     note_t note = {.code = "transport", .message = ct_strerror(rc)};
     judge(w, t, &in, &note);
     return;
@@ -645,19 +645,19 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   if (nx == NEXT_DONE) {
     /* The history keeps the request that completed the job (has_attempt is set only when
      * this lease's last request was accepted: any failure ends a lease). */
-    judge_gate(w, t, CT_EV_DONE);
+    judge_gate(w, t, CT_OEV_DONE);
     return;
   }
   if (nx == NEXT_EXHAUSTED) {
-    judge_gate(w, t, CT_EV_EXHAUSTED);
+    judge_gate(w, t, CT_OEV_EXHAUSTED);
     return;
   }
   if (w->stopping) {
-    judge_gate(w, t, CT_EV_STOPPING);
+    judge_gate(w, t, CT_OEV_STOPPING);
     return;
   }
   if (job->not_after_ms != 0 && now_ms > job->not_after_ms) {
-    judge_gate(w, t, CT_EV_EXPIRED);
+    judge_gate(w, t, CT_OEV_EXPIRED);
     return;
   }
   if (job->not_before_ms > now_ms) { /* replayed early: wait for the window */
@@ -684,7 +684,7 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   }
   if (a < 0) {
     t->account = -1;
-    ct_outcome_in_t in = event_in(CT_EV_UNSENDABLE);
+    ct_outcome_in_t in = event_in(CT_OEV_UNSENDABLE);
     note_t note = {.code = "no_account",
                    .message = "no provider account serves this tenant on this channel"};
     mark_failed(t, &in, &note);
@@ -695,7 +695,7 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   ct_account_t *acc = &w->accounts->v[a];
 
   if (atomic_load(&acc->paused)) {
-    judge_gate(w, t, CT_EV_PAUSED);
+    judge_gate(w, t, CT_OEV_PAUSED);
     return;
   }
   /* An open breaker is looked at before the document is prepared: during an outage the
@@ -828,23 +828,23 @@ static int unanswered_kind(ct_http_failure_t f) {
 
 /* The event a provider's verdict is. A transient failure of a request that never reached the
  * provider (no connection, TLS refused) is `unreachable`: never the job's fault. */
-static ct_event_t event_of(ct_verdict_kind_t kind, ct_http_failure_t failure) {
+static ct_outcome_event_t event_of(ct_verdict_kind_t kind, ct_http_failure_t failure) {
   switch (kind) {
   case CT_VERDICT_ACCEPTED:
-    return CT_EV_ACCEPTED;
+    return CT_OEV_ACCEPTED;
   case CT_VERDICT_PERMANENT:
-    return CT_EV_PERMANENT;
+    return CT_OEV_PERMANENT;
   case CT_VERDICT_THROTTLED:
-    return CT_EV_THROTTLED;
+    return CT_OEV_THROTTLED;
   case CT_VERDICT_RECIPIENT_BUSY:
-    return CT_EV_RECIPIENT_BUSY;
+    return CT_OEV_RECIPIENT_BUSY;
   case CT_VERDICT_AUTH:
-    return CT_EV_AUTH;
+    return CT_OEV_AUTH;
   case CT_VERDICT_TRANSIENT:
     break;
   }
-  return failure == CT_HTTP_CONNECT || failure == CT_HTTP_TLS ? CT_EV_UNREACHABLE
-                                                              : CT_EV_FAILED;
+  return failure == CT_HTTP_CONNECT || failure == CT_HTTP_TLS ? CT_OEV_UNREACHABLE
+                                                              : CT_OEV_FAILED;
 }
 
 static void on_response(void *arg, const ct_http_response_t *resp) {
@@ -866,7 +866,7 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
 
   if (resp->failure != CT_HTTP_OK && w->closing) {
     /* Cut by the shutdown: the provider may or may not have it; the job comes back. */
-    judge_gate(w, t, CT_EV_ABORTED);
+    judge_gate(w, t, CT_OEV_ABORTED);
     return;
   }
   if (resp->failure == CT_HTTP_OK)
@@ -874,11 +874,11 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
   ct_outcome_in_t in = event_in(event_of(v.kind, resp->failure));
   in.retry_after_ms = v.retry_after_ms;
   switch (in.event) {
-  case CT_EV_ACCEPTED: {
+  case CT_OEV_ACCEPTED: {
     const char *sha = acc->provider->needs_document(t->lease.job, t->part) ? t->doc_sha256 : NULL;
     if (ct_progress_add_part(&t->progress, t->lease.job->id, t->channel, t->part, acc->name,
                              v.message_id, sha, ct_now_ms()) != 0) {
-      in.event = CT_EV_LOCAL_ERROR;
+      in.event = CT_OEV_LOCAL_ERROR;
       note.code = "nomem";
       note.message = "out of memory recording the receipt";
       break;
@@ -889,16 +889,16 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
     note.message = "accepted";
     break;
   }
-  case CT_EV_PERMANENT:
+  case CT_OEV_PERMANENT:
     mark_failed(t, &in, &note);
     break;
-  case CT_EV_RECIPIENT_BUSY:
+  case CT_OEV_RECIPIENT_BUSY:
     in.floor_ms = w->cfg->providers[t->account].recipient_gap_ms;
     break;
-  case CT_EV_AUTH:
+  case CT_OEV_AUTH:
     note.message = "credentials refused; account paused";
     break;
-  case CT_EV_UNREACHABLE:
+  case CT_OEV_UNREACHABLE:
     if (!atomic_exchange(&acc->unreachable, true))
       ct_log_kv(CT_LOG_INFO,
                 resp->failure == CT_HTTP_TLS ? "TLS handshakes failing" : "connections refused",
@@ -926,7 +926,7 @@ static void on_document(void *arg, ct_task_t *t) {
     return;
   }
   const ct_doc_error_t *e = &t->doc_error;
-  ct_outcome_in_t in = event_in(e->transient ? CT_EV_DOC_TRANSIENT : CT_EV_DOC_PERMANENT);
+  ct_outcome_in_t in = event_in(e->transient ? CT_OEV_DOC_TRANSIENT : CT_OEV_DOC_PERMANENT);
   in.reason = e->reason;
   note_t note = {.code = e->reason, .message = e->detail};
   judge(w, t, &in, &note);
@@ -1008,6 +1008,7 @@ static void on_transport_closed(void *arg) {
   w->transport = NULL;
   uv_close((uv_handle_t *)&w->timer, NULL);
   uv_close((uv_handle_t *)&w->slot_poll, NULL);
+  ct_docprep_close(&w->docprep);
   /* The inbox stays open until ct_worker_join, so the control loop may still post to it. */
   stop_if_done(w);
 }
@@ -1132,15 +1133,14 @@ int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
   rc = ct_transport_new(&w->loop, &topts, &w->transport);
   if (rc != 0)
     goto fail_loop;
-  ct_docprep_init(&w->docprep, &w->loop, opts->cfg->document_jobs);
-  snprintf(w->docprep.root, sizeof w->docprep.root, "%s", opts->cfg->document_root);
-  snprintf(w->docprep.ca_file, sizeof w->docprep.ca_file, "%s", opts->cfg->ca_file);
-  w->docprep.fetch_timeout_ms = opts->cfg->document_fetch_timeout_ms;
+  rc = ct_docprep_init(&w->docprep, &w->loop, opts->cfg, opts->docbudget, opts->keycache);
+  if (rc != 0)
+    goto fail_transport;
   w->docprep.done = on_document;
   w->docprep.arg = w;
   rc = CT_EIO;
   if (ct_mailbox_init(&w->loop, &w->inbox, on_inbox, w) != 0)
-    goto fail_transport;
+    goto fail_docprep;
   uv_timer_init(&w->loop, &w->timer);
   uv_timer_init(&w->loop, &w->slot_poll);
   w->timer.data = w;
@@ -1155,6 +1155,8 @@ fail_handles:
   uv_close((uv_handle_t *)&w->timer, NULL);
   uv_close((uv_handle_t *)&w->slot_poll, NULL);
   ct_mailbox_close(&w->inbox, NULL);
+fail_docprep:
+  ct_docprep_close(&w->docprep);
 fail_transport:
   ct_transport_close(w->transport, NULL, NULL);
   uv_run(&w->loop, UV_RUN_DEFAULT);

@@ -15,7 +15,7 @@
 #define NOW 1800000000000LL /* an arbitrary wall-clock "now", ms */
 
 /* A job on its first try, the engine's defaults, no deadline, nothing from the provider. */
-static ct_outcome_in_t base(ct_event_t ev) {
+static ct_outcome_in_t base(ct_outcome_event_t ev) {
   return (ct_outcome_in_t){.event = ev,
                            .now_ms = NOW,
                            .draw = 0x9e3779b97f4a7c15ULL,
@@ -37,7 +37,7 @@ static ct_outcome_t decide(const ct_outcome_in_t *in) {
 
 /* The columns of one row, as the table in outcome.h draws it. */
 typedef struct {
-  ct_event_t ev;
+  ct_outcome_event_t ev;
   const char *name;
   ct_counter_t counter;
   ct_vote_t breaker;
@@ -47,57 +47,57 @@ typedef struct {
 } expect_t;
 
 static const expect_t rows[] = {
-    {CT_EV_ACCEPTED, "accepted", CT_COUNT_ACCEPTED, CT_VOTE_SUCCESS, CT_AIMD_OK,
+    {CT_OEV_ACCEPTED, "accepted", CT_COUNT_ACCEPTED, CT_VOTE_SUCCESS, CT_AIMD_OK,
      CT_ATTEMPT_ACCEPTED, CT_NEXT_CONTINUE},
-    {CT_EV_PERMANENT, "permanent", CT_COUNT_PERMANENT, CT_VOTE_SUCCESS, CT_AIMD_NEUTRAL,
+    {CT_OEV_PERMANENT, "permanent", CT_COUNT_PERMANENT, CT_VOTE_SUCCESS, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_PERMANENT, CT_NEXT_CHANNEL},
-    {CT_EV_THROTTLED, "throttled", CT_COUNT_THROTTLED, CT_VOTE_SUCCESS, CT_AIMD_THROTTLED,
+    {CT_OEV_THROTTLED, "throttled", CT_COUNT_THROTTLED, CT_VOTE_SUCCESS, CT_AIMD_THROTTLED,
      CT_ATTEMPT_TRANSIENT, CT_NEXT_RETRY},
-    {CT_EV_RECIPIENT_BUSY, "recipient_busy", CT_COUNT_THROTTLED, CT_VOTE_SUCCESS,
+    {CT_OEV_RECIPIENT_BUSY, "recipient_busy", CT_COUNT_THROTTLED, CT_VOTE_SUCCESS,
      CT_AIMD_NEUTRAL, CT_ATTEMPT_TRANSIENT, CT_NEXT_RETRY},
-    {CT_EV_AUTH, "auth", CT_COUNT_REFUSED, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_SKIPPED,
+    {CT_OEV_AUTH, "auth", CT_COUNT_REFUSED, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_SKIPPED,
      CT_NEXT_RELEASE},
-    {CT_EV_FAILED, "failed", CT_COUNT_TRANSIENT, CT_VOTE_FAILURE, CT_AIMD_NEUTRAL,
+    {CT_OEV_FAILED, "failed", CT_COUNT_TRANSIENT, CT_VOTE_FAILURE, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_TRANSIENT, CT_NEXT_RETRY},
-    {CT_EV_UNREACHABLE, "unreachable", CT_COUNT_TRANSIENT, CT_VOTE_FAILURE, CT_AIMD_NEUTRAL,
+    {CT_OEV_UNREACHABLE, "unreachable", CT_COUNT_TRANSIENT, CT_VOTE_FAILURE, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_SKIPPED, CT_NEXT_RETRY},
-    {CT_EV_ABORTED, "aborted", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    {CT_OEV_ABORTED, "aborted", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
      CT_NEXT_RELEASE},
-    {CT_EV_UNSENDABLE, "unsendable", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    {CT_OEV_UNSENDABLE, "unsendable", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_PERMANENT, CT_NEXT_CHANNEL},
-    {CT_EV_LOCAL_ERROR, "local_error", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    {CT_OEV_LOCAL_ERROR, "local_error", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_TRANSIENT, CT_NEXT_RETRY},
-    {CT_EV_DOC_TRANSIENT, "doc_transient", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    {CT_OEV_DOC_TRANSIENT, "doc_transient", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_TRANSIENT, CT_NEXT_RETRY},
-    {CT_EV_DOC_PERMANENT, "doc_permanent", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    {CT_OEV_DOC_PERMANENT, "doc_permanent", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_PERMANENT, CT_NEXT_DEAD},
-    {CT_EV_DONE, "done", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    {CT_OEV_DONE, "done", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
      CT_NEXT_ACK},
-    {CT_EV_EXHAUSTED, "exhausted", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    {CT_OEV_EXHAUSTED, "exhausted", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_NONE, CT_NEXT_DEAD},
-    {CT_EV_EXPIRED, "expired", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    {CT_OEV_EXPIRED, "expired", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
      CT_NEXT_DEAD},
-    {CT_EV_WAIT, "wait", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    {CT_OEV_WAIT, "wait", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
      CT_NEXT_RELEASE},
-    {CT_EV_PAUSED, "paused", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    {CT_OEV_PAUSED, "paused", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
      CT_NEXT_RELEASE},
-    {CT_EV_PROVIDER_DOWN, "provider_down", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
+    {CT_OEV_PROVIDER_DOWN, "provider_down", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL,
      CT_ATTEMPT_NONE, CT_NEXT_RELEASE},
-    {CT_EV_STOPPING, "stopping", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
+    {CT_OEV_STOPPING, "stopping", CT_COUNT_NONE, CT_VOTE_NONE, CT_AIMD_NEUTRAL, CT_ATTEMPT_NONE,
      CT_NEXT_RELEASE},
 };
 
 /* Every event has a row, in order, with the columns the header documents. */
 static void test_every_row(void **state) {
   (void)state;
-  assert_int_equal(sizeof rows / sizeof rows[0], CT_EV__N);
-  for (size_t i = 0; i < CT_EV__N; i++) {
+  assert_int_equal(sizeof rows / sizeof rows[0], CT_OEV__N);
+  for (size_t i = 0; i < CT_OEV__N; i++) {
     const expect_t *x = &rows[i];
     const ct_outcome_row_t *r = ct_outcome_row(x->ev);
     assert_non_null(r);
     assert_int_equal(r->event, x->ev);
     assert_string_equal(r->name, x->name);
-    assert_string_equal(ct_event_name(x->ev), x->name);
+    assert_string_equal(ct_outcome_event_name(x->ev), x->name);
     assert_int_equal(r->counter, x->counter);
     assert_int_equal(r->breaker, x->breaker);
     assert_int_equal(r->aimd, x->aimd);
@@ -112,19 +112,19 @@ static void test_every_row(void **state) {
     assert_int_equal(o.attempt, x->attempt);
     assert_int_equal(o.counted,
                      x->attempt == CT_ATTEMPT_TRANSIENT || x->attempt == CT_ATTEMPT_PERMANENT);
-    assert_int_equal(o.pause_account, x->ev == CT_EV_AUTH);
+    assert_int_equal(o.pause_account, x->ev == CT_OEV_AUTH);
     assert_int_equal(o.next, x->next);
   }
-  assert_null(ct_outcome_row(CT_EV__N));
-  assert_string_equal(ct_event_name(CT_EV__N), "unknown");
+  assert_null(ct_outcome_row(CT_OEV__N));
+  assert_string_equal(ct_outcome_event_name(CT_OEV__N), "unknown");
 }
 
 static void test_accepted_and_done(void **state) {
   (void)state;
-  ct_outcome_in_t in = base(CT_EV_ACCEPTED);
+  ct_outcome_in_t in = base(CT_OEV_ACCEPTED);
   in.attempts = 3; /* accepted never dies of max_attempts */
   assert_int_equal(decide(&in).next, CT_NEXT_CONTINUE);
-  in = base(CT_EV_DONE);
+  in = base(CT_OEV_DONE);
   in.not_after_ms = NOW - 1; /* done is done, even late */
   ct_outcome_t o = decide(&in);
   assert_int_equal(o.next, CT_NEXT_ACK);
@@ -134,7 +134,7 @@ static void test_accepted_and_done(void **state) {
 /* Permanent answers and unsendable jobs: the next channel at once, else the DLQ. */
 static void test_permanent(void **state) {
   (void)state;
-  ct_event_t evs[] = {CT_EV_PERMANENT, CT_EV_UNSENDABLE};
+  ct_outcome_event_t evs[] = {CT_OEV_PERMANENT, CT_OEV_UNSENDABLE};
   for (size_t i = 0; i < 2; i++) {
     ct_outcome_in_t in = base(evs[i]);
     in.attempts = 3; /* the next channel is not held to max_attempts */
@@ -152,7 +152,7 @@ static void test_permanent(void **state) {
 /* A counted failure: backoff with full jitter under the cap, dead at max_attempts. */
 static void test_retry_backoff_and_max_attempts(void **state) {
   (void)state;
-  ct_event_t evs[] = {CT_EV_FAILED, CT_EV_THROTTLED, CT_EV_LOCAL_ERROR, CT_EV_DOC_TRANSIENT};
+  ct_outcome_event_t evs[] = {CT_OEV_FAILED, CT_OEV_THROTTLED, CT_OEV_LOCAL_ERROR, CT_OEV_DOC_TRANSIENT};
   for (size_t i = 0; i < 4; i++) {
     for (uint32_t a = 0; a < 3; a++) {
       int64_t ceiling = 200LL << a; /* attempt a+1: base * 2^a, here under the 2 s cap */
@@ -177,13 +177,13 @@ static void test_retry_backoff_and_max_attempts(void **state) {
     assert_string_equal(o.reason, "max_attempts");
   }
   /* The same draw gives the same decision: the function keeps no state. */
-  ct_outcome_in_t in = base(CT_EV_FAILED);
+  ct_outcome_in_t in = base(CT_OEV_FAILED);
   assert_int_equal(decide(&in).due_ms, decide(&in).due_ms);
 }
 
 static void test_retry_after_floor_and_cap(void **state) {
   (void)state;
-  ct_outcome_in_t in = base(CT_EV_THROTTLED);
+  ct_outcome_in_t in = base(CT_OEV_THROTTLED);
   in.retry_after_ms = 30000;
   ct_outcome_t o = decide(&in);
   assert_int_equal(o.next, CT_NEXT_RETRY);
@@ -192,7 +192,7 @@ static void test_retry_after_floor_and_cap(void **state) {
   in.retry_after_ms = INT64_MAX / 2;
   assert_int_equal(decide(&in).due_ms, NOW + CT_OUTCOME_MAX_RETRY_AFTER_MS);
   /* The recipient gap is a floor. */
-  in = base(CT_EV_RECIPIENT_BUSY);
+  in = base(CT_OEV_RECIPIENT_BUSY);
   in.floor_ms = 6000;
   o = decide(&in);
   assert_int_equal(o.due_ms, NOW + 6000);
@@ -203,7 +203,7 @@ static void test_retry_after_floor_and_cap(void **state) {
  * whatever the attempts; it waits out the breaker. */
 static void test_provider_down_failure(void **state) {
   (void)state;
-  ct_outcome_in_t in = base(CT_EV_FAILED);
+  ct_outcome_in_t in = base(CT_OEV_FAILED);
   in.attempts = 3;
   in.provider_down = true;
   in.next_probe_ms = NOW + 800;
@@ -215,14 +215,14 @@ static void test_provider_down_failure(void **state) {
   assert_int_equal(o.breaker, CT_VOTE_FAILURE); /* it still counts for the breaker */
   assert_true(o.due_ms >= NOW + 800 && o.due_ms < NOW + 800 + 500);
   /* Unreachable is never the job's fault, open breaker or not: backoff, no max_attempts. */
-  in = base(CT_EV_UNREACHABLE);
+  in = base(CT_OEV_UNREACHABLE);
   in.attempts = 30;
   o = decide(&in);
   assert_int_equal(o.next, CT_NEXT_RETRY);
   assert_false(o.counted);
   assert_true(o.due_ms >= NOW && o.due_ms <= NOW + 2000);
   /* provider_down says nothing about events the breaker does not vote down. */
-  in = base(CT_EV_LOCAL_ERROR);
+  in = base(CT_OEV_LOCAL_ERROR);
   in.provider_down = true;
   in.attempts = 3;
   o = decide(&in);
@@ -247,7 +247,7 @@ static void test_provider_down_hold(void **state) {
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     int64_t lo = INT64_MAX, hi = 0;
     for (uint64_t d = 0; d < 4000; d++) {
-      ct_outcome_in_t in = base(CT_EV_PROVIDER_DOWN);
+      ct_outcome_in_t in = base(CT_OEV_PROVIDER_DOWN);
       in.next_probe_ms = cases[c].next_probe;
       in.down_for_ms = cases[c].down_for;
       in.cooldown_ms = cases[c].cooldown;
@@ -267,7 +267,7 @@ static void test_provider_down_hold(void **state) {
 static void test_deadline(void **state) {
   (void)state;
   /* A retry that would come after not_after is dead now. */
-  ct_outcome_in_t in = base(CT_EV_FAILED);
+  ct_outcome_in_t in = base(CT_OEV_FAILED);
   in.retry_after_ms = 10000;
   in.not_after_ms = NOW + 9999;
   ct_outcome_t o = decide(&in);
@@ -276,7 +276,7 @@ static void test_deadline(void **state) {
   in.not_after_ms = NOW + 10000;
   assert_int_equal(decide(&in).next, CT_NEXT_RETRY);
   /* So is a wait past it (quiet hours ending after the deadline), and an outage's hold. */
-  in = base(CT_EV_WAIT);
+  in = base(CT_OEV_WAIT);
   in.wait_until_ms = NOW + 3600000;
   in.not_after_ms = NOW + 60000;
   o = decide(&in);
@@ -286,16 +286,16 @@ static void test_deadline(void **state) {
   o = decide(&in);
   assert_int_equal(o.next, CT_NEXT_RELEASE);
   assert_int_equal(o.due_ms, NOW + 50000);
-  in = base(CT_EV_PROVIDER_DOWN);
+  in = base(CT_OEV_PROVIDER_DOWN);
   in.next_probe_ms = NOW + 5000;
   in.not_after_ms = NOW + 4000;
   assert_int_equal(decide(&in).next, CT_NEXT_DEAD);
   /* Expired is dead at once; stopping and aborted go back now whatever the deadline. */
-  in = base(CT_EV_EXPIRED);
+  in = base(CT_OEV_EXPIRED);
   o = decide(&in);
   assert_int_equal(o.next, CT_NEXT_DEAD);
   assert_string_equal(o.reason, "deadline_exceeded");
-  ct_event_t now_evs[] = {CT_EV_STOPPING, CT_EV_ABORTED};
+  ct_outcome_event_t now_evs[] = {CT_OEV_STOPPING, CT_OEV_ABORTED};
   for (size_t i = 0; i < 2; i++) {
     in = base(now_evs[i]);
     in.not_after_ms = NOW - 1;
@@ -307,14 +307,14 @@ static void test_deadline(void **state) {
 
 static void test_auth_and_paused(void **state) {
   (void)state;
-  ct_outcome_in_t in = base(CT_EV_AUTH);
+  ct_outcome_in_t in = base(CT_OEV_AUTH);
   in.attempts = 3; /* our fault, never the job's: no max_attempts */
   ct_outcome_t o = decide(&in);
   assert_true(o.pause_account);
   assert_int_equal(o.next, CT_NEXT_RELEASE);
   assert_int_equal(o.due_ms, NOW + CT_OUTCOME_PAUSE_RECHECK_MS);
   assert_false(o.counted);
-  in = base(CT_EV_PAUSED);
+  in = base(CT_OEV_PAUSED);
   o = decide(&in);
   assert_false(o.pause_account);
   assert_int_equal(o.next, CT_NEXT_RELEASE);
@@ -323,14 +323,14 @@ static void test_auth_and_paused(void **state) {
 
 static void test_documents(void **state) {
   (void)state;
-  ct_outcome_in_t in = base(CT_EV_DOC_PERMANENT);
+  ct_outcome_in_t in = base(CT_OEV_DOC_PERMANENT);
   in.reason = "document_not_found";
   ct_outcome_t o = decide(&in);
   assert_int_equal(o.next, CT_NEXT_DEAD);
   assert_string_equal(o.reason, "document_not_found");
   in.reason = NULL;
   assert_string_equal(decide(&in).reason, "document_unavailable");
-  in = base(CT_EV_DONE);
+  in = base(CT_OEV_DONE);
   in.reason = "ignored";
   assert_null(decide(&in).reason);
 }
@@ -339,7 +339,7 @@ static void test_documents(void **state) {
  * rules, without touching the breaker or the concurrency limit. */
 static void test_async(void **state) {
   (void)state;
-  ct_outcome_in_t in = base(CT_EV_PERMANENT); /* WhatsApp 131026: not a WhatsApp user */
+  ct_outcome_in_t in = base(CT_OEV_PERMANENT); /* WhatsApp 131026: not a WhatsApp user */
   in.async = true;
   ct_outcome_t o = decide(&in);
   assert_int_equal(o.next, CT_NEXT_CHANNEL);
@@ -350,7 +350,7 @@ static void test_async(void **state) {
   o = decide(&in);
   assert_int_equal(o.next, CT_NEXT_DEAD);
   assert_string_equal(o.reason, "permanent_failure");
-  in = base(CT_EV_FAILED);
+  in = base(CT_OEV_FAILED);
   in.async = true;
   in.provider_down = true; /* the breaker has no say on an async event */
   in.attempts = 3;
@@ -361,9 +361,9 @@ static void test_async(void **state) {
 
 static void test_out_of_range(void **state) {
   (void)state;
-  ct_outcome_in_t in = base((ct_event_t)999);
+  ct_outcome_in_t in = base((ct_outcome_event_t)999);
   ct_outcome_t o = decide(&in);
-  assert_int_equal(o.row->event, CT_EV_FAILED);
+  assert_int_equal(o.row->event, CT_OEV_FAILED);
   assert_int_equal(o.next, CT_NEXT_RETRY);
 }
 

@@ -71,7 +71,7 @@ typedef enum {
   CT_OEV_ABORTED,        /* cut by our own shutdown: the provider may or may not have it */
   /* The engine's own failures. */
   CT_OEV_UNSENDABLE,     /* no request can be built for this job on this channel (no phone,
-                           no account serves it): like a permanent answer */
+                            no account serves it): like a permanent answer */
   CT_OEV_LOCAL_ERROR,    /* out of memory, the transport refused the send: try later */
   CT_OEV_DOC_TRANSIENT,  /* the document could not be had now (a fetch timed out) */
   CT_OEV_DOC_PERMANENT,  /* the document can never be sent (missing, not a PDF, not lockable) */

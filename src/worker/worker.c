@@ -870,7 +870,7 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
     return;
   }
   if (resp->failure == CT_HTTP_OK)
-    atomic_store(&acc->unreachable, false);
+    atomic_store(&acc->unreachable, 0u);
   ct_outcome_in_t in = event_in(event_of(v.kind, resp->failure));
   in.retry_after_ms = v.retry_after_ms;
   switch (in.event) {
@@ -898,12 +898,15 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
   case CT_OEV_AUTH:
     note.message = "credentials refused; account paused";
     break;
-  case CT_OEV_UNREACHABLE:
-    if (!atomic_exchange(&acc->unreachable, true))
-      ct_log_kv(CT_LOG_INFO,
-                resp->failure == CT_HTTP_TLS ? "TLS handshakes failing" : "connections refused",
+  case CT_OEV_UNREACHABLE: {
+    /* Each way once: a provider that crashes resets a handshake or two before its port
+     * refuses connections, and the refusals are the news an operator looks for. */
+    unsigned kind = resp->failure == CT_HTTP_TLS ? 2u : 1u;
+    if ((atomic_fetch_or(&acc->unreachable, kind) & kind) == 0)
+      ct_log_kv(CT_LOG_INFO, kind == 2u ? "TLS handshakes failing" : "connections refused",
                 CT_KV_S("provider", acc->name), CT_KV_S("reason", v.message));
     break;
+  }
   default:
     break;
   }

@@ -40,6 +40,9 @@ typedef struct {
   ct_aimd_t aimd;
   ct_breaker_t breaker;
   _Atomic bool paused;            /* credentials refused: waits for a reload */
+  _Atomic unsigned unreachable;   /* since its last answer, the ways it could not be reached,
+                                     each logged once when first seen: bit 0 connections
+                                     refused, bit 1 TLS handshakes failing */
   /* counters for logs and metrics */
   _Atomic uint64_t requests, accepted, transient, throttled, permanent, refused;
   _Atomic uint64_t retries;       /* jobs sent back to wait after a failure that may pass */

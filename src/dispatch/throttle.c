@@ -172,6 +172,9 @@ void ct_breaker_init(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us) {
   b->cooldown_us = cooldown_us;
   b->opened_us = 0;
   b->probe_out = false;
+  b->probe_since_us = 0;
+  b->down_since_us = 0;
+  b->probes_failed = 0;
 }
 
 void ct_breaker_destroy(ct_breaker_t *b) { pthread_mutex_destroy(&b->mu); }
@@ -183,49 +186,81 @@ void ct_breaker_set(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us) {
   pthread_mutex_unlock(&b->mu);
 }
 
-bool ct_breaker_allow(ct_breaker_t *b, int64_t now_us, int64_t *retry_at_us) {
+/* Under the lock: the report of the state as it is now. */
+static void report(const ct_breaker_t *b, ct_breaker_change_t change, ct_breaker_report_t *out) {
+  if (out == NULL)
+    return;
+  *out = (ct_breaker_report_t){.state = b->state, .change = change, .failures = b->failures,
+                               .probes_failed = b->probes_failed};
+  if (b->state != CT_BREAKER_CLOSED || change == CT_BREAKER_RECLOSED)
+    out->down_since_us = b->down_since_us;
+  if (b->state == CT_BREAKER_OPEN)
+    out->next_probe_us = b->opened_us + b->cooldown_us;
+  else if (b->state == CT_BREAKER_HALF_OPEN)
+    out->next_probe_us = b->probe_out ? b->probe_since_us + b->cooldown_us : 0;
+}
+
+/* Under the lock: whether a request must wait now. */
+static bool refuses(const ct_breaker_t *b, int64_t now_us) {
+  if (b->state == CT_BREAKER_OPEN)
+    return now_us - b->opened_us < b->cooldown_us;
+  if (b->state == CT_BREAKER_HALF_OPEN)
+    return b->probe_out && now_us - b->probe_since_us < b->cooldown_us;
+  return false;
+}
+
+bool ct_breaker_allow(ct_breaker_t *b, int64_t now_us, ct_breaker_report_t *out) {
   pthread_mutex_lock(&b->mu);
-  bool ok = true;
-  int64_t retry_at = now_us;
-  if (b->state == CT_BREAKER_OPEN) {
-    if (now_us - b->opened_us >= b->cooldown_us) {
-      b->state = CT_BREAKER_HALF_OPEN;
-      b->probe_out = true;
-      b->probe_since_us = now_us;
-    } else {
-      ok = false;
-      retry_at = b->opened_us + b->cooldown_us;
-    }
-  } else if (b->state == CT_BREAKER_HALF_OPEN) {
-    if (b->probe_out && now_us - b->probe_since_us < b->cooldown_us) {
-      ok = false;
-      /* The probe's answer decides; ask again shortly. */
-      retry_at = now_us + b->cooldown_us / 10 + 1;
-    } else {
-      b->probe_out = true;
-      b->probe_since_us = now_us;
-    }
+  bool ok = !refuses(b, now_us);
+  ct_breaker_change_t change = CT_BREAKER_SAME;
+  if (ok && b->state == CT_BREAKER_OPEN) {
+    b->state = CT_BREAKER_HALF_OPEN;
+    change = CT_BREAKER_PROBING;
   }
+  if (ok && b->state == CT_BREAKER_HALF_OPEN) {
+    /* The probe, or a new one when the last never answered within a cool-down. */
+    b->probe_out = true;
+    b->probe_since_us = now_us;
+  }
+  report(b, change, out);
   pthread_mutex_unlock(&b->mu);
-  if (!ok && retry_at_us != NULL)
-    *retry_at_us = retry_at;
   return ok;
 }
 
-void ct_breaker_record(ct_breaker_t *b, bool success, int64_t now_us) {
+bool ct_breaker_refuses(ct_breaker_t *b, int64_t now_us, ct_breaker_report_t *out) {
   pthread_mutex_lock(&b->mu);
+  bool no = refuses(b, now_us);
+  report(b, CT_BREAKER_SAME, out);
+  pthread_mutex_unlock(&b->mu);
+  return no;
+}
+
+void ct_breaker_record(ct_breaker_t *b, bool success, int64_t now_us, ct_breaker_report_t *out) {
+  pthread_mutex_lock(&b->mu);
+  ct_breaker_change_t change = CT_BREAKER_SAME;
   if (success) {
+    if (b->state != CT_BREAKER_CLOSED)
+      change = CT_BREAKER_RECLOSED;
     b->state = CT_BREAKER_CLOSED;
     b->failures = 0;
     b->probe_out = false;
   } else {
     b->failures++;
     if (b->state == CT_BREAKER_HALF_OPEN || b->failures >= b->threshold) {
+      if (b->state == CT_BREAKER_CLOSED) {
+        change = CT_BREAKER_OPENED;
+        b->down_since_us = now_us;
+        b->probes_failed = 0;
+      } else if (b->state == CT_BREAKER_HALF_OPEN) {
+        change = CT_BREAKER_REOPENED;
+        b->probes_failed++;
+      }
       b->state = CT_BREAKER_OPEN;
       b->opened_us = now_us;
       b->probe_out = false;
     }
   }
+  report(b, change, out);
   pthread_mutex_unlock(&b->mu);
 }
 

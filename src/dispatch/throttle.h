@@ -104,6 +104,27 @@ uint32_t ct_aimd_inflight(ct_aimd_t *a);
 
 typedef enum { CT_BREAKER_CLOSED, CT_BREAKER_OPEN, CT_BREAKER_HALF_OPEN } ct_breaker_state_t;
 
+/* A state change, reported once by the call that made it, whichever thread that was. */
+typedef enum {
+  CT_BREAKER_SAME,      /* no change */
+  CT_BREAKER_OPENED,    /* closed -> open: the threshold of consecutive failures was reached */
+  CT_BREAKER_PROBING,   /* open -> half-open: the cool-down passed, one probe goes */
+  CT_BREAKER_REOPENED,  /* half-open -> open: the probe failed */
+  CT_BREAKER_RECLOSED,  /* open or half-open -> closed: a request succeeded */
+} ct_breaker_change_t;
+
+/* What ct_breaker_allow, ct_breaker_record and ct_breaker_peek saw, for the caller's log and
+ * for the fate of the job whose request it was (dispatch/outcome.h). */
+typedef struct {
+  ct_breaker_state_t state;   /* after the call */
+  ct_breaker_change_t change;
+  int64_t next_probe_us;      /* not closed: the earliest moment the next probe may go */
+  int64_t down_since_us;      /* not closed, or RECLOSED: when this outage began (it opened) */
+  uint32_t failures;          /* consecutive failures counted (OPENED: the threshold) */
+  uint32_t probes_failed;     /* probes that failed in this outage (RECLOSED: in the outage
+                                 that just ended) */
+} ct_breaker_report_t;
+
 typedef struct {
   pthread_mutex_t mu;
   ct_breaker_state_t state;
@@ -114,18 +135,27 @@ typedef struct {
   bool probe_out;          /* half-open: the one probe is in flight */
   int64_t probe_since_us;  /* when it went: a probe whose answer never counts (a 401, a
                               request never sent) is replaced after one cool-down */
+  int64_t down_since_us;   /* when the breaker last opened from closed */
+  uint32_t probes_failed;  /* since then */
 } ct_breaker_t;
 
 void ct_breaker_init(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us);
 void ct_breaker_destroy(ct_breaker_t *b);
 void ct_breaker_set(ct_breaker_t *b, uint32_t threshold, int64_t cooldown_us);
 /* May a request go now? Closed: yes. Open: no until the cool-down has passed, then it turns
- * half-open and lets exactly one probe through. When it says no, *retry_at_us (if not NULL)
- * is when to ask again. */
-bool ct_breaker_allow(ct_breaker_t *b, int64_t now_us, int64_t *retry_at_us);
+ * half-open and lets exactly one probe through (change PROBING). Half-open: no while the
+ * probe is out, for at most one cool-down. When it says no, out->next_probe_us is when a
+ * probe may go next: the end of the cool-down, or (probe out) one cool-down after the probe
+ * went. `out` may be NULL. */
+bool ct_breaker_allow(ct_breaker_t *b, int64_t now_us, ct_breaker_report_t *out);
+/* Whether ct_breaker_allow would say no at `now_us`, without changing anything (no probe is
+ * let through); out (may be NULL) as ct_breaker_allow's. */
+bool ct_breaker_refuses(ct_breaker_t *b, int64_t now_us, ct_breaker_report_t *out);
 /* Records the outcome of a request that was allowed. A success closes the breaker; a failure
- * counts, and opens it at the threshold (or at once when it was the half-open probe). */
-void ct_breaker_record(ct_breaker_t *b, bool success, int64_t now_us);
+ * counts, and opens it at the threshold (or at once when it was the half-open probe); one
+ * while it is open pushes the end of the cool-down to `now_us` plus the cool-down. `out`
+ * (may be NULL) says what the breaker is now and whether this call changed it. */
+void ct_breaker_record(ct_breaker_t *b, bool success, int64_t now_us, ct_breaker_report_t *out);
 ct_breaker_state_t ct_breaker_state(ct_breaker_t *b);
 /* "closed", "open", "half_open". */
 const char *ct_breaker_state_name(ct_breaker_state_t s);

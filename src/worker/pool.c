@@ -84,6 +84,7 @@ static void count_inflight(pool_t *p) {
 }
 
 static void recycle(pool_t *p, ct_task_t *t) {
+  ct_task_set_state(t, CT_TASK_FREE);
   ct_lease_free(&t->lease);
   ct_progress_free(t->progress);
   t->progress = NULL;
@@ -105,6 +106,7 @@ static void maybe_take(pool_t *p) {
   for (size_t i = 0; i < want; i++) {
     ct_list_t *n = ct_list_first(&p->free_tasks);
     ct_list_remove(n);
+    ct_task_set_state(ct_container_of(n, ct_task_t, msg.node), CT_TASK_TAKING);
     ct_list_insert_tail(&p->take.tasks, n);
   }
   p->n_free -= want;
@@ -130,6 +132,7 @@ static void on_taken(pool_t *p) {
     ct_list_remove(n);
     ct_task_t *t = ct_container_of(n, ct_task_t, msg.node);
     if (i++ >= p->take.filled) {
+      ct_task_set_state(t, CT_TASK_FREE);
       ct_list_insert_tail(&p->free_tasks, n);
       p->n_free++;
       continue;
@@ -137,15 +140,20 @@ static void on_taken(pool_t *p) {
     t->progress = t->lease.progress;
     t->lease.progress = NULL;
     if (p->stopping) {
-      /* Taken just as we were told to stop: straight back, untouched. */
+      /* Taken just as we were told to stop: straight back, untouched, as the outcome table
+       * says a stopping job goes. */
+      ct_outcome_in_t in = {.event = CT_OEV_STOPPING, .now_ms = ct_now_ms(), .retry_after_ms = -1};
+      ct_outcome_t o;
+      ct_outcome_decide(&in, &o);
       t->has_attempt = false;
-      t->end = CT_END_RELEASED;
-      t->settle = (ct_settle_t){.seq = t->lease.seq, .kind = CT_SETTLE_RETRY,
-                                .receipt = t->progress};
+      t->n_earlier = 0;
+      ct_task_settle(t, &o, in.now_ms);
+      ct_task_set_state(t, CT_TASK_SETTLING);
       t->msg.type = CT_MSG_TASK;
       ct_spooler_post(p->spooler, &t->msg);
       continue;
     }
+    ct_task_set_state(t, CT_TASK_QUEUED);
     t->msg.type = CT_MSG_TASK;
     ct_worker_post(p->workers[p->next_worker], &t->msg);
     p->next_worker = (p->next_worker + 1) % p->n_workers;

@@ -4,11 +4,36 @@
  *
  *   control ──TAKE(empty tasks)──▶ spooler ──TAKEN(leased tasks)──▶ control
  *   control ──tasks──▶ worker ──(deliver)──▶ spooler ──settle, SETTLED──▶ control (recycle)
+ *
+ * Where a task is, is its state, changed only by ct_task_set_state (curl's mstate habit):
+ *
+ *   free ─▶ taking ─▶ queued ─▶ ready ─▶ inflight ─▶ ready ─▶ ... ─▶ settling ─▶ free
+ *            │  ╰──────────────────────────────────────────────────────▲  (taken while stopping)
+ *            ╰─▶ free (the take came back short)
+ *   ready ⇄ doc | parked | slot_wait | resume;  ready ─▶ warm_wait ─▶ resume ─▶ ready
+ *
+ *   free       on the control loop's free list
+ *   taking     lent to a take request at the spooler (no job yet)
+ *   queued     leased, posted to a worker's inbox
+ *   ready      in its worker's hands, between two gates (only ever inside a call)
+ *   doc        its document is being read, checked and locked (worker/docprep.h), or waits
+ *              for a preparation slot
+ *   parked     on the worker's timer heap: a rate token or the recipient gap
+ *   slot_wait  on its account's list, waiting for a concurrency slot
+ *   warm_wait  on its account's list, waiting for the worker's first connection to it
+ *   resume     to be stepped on the next loop turn
+ *   inflight   its request is with the transport: only the transport's callback moves it
+ *   settling   its outcome is at the spooler, being made durable
+ *
+ * What a task holds is separate from where it is: a concurrency slot (holds_slot), a rate
+ * token (has_token), the account's first-connection probe (warm_probe), its document
+ * (doc_ready). A parked task may hold a slot and a token; an inflight one a slot.
  */
 #ifndef CT_WORKER_TASK_H
 #define CT_WORKER_TASK_H
 
 #include "common/list.h"
+#include "dispatch/outcome.h"
 #include "document/document.h"
 #include "spool/spool.h"
 
@@ -40,6 +65,21 @@ typedef struct {
   int from; /* worker index, -1 for the spooler */
 } ct_msg_t;
 
+typedef enum {
+  CT_TASK_FREE,
+  CT_TASK_TAKING,
+  CT_TASK_QUEUED,
+  CT_TASK_READY,
+  CT_TASK_DOC,
+  CT_TASK_PARKED,
+  CT_TASK_SLOT_WAIT,
+  CT_TASK_WARM_WAIT,
+  CT_TASK_RESUME,
+  CT_TASK_INFLIGHT,
+  CT_TASK_SETTLING,
+  CT_TASK__N
+} ct_task_state_t;
+
 /* How a delivery of the task ended, for the control thread's counters. */
 typedef enum {
   CT_END_DELIVERED,
@@ -55,6 +95,7 @@ typedef enum {
 
 typedef struct ct_task {
   ct_msg_t msg;
+  ct_task_state_t state;  /* see the top; changed only by ct_task_set_state */
   ct_lease_t lease;
   ct_receipt_t *progress; /* parts accepted and channels failed so far; owned, may be NULL */
 
@@ -124,5 +165,19 @@ typedef struct {
   void *cb;      /* the caller's continuation, opaque here */
   void *arg;
 } ct_enqueue_req_t;
+
+/* "free", "taking", ..., "settling"; "unknown" out of range. */
+const char *ct_task_state_name(ct_task_state_t s);
+
+/* Moves `t` to state `to`: the one place a task's whereabouts change. Asserts that the move
+ * is one the diagram at the top allows, and traces "job=ID ready -> inflight" at debug level
+ * (nothing is formatted otherwise). Called on whichever thread holds the task. */
+void ct_task_set_state(ct_task_t *t, ct_task_state_t to);
+
+/* Writes the lease's outcome for the spooler from a decision of dispatch/outcome.h (never
+ * CT_NEXT_CONTINUE): t->settle (with the task's progress, its attempt if any and the earlier
+ * accepted parts), t->end for the control loop's counters, and t->reason. An ACK stamps the
+ * receipt's delivered_at_ms with `now_ms`. */
+void ct_task_settle(ct_task_t *t, const ct_outcome_t *o, int64_t now_ms);
 
 #endif

@@ -5,17 +5,46 @@
  * is the document template, then the barcode line alone). step() finds the next part to send
  * from the task's progress, and walks it through the gates in this order:
  *
- *   deadline, window, quiet hours ── account usable? (paused, breaker) ── recipient gap
- *   ── concurrency slot ── rate token ── build request ── transport ── classify ── next step
- *   or outcome
+ *   nothing left to send (done, or a delivery out of channels) ── stopping ── deadline,
+ *   window, quiet hours ── account (routed? paused? breaker open?) ── document ── recipient
+ *   gap ── first connection ── breaker and concurrency slot ── rate token ── build request
+ *   ── transport ── classify ── the job's fate
  *
- * A gate that cannot pass now either parks the task on this loop (a rate token due within
- * moments, a slot soon free) or ends the attempt with an outcome that puts the job back in the
- * spool with a due time (a paused account, an open breaker, a long recipient gap). Parking is
- * bounded by the tasks this worker holds, and those by the control loop's in-flight cap.
+ * WAITING. A gate that cannot pass now either waits on this loop (parked on the timer heap
+ * for a rate token due within moments or a short recipient gap; on its account's list for a
+ * concurrency slot or for this worker's first connection; with docprep for its document), or
+ * ends the turn: the job goes back to the spool with a due time (a paused account, an open
+ * breaker, a long gap, a window not open). Waiting on the loop is bounded by the tasks this
+ * worker holds, and those by the control loop's in-flight cap. Where a task is, is its state
+ * (task.h), changed only by ct_task_set_state, which asserts the move and traces it.
  *
- * The outcome of a task (ct_settle_t) goes to the spooler, which makes it durable; only then
- * does the control loop reuse the task.
+ * FATE. Every end of a turn and every answer is an event (dispatch/outcome.h: accepted,
+ * permanent, throttled, failed, unreachable, provider_down, stopping, ...), and what it does
+ * is decided in one place, ct_outcome_decide, a pure table with its own tests; the provider
+ * status webhooks will judge asynchronous results with the same function. judge() gathers
+ * its inputs (the clock, a random draw, the job's attempts and deadline, the policy in
+ * force) and applies the decision: the account's counters, the concurrency slot's signal,
+ * the attempt in the history, a credential pause, then the next move: on to the next part,
+ * or settle() with the spool outcome (ct_task_settle) to the spooler, which makes it durable;
+ * only then does the control loop reuse the task.
+ *
+ * THE BREAKER is told about an answer before judging it (vote()), because its say is an
+ * input: a failure while it is open (this request opened it, was its probe, or was in flight
+ * when it opened) is the provider's, not the job's, and does not count toward max_attempts;
+ * neither does a request that never reached the provider (connection refused, TLS). A job that
+ * finds the breaker open goes back due after its next probe, spread over a window that grows
+ * with the outage (outcome.h), so an outage costs neither dead letters nor a spin of takes
+ * and releases. The breaker's changes are logged once, at info, by the call that made them:
+ * "breaker opened", "breaker half-open" (the first probe of an outage), "breaker closed";
+ * and "connections refused" once when a provider stops accepting connections.
+ *
+ * STOPPING. On STOP every waiting task is judged at once (a job with nothing left to send is
+ * delivered; any other goes back as it is, due now). A task whose request is in flight keeps
+ * it until its answer, and that answer is judged as any other (a job whose last part is
+ * accepted then is delivered, not put back). The transport is closed, and with it every
+ * connection, only once this worker holds no task at all: closing it earlier would cut the
+ * requests still in flight. The control loop's grace timer bounds the wait: ABORT closes the
+ * transport at once, and the requests it cuts come back as aborted (released, due now).
  */
 #include "worker/worker.h"
 
@@ -23,6 +52,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/tz.h"
+#include "dispatch/outcome.h"
 #include "transport/transport.h"
 #include "worker/doccache.h"
 #include "worker/docprep.h"
@@ -48,8 +78,6 @@
 #define TOKEN_LATE_US (25 * 1000)
 /* How often tasks waiting for a concurrency slot look again (slots freed by other workers). */
 #define SLOT_POLL_MS 5
-/* A paused account (credentials refused) is looked at again after this long. */
-#define PAUSE_RECHECK_MS 2000
 /* 429s from one moment cut an account's concurrency once. */
 #define AIMD_CUT_WINDOW_US (100 * 1000)
 
@@ -95,8 +123,10 @@ struct ct_worker {
 };
 
 static void step(ct_worker_t *w, ct_task_t *t);
+static void on_slot_poll(uv_timer_t *timer);
+static void shutdown_if_idle(ct_worker_t *w);
 
-/* Timer heap */
+/* ---- timer heap -------------------------------------------------------------------------- */
 
 static void heap_swap(ct_worker_t *w, size_t a, size_t b) {
   ct_task_t *x = w->heap[a];
@@ -135,6 +165,7 @@ static ct_task_t *heap_pop(ct_worker_t *w) {
       i = m;
     }
   }
+  ct_task_set_state(top, CT_TASK_READY);
   return top;
 }
 
@@ -151,6 +182,7 @@ static void arm_timer(ct_worker_t *w) {
 }
 
 static void park(ct_worker_t *w, ct_task_t *t, int64_t wake_us) {
+  ct_task_set_state(t, CT_TASK_PARKED);
   t->wake_us = wake_us;
   heap_push(w, t);
   if (t->heap_pos == 0)
@@ -167,10 +199,35 @@ static void on_timer(uv_timer_t *timer) {
   arm_timer(w);
 }
 
-/* Outcomes */
+/* ---- waiting lists ----------------------------------------------------------------------- */
 
-static void shutdown_if_idle(ct_worker_t *w);
-static void on_slot_poll(uv_timer_t *timer);
+/* Puts `t` on `list` in state `s` (slot_wait or warm_wait); the poll looks at it again. */
+static void wait_on(ct_worker_t *w, ct_task_t *t, ct_list_t *list, ct_task_state_t s) {
+  ct_task_set_state(t, s);
+  ct_list_insert_tail(list, &t->wait);
+  if (!uv_is_active((uv_handle_t *)&w->slot_poll))
+    uv_timer_start(&w->slot_poll, on_slot_poll, SLOT_POLL_MS, SLOT_POLL_MS);
+}
+
+/* Takes the first task off a waiting list, ready to step. */
+static ct_task_t *take_first(ct_list_t *list) {
+  ct_task_t *t = ct_container_of(ct_list_first(list), ct_task_t, wait);
+  ct_list_remove(&t->wait);
+  ct_task_set_state(t, CT_TASK_READY);
+  return t;
+}
+
+/* The tasks held back for account `a`'s first connection go on the next loop turn. */
+static void resume_warm_waiters(ct_worker_t *w, size_t a) {
+  while (!ct_list_empty(&w->warm_waiters[a])) {
+    ct_task_t *t = ct_container_of(ct_list_first(&w->warm_waiters[a]), ct_task_t, wait);
+    ct_list_remove(&t->wait);
+    ct_task_set_state(t, CT_TASK_RESUME);
+    ct_list_insert_tail(&w->resume, &t->wait);
+  }
+  if (!ct_list_empty(&w->resume))
+    uv_timer_start(&w->slot_poll, on_slot_poll, 0, SLOT_POLL_MS);
+}
 
 static void release_slot(ct_worker_t *w, ct_task_t *t, ct_aimd_signal_t s) {
   if (!t->holds_slot)
@@ -183,7 +240,6 @@ static void release_slot(ct_worker_t *w, ct_task_t *t, ct_aimd_signal_t s) {
     uv_timer_start(&w->slot_poll, on_slot_poll, 0, SLOT_POLL_MS);
 }
 
-/* Hands the task to the spooler with its outcome. */
 /* The first connection to an account is up (or the attempt to make it is over): the tasks
  * held back for it go on the next loop turn. */
 static void warm_done(ct_worker_t *w, ct_task_t *t, bool connected) {
@@ -191,60 +247,22 @@ static void warm_done(ct_worker_t *w, ct_task_t *t, bool connected) {
     return;
   t->warm_probe = false;
   w->warm[t->account] = connected ? WARM : COLD;
-  ct_list_splice_tail(&w->resume, &w->warm_waiters[t->account]);
-  if (!ct_list_empty(&w->resume))
-    uv_timer_start(&w->slot_poll, on_slot_poll, 0, SLOT_POLL_MS);
+  resume_warm_waiters(w, (size_t)t->account);
 }
+
+/* ---- the job's fate ---------------------------------------------------------------------- */
 
 static bool has_document(const ct_job_t *job) {
   return job->invoice != NULL && job->invoice->document != NULL;
 }
 
-static void finish(ct_worker_t *w, ct_task_t *t, ct_settle_kind_t kind, ct_end_t end,
-                   int64_t due_ms, const char *reason) {
-  release_slot(w, t, CT_AIMD_NEUTRAL);
-  warm_done(w, t, false);
-  /* The document is needed only while sending; the receipt keeps its hash. A job settled
-   * for good needs it no more (a replay of a dead letter prepares it again). */
-  ct_bytes_free(&t->doc);
-  t->doc_ready = false;
-  if ((kind == CT_SETTLE_ACK || kind == CT_SETTLE_DEAD) && has_document(t->lease.job))
-    ct_doccache_remove(w->doccache, t->lease.job->id);
-  t->end = end;
-  if (reason != NULL)
-    snprintf(t->reason, sizeof t->reason, "%s", reason);
-  if (kind == CT_SETTLE_ACK && t->progress != NULL)
-    t->progress->delivered_at_ms = ct_now_ms();
-  t->settle = (ct_settle_t){
-      .seq = t->lease.seq,
-      .kind = kind,
-      .attempt = t->has_attempt ? &t->attempt : NULL,
-      .earlier = t->earlier_ptrs,
-      .n_earlier = t->n_earlier,
-      .receipt = t->progress,
-      .due_ms = due_ms,
-      .reason = reason != NULL ? t->reason : NULL,
-  };
-  static const char *const to[] = {[CT_SETTLE_ACK] = "delivered", [CT_SETTLE_RETRY] = "ready",
-                                   [CT_SETTLE_DEAD] = "dead", [CT_SETTLE_RELEASE] = "ready"};
-  ct_log_kv(CT_LOG_DEBUG, "job settled", CT_KV_S("job", t->lease.job->id),
-            CT_KV_S("state", to[kind]), CT_KV_S("reason", reason),
-            CT_KV_S("channel", t->has_attempt ? ct_channel_name(t->channel) : NULL),
-            CT_KV_S("provider", t->has_attempt ? t->provider : NULL),
-            CT_KV_I("prior_attempts", t->lease.attempts), CT_KV_I("due_ms", due_ms));
-  t->msg.type = CT_MSG_TASK;
-  t->msg.from = w->index;
-  w->active--;
-  ct_spooler_post(w->spooler, &t->msg);
-  shutdown_if_idle(w);
-}
-
-/* Puts the job back, due at `due_ms`, keeping its progress. The only attempt it may carry is
- * an accepted part (any failure ends a lease before this), which the spool keeps in the
- * history without counting it as a try. */
-static void put_back(ct_worker_t *w, ct_task_t *t, int64_t due_ms) {
-  finish(w, t, CT_SETTLE_RETRY, CT_END_RELEASED, due_ms, NULL);
-}
+/* What came with an event, for the attempt the history records. */
+typedef struct {
+  int http_status;
+  const char *code;
+  const char *message;
+  uint32_t latency_ms;
+} note_t;
 
 /* Moves the lease's current attempt (an accepted part: any failure ends a lease) to the
  * earlier ones, so the history keeps every request of the lease. */
@@ -261,55 +279,211 @@ static void keep_earlier(ct_task_t *t) {
   t->earlier_ptrs[i] = &t->earlier[i].a;
 }
 
-static void record_attempt(ct_task_t *t, const ct_account_t *acc, Carteiro__V1__Outcome outcome,
-                           int http_status, const char *code, const char *message,
-                           uint32_t latency_ms) {
+static void record_attempt(ct_task_t *t, const ct_account_t *acc, ct_attempt_kind_t kind,
+                           const note_t *n) {
   keep_earlier(t);
   t->has_attempt = true;
   carteiro__v1__attempt__init(&t->attempt);
   snprintf(t->provider, sizeof t->provider, "%s", acc != NULL ? acc->name : "");
-  snprintf(t->error_code, sizeof t->error_code, "%s", code);
-  snprintf(t->message, sizeof t->message, "%s", message);
+  snprintf(t->error_code, sizeof t->error_code, "%s", n->code != NULL ? n->code : "");
+  snprintf(t->message, sizeof t->message, "%s", n->message != NULL ? n->message : "");
   t->attempt.at_ms = ct_now_ms();
   t->attempt.channel = (Carteiro__V1__Channel)t->channel;
   t->attempt.provider = t->provider;
-  t->attempt.outcome = outcome;
-  t->attempt.http_status = http_status;
+  t->attempt.outcome = (Carteiro__V1__Outcome)kind;
+  t->attempt.http_status = n->http_status;
   t->attempt.error_code = t->error_code;
   t->attempt.message = t->message;
-  t->attempt.latency_ms = latency_ms;
+  t->attempt.latency_ms = n->latency_ms;
 }
 
-/* After a failure worth retrying: back to the spool after a backoff, or to the DLQ when the
- * attempts or the deadline are used up. */
-/* A provider asking to wait longer than this is taken to mean this long: a broken header must
- * neither overflow the due time nor park a job for years. */
-#define MAX_RETRY_AFTER_MS ((int64_t)24 * 3600 * 1000)
+static void add_count(ct_account_t *acc, ct_counter_t c) {
+  switch (c) {
+  case CT_COUNT_ACCEPTED:
+    atomic_fetch_add(&acc->accepted, 1);
+    break;
+  case CT_COUNT_PERMANENT:
+    atomic_fetch_add(&acc->permanent, 1);
+    break;
+  case CT_COUNT_THROTTLED:
+    atomic_fetch_add(&acc->throttled, 1);
+    break;
+  case CT_COUNT_TRANSIENT:
+    atomic_fetch_add(&acc->transient, 1);
+    break;
+  case CT_COUNT_REFUSED:
+    atomic_fetch_add(&acc->refused, 1);
+    break;
+  case CT_COUNT_NONE:
+    break;
+  }
+}
 
-static void retry_later(ct_worker_t *w, ct_task_t *t, int64_t retry_after_ms, int64_t floor_ms) {
+/* A fresh input for `event`: the provider asked for nothing. judge() fills in the rest. */
+static ct_outcome_in_t event_in(ct_outcome_event_t event) {
+  return (ct_outcome_in_t){.event = event, .retry_after_ms = -1};
+}
+
+/* xorshift64: the random draw a decision's jitter comes from. */
+static uint64_t draw(ct_worker_t *w) {
+  uint64_t x = w->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  w->rng = x;
+  return x;
+}
+
+/* The breaker's say about a failure, as the decision takes it: open means the provider's. */
+static void breaker_say(const ct_worker_t *w, int a, const ct_breaker_report_t *r,
+                        int64_t now_us, ct_outcome_in_t *in) {
+  in->provider_down = r->state != CT_BREAKER_CLOSED;
+  if (!in->provider_down)
+    return;
+  int64_t now_ms = ct_now_ms();
+  in->next_probe_ms =
+      r->next_probe_us > now_us ? now_ms + (r->next_probe_us - now_us + 999) / 1000 : now_ms;
+  in->down_for_ms = (now_us - r->down_since_us) / 1000;
+  in->cooldown_ms = w->cfg->providers[a].breaker_cooldown_ms;
+}
+
+/* A breaker change, logged once by the call that made it: opening and closing at info, the
+ * first probe of an outage at info, the others at debug. */
+static void breaker_news(const ct_account_t *acc, const ct_breaker_report_t *r, int64_t now_us,
+                         const char *why) {
+  switch (r->change) {
+  case CT_BREAKER_OPENED:
+    ct_log_kv(CT_LOG_INFO, "breaker opened", CT_KV_S("provider", acc->name),
+              CT_KV_S("reason", why), CT_KV_I("failures", r->failures),
+              CT_KV_I("probe_in_ms", (r->next_probe_us - now_us) / 1000));
+    break;
+  case CT_BREAKER_PROBING:
+    if (r->probes_failed == 0)
+      ct_log_kv(CT_LOG_INFO, "breaker half-open", CT_KV_S("provider", acc->name),
+                CT_KV_I("down_ms", (now_us - r->down_since_us) / 1000));
+    else
+      ct_log_kv(CT_LOG_DEBUG, "breaker probing", CT_KV_S("provider", acc->name),
+                CT_KV_I("probes_failed", r->probes_failed));
+    break;
+  case CT_BREAKER_REOPENED:
+    ct_log_kv(CT_LOG_DEBUG, "breaker probe failed", CT_KV_S("provider", acc->name),
+              CT_KV_S("reason", why), CT_KV_I("probes_failed", r->probes_failed));
+    break;
+  case CT_BREAKER_RECLOSED:
+    ct_log_kv(CT_LOG_INFO, "breaker closed", CT_KV_S("provider", acc->name),
+              CT_KV_I("down_ms", (now_us - r->down_since_us) / 1000),
+              CT_KV_I("probes_failed", r->probes_failed));
+    break;
+  case CT_BREAKER_SAME:
+    break;
+  }
+}
+
+/* Tells the account's breaker about an answer, as the event's row says, and takes its say
+ * into the decision's input. */
+static void vote(ct_worker_t *w, ct_task_t *t, ct_account_t *acc, ct_outcome_in_t *in,
+                 const char *why) {
+  const ct_outcome_row_t *row = ct_outcome_row(in->event);
+  if (row == NULL || row->breaker == CT_VOTE_NONE)
+    return;
+  int64_t now_us = ct_mono_us();
+  ct_breaker_report_t r;
+  ct_breaker_record(&acc->breaker, row->breaker == CT_VOTE_SUCCESS, now_us, &r);
+  breaker_news(acc, &r, now_us, why);
+  if (row->breaker == CT_VOTE_FAILURE)
+    breaker_say(w, t->account, &r, now_us, in);
+}
+
+/* Credentials refused: the account waits for a reload. A request built from a configuration
+ * this worker has since replaced carried the old secret: its refusal says nothing about the
+ * new one, so it pauses nothing. */
+static void pause_account(ct_worker_t *w, const ct_task_t *t, ct_account_t *acc,
+                          const note_t *n) {
+  if (t->sent_gen == w->cfg_gen && !atomic_exchange(&acc->paused, true))
+    ct_error("provider %s refused our credentials (HTTP %d, code %s): account paused; its "
+             "jobs wait. Fix the secret and send SIGHUP.",
+             acc->name, n != NULL ? n->http_status : 0, n != NULL ? n->code : "");
+}
+
+/* The turn is over: the task goes to the spooler with the decision's outcome. */
+static void settle(ct_worker_t *w, ct_task_t *t, const ct_outcome_t *o) {
+  release_slot(w, t, CT_AIMD_NEUTRAL);
+  warm_done(w, t, false);
+  /* The document is needed only while sending; the receipt keeps its hash. A job settled
+   * for good needs it no more (a replay of a dead letter prepares it again). */
+  ct_bytes_free(&t->doc);
+  t->doc_ready = false;
+  if ((o->next == CT_NEXT_ACK || o->next == CT_NEXT_DEAD) && has_document(t->lease.job))
+    ct_doccache_remove(w->doccache, t->lease.job->id);
+  ct_task_settle(t, o, ct_now_ms());
+  static const char *const to[] = {[CT_SETTLE_ACK] = "delivered", [CT_SETTLE_RETRY] = "ready",
+                                   [CT_SETTLE_DEAD] = "dead", [CT_SETTLE_RELEASE] = "ready"};
+  ct_log_kv(CT_LOG_DEBUG, "job settled", CT_KV_S("job", t->lease.job->id),
+            CT_KV_S("state", to[t->settle.kind]), CT_KV_S("event", o->row->name),
+            CT_KV_S("reason", t->settle.reason),
+            CT_KV_S("channel", t->has_attempt ? ct_channel_name(t->channel) : NULL),
+            CT_KV_S("provider", t->has_attempt ? t->provider : NULL),
+            CT_KV_I("prior_attempts", t->lease.attempts), CT_KV_I("due_ms", t->settle.due_ms));
+  ct_task_set_state(t, CT_TASK_SETTLING);
+  t->msg.type = CT_MSG_TASK;
+  t->msg.from = w->index;
+  w->active--;
+  ct_spooler_post(w->spooler, &t->msg);
+  shutdown_if_idle(w);
+}
+
+/* Decides what the event in `in` does to the task's job (dispatch/outcome.h) and applies it.
+ * `note` (NULL for the gates) is what the history records when the decision keeps an
+ * attempt. */
+static void judge(ct_worker_t *w, ct_task_t *t, ct_outcome_in_t *in, const note_t *note) {
   const ct_job_t *job = t->lease.job;
-  if (retry_after_ms > MAX_RETRY_AFTER_MS)
-    retry_after_ms = MAX_RETRY_AFTER_MS;
-  uint32_t attempts = t->lease.attempts + 1;
-  if (attempts >= w->cfg->max_attempts) {
-    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "max_attempts");
-    return;
-  }
-  int64_t delay = ct_backoff_ms(attempts, w->cfg->backoff_base_ms, w->cfg->backoff_cap_ms,
-                                retry_after_ms, &w->rng);
-  if (delay < floor_ms)
-    delay = floor_ms;
-  int64_t due = ct_now_ms() + delay;
-  if (job->not_after_ms != 0 && due > job->not_after_ms) {
-    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
-    return;
-  }
-  if (t->account >= 0)
-    atomic_fetch_add(&w->accounts->v[t->account].retries, 1);
-  finish(w, t, CT_SETTLE_RETRY, CT_END_RETRY, due, NULL);
+  ct_account_t *acc = t->account >= 0 ? &w->accounts->v[t->account] : NULL;
+  in->now_ms = ct_now_ms();
+  in->draw = draw(w);
+  in->attempts = t->lease.attempts;
+  in->not_after_ms = job->not_after_ms;
+  in->max_attempts = w->cfg->max_attempts;
+  in->backoff_base_ms = w->cfg->backoff_base_ms;
+  in->backoff_cap_ms = w->cfg->backoff_cap_ms;
+  ct_outcome_t o;
+  ct_outcome_decide(in, &o);
+  if (acc != NULL)
+    add_count(acc, o.counter);
+  release_slot(w, t, o.aimd);
+  if (o.attempt != CT_ATTEMPT_NONE && note != NULL)
+    record_attempt(t, acc, o.attempt, note);
+  if (o.pause_account && acc != NULL)
+    pause_account(w, t, acc, note);
+  if (o.next == CT_NEXT_RETRY && acc != NULL)
+    atomic_fetch_add(&acc->retries, 1);
+  if (o.next == CT_NEXT_CONTINUE)
+    step(w, t);
+  else
+    settle(w, t, &o);
 }
 
-/* Step */
+/* A gate's verdict: the event alone. */
+static void judge_gate(ct_worker_t *w, ct_task_t *t, ct_outcome_event_t event) {
+  ct_outcome_in_t in = event_in(event);
+  judge(w, t, &in, NULL);
+}
+
+/* The job may not go before `until_ms` (its window, quiet hours, a long recipient gap). */
+static void judge_wait(ct_worker_t *w, ct_task_t *t, int64_t until_ms) {
+  ct_outcome_in_t in = event_in(CT_OEV_WAIT);
+  in.wait_until_ms = until_ms;
+  judge(w, t, &in, NULL);
+}
+
+/* The account's breaker holds the job back (`r` from ct_breaker_allow or _refuses). */
+static void judge_provider_down(ct_worker_t *w, ct_task_t *t, const ct_breaker_report_t *r,
+                                int64_t now_us) {
+  ct_outcome_in_t in = event_in(CT_OEV_PROVIDER_DOWN);
+  breaker_say(w, t->account, r, now_us, &in);
+  judge(w, t, &in, NULL);
+}
+
+/* ---- what is left to send ---------------------------------------------------------------- */
 
 typedef enum { NEXT_SEND, NEXT_DONE, NEXT_EXHAUSTED } next_t;
 
@@ -365,26 +539,28 @@ static bool document_still_needed(const ct_task_t *t) {
   return false;
 }
 
+/* The channel can never work for this job: remembers that in its progress, and says in `in`
+ * whether the job has another channel to try. Out of memory turns the event into a local
+ * error (the job comes back later and meets the same answer). */
+static void mark_failed(ct_task_t *t, ct_outcome_in_t *in, note_t *note) {
+  if (ct_progress_add_failed(&t->progress, t->lease.job->id, t->channel) != 0) {
+    in->event = CT_OEV_LOCAL_ERROR;
+    note->code = "nomem";
+    note->message = "out of memory recording the failed channel";
+    return;
+  }
+  ct_channel_t ch;
+  unsigned part;
+  in->channel_left = next_part(t, &ch, &part) == NEXT_SEND;
+}
+
+/* ---- gates --------------------------------------------------------------------------------*/
+
 static const char *recipient_key(const ct_job_t *job, ct_channel_t ch) {
   const ct_recipient_t *r = job->recipient;
   if (r == NULL)
     return job->id;
   return ch == CT_CHANNEL_EMAIL ? r->email : r->phone;
-}
-
-/* The channel can never work for this job: remember that, record why, and let the job come
- * back at once for its next channel (or go to the DLQ when it has none). */
-static void channel_failed(ct_worker_t *w, ct_task_t *t) {
-  if (ct_progress_add_failed(&t->progress, t->lease.job->id, t->channel) != 0) {
-    retry_later(w, t, -1, 0);
-    return;
-  }
-  ct_channel_t ch;
-  unsigned part;
-  if (next_part(t, &ch, &part) == NEXT_EXHAUSTED)
-    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "permanent_failure");
-  else
-    finish(w, t, CT_SETTLE_RETRY, CT_END_RETRY, 0, NULL);
 }
 
 static void on_response(void *arg, const ct_http_response_t *resp);
@@ -435,15 +611,12 @@ static void send_part(ct_worker_t *w, ct_task_t *t) {
   int rc = acc->provider->build(conf, tm, job, t->part, &ctx, &req, err, sizeof err);
   if (rc != 0) {
     ct_http_request_free(&req);
-    if (rc == CT_EINVAL) {
-      record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT, 0, "unsendable", err, 0);
-      release_slot(w, t, CT_AIMD_NEUTRAL);
-      channel_failed(w, t);
-    } else {
-      record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, 0, "nomem",
-                     ct_strerror(rc), 0);
-      retry_later(w, t, -1, 0);
-    }
+    ct_outcome_in_t in = event_in(rc == CT_EINVAL ? CT_OEV_UNSENDABLE : CT_OEV_LOCAL_ERROR);
+    note_t note = {.code = rc == CT_EINVAL ? "unsendable" : "nomem",
+                   .message = rc == CT_EINVAL ? err : ct_strerror(rc)};
+    if (in.event == CT_OEV_UNSENDABLE)
+      mark_failed(t, &in, &note);
+    judge(w, t, &in, &note);
     return;
   }
   t->sent_us = ct_mono_us();
@@ -453,47 +626,47 @@ static void send_part(ct_worker_t *w, ct_task_t *t) {
   rc = ct_transport_send(w->transport, &req, on_response, t);
   if (rc != 0) {
     ct_http_request_free(&req);
-    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, 0, "transport",
-                   ct_strerror(rc), 0);
-    retry_later(w, t, -1, 0);
+    ct_outcome_in_t in = event_in(CT_OEV_LOCAL_ERROR);
+    note_t note = {.code = "transport", .message = ct_strerror(rc)};
+    judge(w, t, &in, &note);
+    return;
   }
+  ct_task_set_state(t, CT_TASK_INFLIGHT);
 }
 
 static void step(ct_worker_t *w, ct_task_t *t) {
   const ct_job_t *job = t->lease.job;
   int64_t now_ms = ct_now_ms(), now_us = ct_mono_us();
-  if (w->stopping) {
-    put_back(w, t, 0);
-    return;
-  }
-  if (job->not_after_ms != 0 && now_ms > job->not_after_ms) {
-    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
-    return;
-  }
-  if (job->not_before_ms > now_ms) { /* replayed early: wait for the window */
-    put_back(w, t, job->not_before_ms);
-    return;
-  }
-  int64_t quiet_until = quiet_hours_end(w, job, now_ms);
-  if (quiet_until > 0) {
-    if (job->not_after_ms != 0 && quiet_until > job->not_after_ms) {
-      finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "deadline_exceeded");
-    } else {
-      put_back(w, t, quiet_until);
-    }
-    return;
-  }
+  /* What is left to send comes first, stopping or not: a job whose last part was accepted
+   * is delivered, even when that answer came after the stop or past the deadline. */
   ct_channel_t ch;
   unsigned part;
   next_t nx = next_part(t, &ch, &part);
   if (nx == NEXT_DONE) {
     /* The history keeps the request that completed the job (has_attempt is set only when
      * this lease's last request was accepted: any failure ends a lease). */
-    finish(w, t, CT_SETTLE_ACK, CT_END_DELIVERED, 0, NULL);
+    judge_gate(w, t, CT_OEV_DONE);
     return;
   }
   if (nx == NEXT_EXHAUSTED) {
-    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, "permanent_failure");
+    judge_gate(w, t, CT_OEV_EXHAUSTED);
+    return;
+  }
+  if (w->stopping) {
+    judge_gate(w, t, CT_OEV_STOPPING);
+    return;
+  }
+  if (job->not_after_ms != 0 && now_ms > job->not_after_ms) {
+    judge_gate(w, t, CT_OEV_EXPIRED);
+    return;
+  }
+  if (job->not_before_ms > now_ms) { /* replayed early: wait for the window */
+    judge_wait(w, t, job->not_before_ms);
+    return;
+  }
+  int64_t quiet_until = quiet_hours_end(w, job, now_ms);
+  if (quiet_until > 0) {
+    judge_wait(w, t, quiet_until); /* dead when they end past the deadline */
     return;
   }
   if (ch != t->channel || part != t->part) {
@@ -511,16 +684,25 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   }
   if (a < 0) {
     t->account = -1;
-    record_attempt(t, NULL, CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT, 0, "no_account",
-                   "no provider account serves this tenant on this channel", 0);
-    channel_failed(w, t);
+    ct_outcome_in_t in = event_in(CT_OEV_UNSENDABLE);
+    note_t note = {.code = "no_account",
+                   .message = "no provider account serves this tenant on this channel"};
+    mark_failed(t, &in, &note);
+    judge(w, t, &in, &note);
     return;
   }
   t->account = a;
   ct_account_t *acc = &w->accounts->v[a];
 
   if (atomic_load(&acc->paused)) {
-    put_back(w, t, now_ms + PAUSE_RECHECK_MS);
+    judge_gate(w, t, CT_OEV_PAUSED);
+    return;
+  }
+  /* An open breaker is looked at before the document is prepared: during an outage the
+   * jobs that come up go back at once, without reading, checking and locking their PDFs. */
+  ct_breaker_report_t br;
+  if (!t->holds_slot && ct_breaker_refuses(&acc->breaker, now_us, &br)) {
+    judge_provider_down(w, t, &br, now_us);
     return;
   }
   /* The PDF is read, checked and locked off the loop before the first part that carries it,
@@ -528,6 +710,7 @@ static void step(ct_worker_t *w, ct_task_t *t) {
    * back here. */
   if (!t->doc_ready && acc->provider->needs_document(job, part)) {
     if (!ct_doccache_get(w->doccache, job->id, ct_mono_ms(), &t->doc, t->doc_sha256)) {
+      ct_task_set_state(t, CT_TASK_DOC);
       ct_docprep_start(&w->docprep, t);
       return;
     }
@@ -544,7 +727,7 @@ static void step(ct_worker_t *w, ct_task_t *t) {
         }
         park(w, t, now_us + (gap_end - now_ms) * 1000);
       } else {
-        put_back(w, t, gap_end);
+        judge_wait(w, t, gap_end);
       }
       return;
     }
@@ -554,16 +737,13 @@ static void step(ct_worker_t *w, ct_task_t *t) {
    * together when it completes: over the configured rate, as the provider counts it. */
   if (w->warm[a] != WARM && !t->warm_probe && !t->holds_slot) {
     if (w->warm[a] == PROBING && now_us - w->warm_since[a] < WARM_WAIT_US) {
-      ct_list_insert_tail(&w->warm_waiters[a], &t->wait);
-      if (!uv_is_active((uv_handle_t *)&w->slot_poll))
-        uv_timer_start(&w->slot_poll, on_slot_poll, SLOT_POLL_MS, SLOT_POLL_MS);
+      wait_on(w, t, &w->warm_waiters[a], CT_TASK_WARM_WAIT);
       return;
     }
     if (w->warm[a] == PROBING) {
       /* The probe is slow to answer, not the connection to open: stop holding back. */
       w->warm[a] = WARM;
-      ct_list_splice_tail(&w->resume, &w->warm_waiters[a]);
-      uv_timer_start(&w->slot_poll, on_slot_poll, 0, SLOT_POLL_MS);
+      resume_warm_waiters(w, (size_t)a);
     }
   }
   if (w->warm[a] == COLD) {
@@ -572,18 +752,16 @@ static void step(ct_worker_t *w, ct_task_t *t) {
     t->warm_probe = true;
   }
   if (!t->holds_slot) {
-    int64_t retry_at;
-    if (!ct_breaker_allow(&acc->breaker, now_us, &retry_at)) {
-      put_back(w, t, now_ms + (retry_at - now_us) / 1000 + 1);
+    if (!ct_breaker_allow(&acc->breaker, now_us, &br)) {
+      judge_provider_down(w, t, &br, now_us);
       return;
     }
+    breaker_news(acc, &br, now_us, NULL);
     if (!ct_aimd_acquire(&acc->aimd)) {
       /* The breaker let us through; if this was the half-open probe it goes when a slot
        * frees, which is soon: every slot is held by a request in flight. */
-      ct_list_insert_tail(&w->waiters[a], &t->wait);
+      wait_on(w, t, &w->waiters[a], CT_TASK_SLOT_WAIT);
       w->n_waiting++;
-      if (!uv_is_active((uv_handle_t *)&w->slot_poll))
-        uv_timer_start(&w->slot_poll, on_slot_poll, SLOT_POLL_MS, SLOT_POLL_MS);
       return;
     }
     t->holds_slot = true;
@@ -626,6 +804,8 @@ static void step(ct_worker_t *w, ct_task_t *t) {
   send_part(w, t);
 }
 
+/* ---- answers ----------------------------------------------------------------------------- */
+
 /* The failures after which the provider may hold the request all the same; -1 for the others
  * (an answer, or a request that never left: no connection, TLS refused). */
 static int unanswered_kind(ct_http_failure_t f) {
@@ -646,9 +826,31 @@ static int unanswered_kind(ct_http_failure_t f) {
   return -1;
 }
 
+/* The event a provider's verdict is. A transient failure of a request that never reached the
+ * provider (no connection, TLS refused) is `unreachable`: never the job's fault. */
+static ct_outcome_event_t event_of(ct_verdict_kind_t kind, ct_http_failure_t failure) {
+  switch (kind) {
+  case CT_VERDICT_ACCEPTED:
+    return CT_OEV_ACCEPTED;
+  case CT_VERDICT_PERMANENT:
+    return CT_OEV_PERMANENT;
+  case CT_VERDICT_THROTTLED:
+    return CT_OEV_THROTTLED;
+  case CT_VERDICT_RECIPIENT_BUSY:
+    return CT_OEV_RECIPIENT_BUSY;
+  case CT_VERDICT_AUTH:
+    return CT_OEV_AUTH;
+  case CT_VERDICT_TRANSIENT:
+    break;
+  }
+  return failure == CT_HTTP_CONNECT || failure == CT_HTTP_TLS ? CT_OEV_UNREACHABLE
+                                                              : CT_OEV_FAILED;
+}
+
 static void on_response(void *arg, const ct_http_response_t *resp) {
   ct_task_t *t = arg;
   ct_worker_t *w = t->owner;
+  ct_task_set_state(t, CT_TASK_READY);
   ct_account_t *acc = &w->accounts->v[t->account];
   warm_done(w, t, resp->failure == CT_HTTP_OK);
   int unanswered = unanswered_kind(resp->failure);
@@ -656,88 +858,60 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
     atomic_fetch_add(&acc->unanswered[unanswered], 1);
   ct_verdict_t v;
   acc->provider->classify(resp, &v);
-  int64_t now_us = ct_mono_us();
-  uint32_t latency = resp->latency_ms;
-  ct_account_observe_latency(acc, latency);
+  ct_account_observe_latency(acc, resp->latency_ms);
+  note_t note = {.http_status = resp->status,
+                 .code = v.error_code,
+                 .message = v.message,
+                 .latency_ms = resp->latency_ms};
 
   if (resp->failure != CT_HTTP_OK && w->closing) {
-    /* Aborted by shutdown: the provider may or may not have it; the job comes back. */
-    release_slot(w, t, CT_AIMD_NEUTRAL);
-    put_back(w, t, 0);
+    /* Cut by the shutdown: the provider may or may not have it; the job comes back. */
+    judge_gate(w, t, CT_OEV_ABORTED);
     return;
   }
-  switch (v.kind) {
-  case CT_VERDICT_ACCEPTED:
-    atomic_fetch_add(&acc->accepted, 1);
-    ct_breaker_record(&acc->breaker, true, now_us);
+  if (resp->failure == CT_HTTP_OK)
+    atomic_store(&acc->unreachable, 0u);
+  ct_outcome_in_t in = event_in(event_of(v.kind, resp->failure));
+  in.retry_after_ms = v.retry_after_ms;
+  switch (in.event) {
+  case CT_OEV_ACCEPTED: {
     const char *sha = acc->provider->needs_document(t->lease.job, t->part) ? t->doc_sha256 : NULL;
     if (ct_progress_add_part(&t->progress, t->lease.job->id, t->channel, t->part, acc->name,
                              v.message_id, sha, ct_now_ms()) != 0) {
-      release_slot(w, t, CT_AIMD_OK);
-      record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, "nomem",
-                     "out of memory recording the receipt", latency);
-      retry_later(w, t, -1, 0);
-      return;
+      in.event = CT_OEV_LOCAL_ERROR;
+      note.code = "nomem";
+      note.message = "out of memory recording the receipt";
+      break;
     }
     if (sha != NULL && !document_still_needed(t))
       ct_doccache_remove(w->doccache, t->lease.job->id);
-    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_ACCEPTED, resp->status, "",
-                   "accepted", latency);
-    release_slot(w, t, CT_AIMD_OK);
-    step(w, t);
-    return;
-  case CT_VERDICT_PERMANENT:
-    atomic_fetch_add(&acc->permanent, 1);
-    ct_breaker_record(&acc->breaker, true, now_us);
-    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT, resp->status, v.error_code,
-                   v.message, latency);
-    release_slot(w, t, CT_AIMD_NEUTRAL);
-    channel_failed(w, t);
-    return;
-  case CT_VERDICT_THROTTLED:
-    /* The account slows down through its concurrency cap (halved); this job waits what the
-     * provider asked. Holding the whole account for every 429's Retry-After would let a few
-     * throttled requests stall thousands that would have gone through. A 429 is an answer:
-     * for the breaker the provider is up. */
-    atomic_fetch_add(&acc->throttled, 1);
-    ct_breaker_record(&acc->breaker, true, now_us);
-    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, v.error_code,
-                   v.message, latency);
-    release_slot(w, t, CT_AIMD_THROTTLED);
-    retry_later(w, t, v.retry_after_ms, 0);
-    return;
-  case CT_VERDICT_RECIPIENT_BUSY:
-    atomic_fetch_add(&acc->throttled, 1);
-    ct_breaker_record(&acc->breaker, true, now_us);
-    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, v.error_code,
-                   v.message, latency);
-    release_slot(w, t, CT_AIMD_NEUTRAL);
-    retry_later(w, t, v.retry_after_ms, w->cfg->providers[t->account].recipient_gap_ms);
-    return;
-  case CT_VERDICT_AUTH:
-    atomic_fetch_add(&acc->refused, 1);
-    /* A request built from a configuration this worker has since replaced carried the old
-     * secret: its refusal says nothing about the new one, so it pauses nothing. */
-    if (t->sent_gen == w->cfg_gen && !atomic_exchange(&acc->paused, true))
-      ct_error("provider %s refused our credentials (HTTP %d, code %s): account paused; its "
-               "jobs wait. Fix the secret and send SIGHUP.",
-               acc->name, resp->status, v.error_code);
-    /* Our fault, not the job's: recorded, not counted as a try, never a dead letter. */
-    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_SKIPPED, resp->status, v.error_code,
-                   "credentials refused; account paused", latency);
-    release_slot(w, t, CT_AIMD_NEUTRAL);
-    put_back(w, t, ct_now_ms() + PAUSE_RECHECK_MS);
-    return;
-  case CT_VERDICT_TRANSIENT:
-  default:
-    atomic_fetch_add(&acc->transient, 1);
-    ct_breaker_record(&acc->breaker, false, now_us);
-    record_attempt(t, acc, CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT, resp->status, v.error_code,
-                   v.message, latency);
-    release_slot(w, t, CT_AIMD_NEUTRAL);
-    retry_later(w, t, v.retry_after_ms, 0);
-    return;
+    note.code = "";
+    note.message = "accepted";
+    break;
   }
+  case CT_OEV_PERMANENT:
+    mark_failed(t, &in, &note);
+    break;
+  case CT_OEV_RECIPIENT_BUSY:
+    in.floor_ms = w->cfg->providers[t->account].recipient_gap_ms;
+    break;
+  case CT_OEV_AUTH:
+    note.message = "credentials refused; account paused";
+    break;
+  case CT_OEV_UNREACHABLE: {
+    /* Each way once: a provider that crashes resets a handshake or two before its port
+     * refuses connections, and the refusals are the news an operator looks for. */
+    unsigned kind = resp->failure == CT_HTTP_TLS ? 2u : 1u;
+    if ((atomic_fetch_or(&acc->unreachable, kind) & kind) == 0)
+      ct_log_kv(CT_LOG_INFO, kind == 2u ? "TLS handshakes failing" : "connections refused",
+                CT_KV_S("provider", acc->name), CT_KV_S("reason", v.message));
+    break;
+  }
+  default:
+    break;
+  }
+  vote(w, t, acc, &in, v.message);
+  judge(w, t, &in, &note);
 }
 
 /* A document preparation ended. A document that cannot be had or locked ends the job: an
@@ -746,6 +920,7 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
  * is retried later. */
 static void on_document(void *arg, ct_task_t *t) {
   ct_worker_t *w = arg;
+  ct_task_set_state(t, CT_TASK_READY);
   if (t->doc_ready) {
     /* Kept for this job's later parts and leases, here or on another worker. */
     ct_doccache_put(w->doccache, t->lease.job->id, t->doc.data, t->doc.len, t->doc_sha256,
@@ -754,17 +929,10 @@ static void on_document(void *arg, ct_task_t *t) {
     return;
   }
   const ct_doc_error_t *e = &t->doc_error;
-  ct_account_t *acc = t->account >= 0 ? &w->accounts->v[t->account] : NULL;
-  record_attempt(t, acc,
-                 e->transient ? CARTEIRO__V1__OUTCOME__OUTCOME_TRANSIENT
-                              : CARTEIRO__V1__OUTCOME__OUTCOME_PERMANENT,
-                 0, e->reason, e->detail, 0);
-  if (w->stopping)
-    put_back(w, t, 0);
-  else if (e->transient)
-    retry_later(w, t, -1, 0);
-  else
-    finish(w, t, CT_SETTLE_DEAD, CT_END_DEAD, 0, e->reason);
+  ct_outcome_in_t in = event_in(e->transient ? CT_OEV_DOC_TRANSIENT : CT_OEV_DOC_PERMANENT);
+  in.reason = e->reason;
+  note_t note = {.code = e->reason, .message = e->detail};
+  judge(w, t, &in, &note);
 }
 
 /* Slots freed by other workers do not wake our waiters; this poll does, while any wait. */
@@ -775,22 +943,24 @@ static void on_slot_poll(uv_timer_t *timer) {
     if (w->warm[a] == PROBING && !ct_list_empty(&w->warm_waiters[a]) &&
         now_us - w->warm_since[a] >= WARM_WAIT_US) {
       w->warm[a] = WARM;
-      ct_list_splice_tail(&w->resume, &w->warm_waiters[a]);
+      resume_warm_waiters(w, a);
     }
   }
   ct_list_t now;
   ct_list_init(&now);
   ct_list_splice_tail(&now, &w->resume);
-  while (!ct_list_empty(&now)) {
-    ct_task_t *t = ct_container_of(ct_list_first(&now), ct_task_t, wait);
-    ct_list_remove(&t->wait);
-    step(w, t);
-  }
+  while (!ct_list_empty(&now))
+    step(w, take_first(&now));
   for (size_t a = 0; a < w->accounts->n && w->n_waiting > 0; a++) {
     ct_list_t *q = &w->waiters[a];
+    /* The breaker opened while they waited (the slots were held by requests now failing):
+     * they go back without sending, as step() finds. */
+    while (!ct_list_empty(q) && ct_breaker_refuses(&w->accounts->v[a].breaker, now_us, NULL)) {
+      w->n_waiting--;
+      step(w, take_first(q));
+    }
     while (!ct_list_empty(q) && ct_aimd_acquire(&w->accounts->v[a].aimd)) {
-      ct_task_t *t = ct_container_of(ct_list_first(q), ct_task_t, wait);
-      ct_list_remove(&t->wait);
+      ct_task_t *t = take_first(q);
       w->n_waiting--;
       t->holds_slot = true;
       step(w, t);
@@ -803,26 +973,29 @@ static void on_slot_poll(uv_timer_t *timer) {
     uv_timer_stop(&w->slot_poll);
 }
 
-/* Stopping: every task not waiting on the network goes back to the spool now. */
-static void put_back_waiting(ct_worker_t *w) {
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+/* Stopping: every task not waiting on the network is judged now (stopping: back to the
+ * spool, due now; done: delivered). */
+static void judge_waiting(ct_worker_t *w) {
   while (w->heap_n > 0)
-    put_back(w, heap_pop(w), 0);
+    step(w, heap_pop(w));
   uv_timer_stop(&w->timer);
   for (size_t a = 0; a < w->accounts->n; a++) {
     while (!ct_list_empty(&w->waiters[a])) {
-      ct_task_t *t = ct_container_of(ct_list_first(&w->waiters[a]), ct_task_t, wait);
-      ct_list_remove(&t->wait);
       w->n_waiting--;
-      put_back(w, t, 0);
+      step(w, take_first(&w->waiters[a]));
     }
-    ct_list_splice_tail(&w->resume, &w->warm_waiters[a]);
+    while (!ct_list_empty(&w->warm_waiters[a]))
+      step(w, take_first(&w->warm_waiters[a]));
   }
-  ct_docprep_drain(&w->docprep, &w->resume);
-  while (!ct_list_empty(&w->resume)) {
-    ct_task_t *t = ct_container_of(ct_list_first(&w->resume), ct_task_t, wait);
-    ct_list_remove(&t->wait);
-    put_back(w, t, 0);
-  }
+  while (!ct_list_empty(&w->resume))
+    step(w, take_first(&w->resume));
+  ct_list_t queued;
+  ct_list_init(&queued);
+  ct_docprep_drain(&w->docprep, &queued);
+  while (!ct_list_empty(&queued))
+    step(w, take_first(&queued));
   uv_timer_stop(&w->slot_poll);
 }
 
@@ -863,6 +1036,7 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
     switch (m->type) {
     case CT_MSG_TASK: {
       ct_task_t *t = ct_container_of(m, ct_task_t, msg);
+      ct_task_set_state(t, CT_TASK_READY);
       t->owner = w;
       t->account = -1;
       t->channel = CT_CHANNEL_NONE;
@@ -880,7 +1054,7 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
     }
     case CT_MSG_STOP:
       w->stopping = true;
-      put_back_waiting(w);
+      judge_waiting(w);
       shutdown_if_idle(w);
       break;
     case CT_MSG_ABORT:

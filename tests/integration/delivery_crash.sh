@@ -5,7 +5,9 @@
 #             providers), and only what was in flight is sent again: the jobs that got a
 #             message twice number at most max_inflight.
 #   SIGTERM:  carteiro finishes what is in flight, records it and exits 0 within its shutdown
-#             grace; after the restart no message at all is sent twice.
+#             grace, with no request cut; a job whose last message was answered after the
+#             signal is recorded delivered (the report, the spool and the providers agree on
+#             the count); after the restart no message at all is sent twice.
 #
 # The providers answer after a fixed latency so that the run lasts a few seconds and a few
 # hundred jobs are in flight at any moment; the signal comes once the mock has answered a good
@@ -85,7 +87,7 @@ dups=$(mock_stat .total.duplicates)
 after=$(($(mock_stat .records.last_seq) - restart_seq))
 expect_eq "every request of the restart is still in the mock's records ($after <= $records)" true \
   "$([ "$after" -le "$records" ] && echo true || echo false)"
-mock_get "/received?since=$restart_seq&limit=$records" >"$T/received.json"
+mock_received "$restart_seq" >"$T/received.json"
 # A duplicate record names its job by the recipient's phone (WhatsApp, SMS; unique in this
 # data set, checked below) or by the invoice number in the e-mail's subject.
 read -r dup_records dup_jobs unmapped < <(
@@ -112,6 +114,13 @@ rm -f "$T"/spool.db*
 expect_eq "mock counters reset" true "$(mock_post /stats/reset '' | jq -r .reset)"
 expect_eq "mock counters are zero" 0 "$(mock_stat .total.requests)"
 start_midway
+# Streams the provider saw cancelled so far. A connection can end mid-run with a stream on it
+# for each of its requests: libcurl reads the end of the TCP stream ("HTTP/2 stream N was not
+# closed cleanly before end of the underlying stream"), the mock counts the requests it held
+# as cancelled, the daemon counts them unanswered ("connection") and sends them again. Seen in
+# about one run in twenty on a loaded machine, seconds before the signal. Only what happens
+# from the signal on is the stop's doing.
+cancelled_before=$(mock_stat '[.endpoints[].outcomes.cancelled] | add')
 t0=$(now_ms)
 stop_ct $((grace_s + stop_margin_s + 5))
 took=$(($(now_ms) - t0))
@@ -125,10 +134,23 @@ expect_eq "SIGTERM: every delivery it reported is recorded" "$first" "$(spool_st
 expect_eq "SIGTERM: the rest waits in the spool" "$((count - first))" "$(spool_stat .ready)"
 expect_eq "SIGTERM came in the middle (0 < $first < $count)" true \
   "$([ "$first" -gt 0 ] && [ "$first" -lt "$count" ] && echo true || echo false)"
-# Every request in flight at the signal got its answer: none was cancelled or left waiting.
-expect_eq "SIGTERM: requests cancelled" 0 "$(mock_stat '[.endpoints[].outcomes.cancelled] | add')"
-grep -h 'grace period over' "$T/run.log" >&2 || true
+# Every request in flight at the signal got its answer: none was cancelled or left waiting,
+# and the daemon cut none. Requests cut before the signal were seen as unanswered (and sent
+# again), not lost.
+expect_eq "SIGTERM: requests cancelled from the signal on" "$cancelled_before" \
+  "$(mock_stat '[.endpoints[].outcomes.cancelled] | add')"
+expect_eq "SIGTERM: requests the daemon cut" 0 "$(jq -r .unanswered.aborted "$T/run.out")"
+seen=$(jq -r '.unanswered.connection + .unanswered.stream + .unanswered.timeout' "$T/run.out")
+expect_eq "SIGTERM: requests cancelled before the signal ($cancelled_before) <= seen unanswered ($seen)" \
+  true "$([ "$cancelled_before" -le "$seen" ] && echo true || echo false)"
+grep -h 'grace period over' "$T/run.log" >&2 && fail "SIGTERM: the grace period was reached"
 expect_eq "SIGTERM: replies pending at the mock" 0 "$(mock_stat .pending_replies)"
+# The jobs every message of which the providers accepted are the jobs delivered, in the
+# report and in the spool: none that was answered after the signal went back to wait.
+mock_received 0 >"$T/received.json"
+complete=$(jobs_complete "$T/jobs.jsonl" "$T/received.json")
+echo "SIGTERM: $complete jobs complete at the providers, $first reported delivered"
+expect_eq "SIGTERM: jobs complete at the providers = reported delivered" "$complete" "$first"
 
 run_drain 300
 expect_eq "restart after SIGTERM: delivered" "$((count - first))" "$(report .delivered)"

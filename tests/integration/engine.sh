@@ -19,12 +19,13 @@ stop_all() {
 }
 trap stop_all EXIT
 
-# start_mock [MOCK OPTIONS...]: starts the mock with every provider's credentials.
+# start_mock [MOCK OPTIONS...]: starts the mock with every provider's credentials, on
+# $MOCK_PORT when set (a restart on the port carteiro knows), else on a free port.
 start_mock() {
   [ -d "$T/ca" ] || "$gen_ca" "$T/ca" >/dev/null
   rm -f "$T/port"
   keep_log "$T/mock.out" "$T/mock.err"
-  "$mock" --cert "$T/ca/server.crt" --key "$T/ca/server.key" --port 0 --port-file "$T/port" \
+  "$mock" --cert "$T/ca/server.crt" --key "$T/ca/server.key" --port "${MOCK_PORT:-0}" --port-file "$T/port" \
     --seed 7 --whatsapp-token "$WA_TOKEN" --twilio-account "$TW_SID:$TW_TOKEN" \
     --sendgrid-key "$SG_KEY" -q "$@" >"$T/mock.out" 2>"$T/mock.err" &
   mock_pid=$!
@@ -50,6 +51,44 @@ stop_mock() {
 mock_get() { curl -sS --max-time 10 --cacert "$T/ca/ca.crt" "$base$1"; }
 mock_post() { curl -sS --max-time 10 --cacert "$T/ca/ca.crt" -X POST -d "$2" "$base$1"; }
 mock_stat() { mock_get /stats | jq -r "$1"; }
+
+# mock_received SINCE: every record after sequence number SINCE, as one {"records": [...]}
+# document, read in pages of 5,000 (one large answer can take longer than mock_get's 10 s on a
+# loaded machine).
+mock_received() {
+  local since=$1 page n
+  : >"$T/received.pages"
+  while :; do
+    page=$(mock_get "/received?since=$since&limit=5000")
+    n=$(jq '.records | length' <<<"$page")
+    [ "$n" -gt 0 ] || break
+    jq -c '.records[]' <<<"$page" >>"$T/received.pages"
+    since=$(jq '.next' <<<"$page")
+  done
+  jq -s '{records: .}' "$T/received.pages"
+}
+
+# jobs_complete JOBS.jsonl RECEIVED.json: how many jobs of the file have every message they
+# make (messages_expected) answered 2xx in the mock's records. A record names its job by the
+# recipient's phone (WhatsApp, SMS; unique in the data sets that use this) or by the invoice
+# number in the e-mail's subject.
+jobs_complete() {
+  jq -rn --slurpfile jobs "$1" --slurpfile rec "$2" '
+    ($jobs | map({key: (.recipient.phone | ltrimstr("+")), value: .id}) | from_entries) as $by_phone
+    | ($jobs | map({key: .invoice.number, value: .id}) | from_entries) as $by_number
+    | ($jobs | map({key: .id, value: ([.deliveries[] | (.channels // .)[0]
+                                       | if . == "whatsapp" then 2 else 1 end] | add)})
+       | from_entries) as $want
+    | [$rec[0].records[]
+       | select(.outcome == "ok" and (.duplicate | not)
+                and (.endpoint == "whatsapp_messages" or .endpoint == "twilio_messages"
+                     or .endpoint == "sendgrid_mail"))
+       | if .endpoint == "sendgrid_mail"
+         then $by_number[(.detail.subject | capture("(?<n>[A-Z]+-[0-9]{6}-[0-9]{8})").n)]
+         else $by_phone[.recipient] end
+       | select(. != null)]
+    | group_by(.) | map(select(length == $want[.[0]])) | length'
+}
 
 # write_config [EXTRA INI LINES FOR [carteiro]]: a configuration for the running mock. The
 # secrets come from files, as in production.
@@ -84,7 +123,7 @@ burst = ${WA_BURST:-0}
 max_concurrency = ${WA_CONCURRENCY:-400}
 recipient_gap = ${WA_GAP:-0s}
 breaker_failures = ${BREAKER_FAILURES:-1000}
-breaker_cooldown = 200ms
+breaker_cooldown = ${BREAKER_COOLDOWN:-200ms}
 
 [provider.sms]
 kind = sms
@@ -96,7 +135,7 @@ secret_file = $T/tw.secret
 rate = ${SMS_RATE:-0}
 max_concurrency = ${SMS_CONCURRENCY:-400}
 breaker_failures = ${BREAKER_FAILURES:-1000}
-breaker_cooldown = 200ms
+breaker_cooldown = ${BREAKER_COOLDOWN:-200ms}
 
 [provider.email]
 kind = email
@@ -108,7 +147,7 @@ secret_file = $T/sg.secret
 rate = ${EMAIL_RATE:-0}
 max_concurrency = ${EMAIL_CONCURRENCY:-400}
 breaker_failures = ${BREAKER_FAILURES:-1000}
-breaker_cooldown = 200ms
+breaker_cooldown = ${BREAKER_COOLDOWN:-200ms}
 INI
 }
 

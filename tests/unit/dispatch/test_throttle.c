@@ -308,44 +308,82 @@ static void test_breaker(void **state) {
   (void)state;
   ct_breaker_t b;
   ct_breaker_init(&b, 3, 1000000);
-  int64_t retry = 0;
+  ct_breaker_report_t r;
   for (int i = 0; i < 2; i++) {
-    assert_true(ct_breaker_allow(&b, T0, &retry));
-    ct_breaker_record(&b, false, T0);
+    assert_true(ct_breaker_allow(&b, T0, &r));
+    ct_breaker_record(&b, false, T0, &r);
+    assert_int_equal(r.change, CT_BREAKER_SAME);
+    assert_int_equal(r.failures, i + 1);
   }
   assert_int_equal(ct_breaker_state(&b), CT_BREAKER_CLOSED);
-  assert_true(ct_breaker_allow(&b, T0, &retry));
-  ct_breaker_record(&b, false, T0);
+  assert_true(ct_breaker_allow(&b, T0, &r));
+  ct_breaker_record(&b, false, T0, &r);
   assert_int_equal(ct_breaker_state(&b), CT_BREAKER_OPEN);
-  assert_false(ct_breaker_allow(&b, T0 + 500000, &retry));
-  assert_int_equal(retry, T0 + 1000000);
+  assert_int_equal(r.change, CT_BREAKER_OPENED);
+  assert_int_equal(r.state, CT_BREAKER_OPEN);
+  assert_int_equal(r.failures, 3);
+  assert_int_equal(r.down_since_us, T0);
+  assert_int_equal(r.next_probe_us, T0 + 1000000);
+  assert_false(ct_breaker_allow(&b, T0 + 500000, &r));
+  assert_int_equal(r.next_probe_us, T0 + 1000000);
+  assert_int_equal(r.change, CT_BREAKER_SAME);
+  /* A peek says the same and changes nothing. */
+  assert_true(ct_breaker_refuses(&b, T0 + 500000, &r));
+  assert_int_equal(r.next_probe_us, T0 + 1000000);
+  assert_false(ct_breaker_refuses(&b, T0 + 1000000, &r));
+  assert_int_equal(ct_breaker_state(&b), CT_BREAKER_OPEN);
   /* After the cool-down exactly one probe goes. */
-  assert_true(ct_breaker_allow(&b, T0 + 1000000, &retry));
+  assert_true(ct_breaker_allow(&b, T0 + 1000000, &r));
+  assert_int_equal(r.change, CT_BREAKER_PROBING);
+  assert_int_equal(r.probes_failed, 0);
   assert_int_equal(ct_breaker_state(&b), CT_BREAKER_HALF_OPEN);
-  assert_false(ct_breaker_allow(&b, T0 + 1000001, &retry));
-  ct_breaker_record(&b, false, T0 + 1100000); /* the probe failed: open again */
+  assert_false(ct_breaker_allow(&b, T0 + 1000001, &r));
+  /* Those that wait are told when a probe may go next: one cool-down after this one. */
+  assert_int_equal(r.next_probe_us, T0 + 2000000);
+  assert_true(ct_breaker_refuses(&b, T0 + 1000001, NULL));
+  ct_breaker_record(&b, false, T0 + 1100000, &r); /* the probe failed: open again */
+  assert_int_equal(r.change, CT_BREAKER_REOPENED);
+  assert_int_equal(r.probes_failed, 1);
+  assert_int_equal(r.down_since_us, T0);
   assert_int_equal(ct_breaker_state(&b), CT_BREAKER_OPEN);
-  assert_false(ct_breaker_allow(&b, T0 + 1200000, &retry));
-  assert_int_equal(retry, T0 + 2100000);
-  assert_true(ct_breaker_allow(&b, T0 + 2100000, &retry));
-  ct_breaker_record(&b, true, T0 + 2100000);
+  assert_false(ct_breaker_allow(&b, T0 + 1200000, &r));
+  assert_int_equal(r.next_probe_us, T0 + 2100000);
+  /* A failure answered while open (sent before it opened) changes nothing but the wait. */
+  ct_breaker_record(&b, false, T0 + 1300000, &r);
+  assert_int_equal(r.change, CT_BREAKER_SAME);
+  assert_int_equal(r.next_probe_us, T0 + 2300000);
+  assert_true(ct_breaker_allow(&b, T0 + 2300000, &r));
+  assert_int_equal(r.change, CT_BREAKER_PROBING);
+  assert_int_equal(r.probes_failed, 1);
+  ct_breaker_record(&b, true, T0 + 2300000, &r);
+  assert_int_equal(r.change, CT_BREAKER_RECLOSED);
+  assert_int_equal(r.state, CT_BREAKER_CLOSED);
+  assert_int_equal(r.down_since_us, T0); /* the outage that just ended */
+  assert_int_equal(r.probes_failed, 1);
   assert_int_equal(ct_breaker_state(&b), CT_BREAKER_CLOSED);
   assert_string_equal(ct_breaker_state_name(ct_breaker_state(&b)), "closed");
+  ct_breaker_record(&b, true, T0 + 2400000, &r);
+  assert_int_equal(r.change, CT_BREAKER_SAME);
   /* A success resets the count of consecutive failures. */
-  ct_breaker_record(&b, false, T0);
-  ct_breaker_record(&b, false, T0);
-  ct_breaker_record(&b, true, T0);
-  ct_breaker_record(&b, false, T0);
+  ct_breaker_record(&b, false, T0, NULL);
+  ct_breaker_record(&b, false, T0, NULL);
+  ct_breaker_record(&b, true, T0, NULL);
+  ct_breaker_record(&b, false, T0, NULL);
   assert_int_equal(ct_breaker_state(&b), CT_BREAKER_CLOSED);
   /* A probe whose answer never counts (a 401, a request never sent) is replaced after one
    * cool-down, so the breaker cannot stay half-open for good. */
-  for (int i = 0; i < 3; i++)
-    ct_breaker_record(&b, false, T0 + 3000000);
+  ct_breaker_record(&b, false, T0 + 3000000, &r); /* one in a row before: this opens it */
+  assert_int_equal(r.change, CT_BREAKER_SAME);
+  ct_breaker_record(&b, false, T0 + 3000000, &r);
+  assert_int_equal(r.change, CT_BREAKER_OPENED); /* a new outage */
+  assert_int_equal(r.down_since_us, T0 + 3000000);
+  assert_int_equal(r.probes_failed, 0);
   assert_int_equal(ct_breaker_state(&b), CT_BREAKER_OPEN);
-  assert_true(ct_breaker_allow(&b, T0 + 4000000, &retry));  /* the probe */
-  assert_false(ct_breaker_allow(&b, T0 + 4500000, &retry)); /* waiting for its answer */
-  assert_true(ct_breaker_allow(&b, T0 + 5000000, &retry));  /* it never came: a new probe */
-  assert_false(ct_breaker_allow(&b, T0 + 5000001, &retry));
+  assert_true(ct_breaker_allow(&b, T0 + 4000000, &r));  /* the probe */
+  assert_false(ct_breaker_allow(&b, T0 + 4500000, &r)); /* waiting for its answer */
+  assert_true(ct_breaker_allow(&b, T0 + 5000000, &r));  /* it never came: a new probe */
+  assert_int_equal(r.change, CT_BREAKER_SAME);          /* still half-open */
+  assert_false(ct_breaker_allow(&b, T0 + 5000001, &r));
   ct_breaker_destroy(&b);
 }
 

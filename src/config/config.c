@@ -77,6 +77,8 @@ static const key_t_ daemon_keys[] = {
     STR(ct_config_t, nats_ca_file),
     STR(ct_config_t, nats_cert_file),
     STR(ct_config_t, nats_key_file),
+    STR(ct_config_t, transport),
+    UINT(ct_config_t, h2_max_connections, 1, 4096),
 };
 
 static const key_t_ provider_keys[] = {
@@ -638,6 +640,8 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
   cfg->nats_ack_wait_ms = 30000;
   cfg->nats_max_ack_pending = 100000;
   cfg->nats_duplicate_window_ms = 3600000;
+  snprintf(cfg->transport, sizeof cfg->transport, "auto");
+  cfg->h2_max_connections = 256;
 
   loader_t ld = {.cfg = cfg, .errs = errs};
   FILE *f = fopen(path, "r");
@@ -693,6 +697,8 @@ int ct_config_load(const char *path, ct_config_t **out, ct_config_error_t *errs,
       problem(&ld, "[cluster] bucket", "must be 1-63 characters of [A-Za-z0-9_-]");
   }
   check_nats(&ld);
+  if (strcmp(cfg->transport, "auto") != 0 && strcmp(cfg->transport, "curl") != 0)
+    problem(&ld, "[carteiro] transport", "must be auto or curl");
   if (cfg->backoff_cap_ms < cfg->backoff_base_ms)
     problem(&ld, "[carteiro] backoff_cap", "is smaller than backoff_base");
   if (fill_default_templates(&ld) != 0)

@@ -9,6 +9,7 @@
 #include "transport/transport_int.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -112,4 +113,71 @@ void ct_transport_stats(ct_transport_stats_t *out) {
   out->n_origins = n_origins;
   out->origins_dropped = origins_dropped;
   pthread_mutex_unlock(&lock);
+}
+
+/* An origin as a label value: backslash and double quote escaped (a URL has no newline). */
+static void label(char *out, size_t cap, const char *in) {
+  size_t o = 0;
+  for (; *in != '\0' && o + 2 < cap; in++) {
+    if (*in == '\\' || *in == '"') {
+      out[o++] = '\\';
+    }
+    out[o++] = *in;
+  }
+  out[o] = '\0';
+}
+
+void ct_transport_metrics(void (*write)(void *ctx, const char *s, size_t n), void *ctx) {
+  ct_transport_stats_t st;
+  ct_transport_stats(&st);
+  char line[512];
+  int n;
+#define EMIT(...)                                                                              \
+  do {                                                                                         \
+    n = snprintf(line, sizeof line, __VA_ARGS__);                                              \
+    if (n > 0) {                                                                               \
+      write(ctx, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);               \
+    }                                                                                          \
+  } while (0)
+  EMIT("# HELP carteiro_transport_requests_total Requests handed to each HTTP client: nghttp2 "
+       "(the native HTTP/2 client) or libcurl (HTTP/1.1 origins, transport = curl).\n"
+       "# TYPE carteiro_transport_requests_total counter\n");
+  for (int c = 0; c < CT_TRANSPORT_CLIENTS; c++) {
+    EMIT("carteiro_transport_requests_total{client=\"%s\"} %llu\n",
+         ct_transport_client_name((ct_transport_client_t)c),
+         (unsigned long long)st.requests[c]);
+  }
+  EMIT("# HELP carteiro_transport_origin_info The HTTP client each origin goes to, and why "
+       "(alpn_h2, alpn_http1, forced).\n"
+       "# TYPE carteiro_transport_origin_info gauge\n");
+  for (size_t i = 0; i < st.n_origins; i++) {
+    char origin[2 * CT_TRANSPORT_ORIGIN_MAX];
+    label(origin, sizeof origin, st.origins[i].origin);
+    EMIT("carteiro_transport_origin_info{origin=\"%s\",client=\"%s\",reason=\"%s\"} 1\n",
+         origin, ct_transport_client_name(st.origins[i].client),
+         ct_transport_reason_name(st.origins[i].reason));
+  }
+  static const struct {
+    const char *name, *help;
+    size_t off;
+  } h2[] = {
+      {"carteiro_transport_h2_connections_total", "Native HTTP/2 connections opened.",
+       offsetof(ct_transport_stats_t, h2_connections)},
+      {"carteiro_transport_h2_goaway_total", "GOAWAY frames received on native connections.",
+       offsetof(ct_transport_stats_t, h2_goaway)},
+      {"carteiro_transport_h2_refused_streams_total",
+       "Requests the server refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last "
+       "stream), sent again by the native client.",
+       offsetof(ct_transport_stats_t, h2_refused)},
+      {"carteiro_transport_h2_ping_timeouts_total",
+       "Native connections ended because a PING went unanswered.",
+       offsetof(ct_transport_stats_t, h2_ping_timeouts)},
+  };
+  for (size_t i = 0; i < sizeof h2 / sizeof h2[0]; i++) {
+    uint64_t v;
+    memcpy(&v, (const char *)&st + h2[i].off, sizeof v);
+    EMIT("# HELP %s %s\n# TYPE %s counter\n%s %llu\n", h2[i].name, h2[i].help, h2[i].name,
+         h2[i].name, (unsigned long long)v);
+  }
+#undef EMIT
 }

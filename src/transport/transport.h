@@ -112,4 +112,8 @@ typedef struct {
  * Thread-safe; never fails. */
 void ct_transport_stats(ct_transport_stats_t *out);
 
+/* Writes those figures in the Prometheus text format (HELP, TYPE and samples of the
+ * carteiro_transport_* families) through `write`, in pieces. Thread-safe. */
+void ct_transport_metrics(void (*write)(void *ctx, const char *s, size_t n), void *ctx);
+
 #endif

@@ -125,6 +125,7 @@ typedef struct stream {
   char *body;
   size_t body_len;
   uint64_t due_ms; /* a delayed /echo: answer at this time; 0 = not waiting */
+  bool counted;    /* in c->open: nghttp2 accepted the stream (a refused one never is) */
   const char *out;
   size_t out_len;
   size_t out_off;
@@ -296,12 +297,6 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void 
   s->next = c->streams;
   c->streams = s;
   nghttp2_session_set_stream_user_data(sess, s->id, s);
-  c->open++;
-  pthread_mutex_lock(&lock);
-  if (c->open > max_concurrent) {
-    max_concurrent = c->open;
-  }
-  pthread_mutex_unlock(&lock);
   return 0;
 }
 
@@ -344,6 +339,18 @@ static int on_data(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8
 static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *user) {
   conn_t *c = user;
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    /* Counted here rather than at the first header: nghttp2 calls this only for a stream it
+     * accepted, not for one it refuses for going over SETTINGS_MAX_CONCURRENT_STREAMS. */
+    stream_t *s = find(c, f->hd.stream_id);
+    if (s != NULL && !s->counted) {
+      s->counted = true;
+      c->open++;
+      pthread_mutex_lock(&lock);
+      if (c->open > max_concurrent) {
+        max_concurrent = c->open;
+      }
+      pthread_mutex_unlock(&lock);
+    }
     c->arrived++;
     if (opt_goaway_after != 0 && c->arrived == opt_goaway_after && !c->goaway_sent) {
       c->goaway_sent = true;
@@ -368,8 +375,11 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
   (void)sess;
   (void)code;
   conn_t *c = user;
-  if (find(c, id) != NULL) {
-    c->open--;
+  stream_t *s = find(c, id);
+  if (s != NULL) {
+    if (s->counted) {
+      c->open--;
+    }
     drop(c, id);
   }
   return 0;

@@ -6,16 +6,20 @@
 #
 # usage: bench/e2e.sh [--build DIR] [--jobs N] [--latency MS] [--inflight N] [--workers N]
 #                     [--connections N] [--streams N] [--channel sms|email|whatsapp] [--pdf]
+#                     [--transport auto|curl] [--h2-connections N]
 # --pdf gives every invoice a real PDF (25-45 kB), password-protected and attached (e-mail) or
 # uploaded (WhatsApp) by carteiro; without it the invoices go out as texts only.
-# --connections is per worker and host; the mock allows 100 streams per HTTP/2 connection, so
-# keeping 2,000 requests in flight takes 2,000 / 100 / workers connections per worker.
+# --connections is libcurl's, per worker and host; the mock allows 100 streams per HTTP/2
+# connection, so keeping 2,000 requests in flight takes 2,000 / 100 / workers connections per
+# worker. --transport auto (the default) sends with the native HTTP/2 client, which opens
+# connections as in-flight requests need them, up to --h2-connections per worker (256);
+# --transport curl forces libcurl.
 # Prints one JSON line with every figure. Not a test: it asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=build/release jobs=50000 latency=0 inflight=2000 workers=2 channel=sms connections=2 streams=100
-pdf=0
+pdf=0 transport=auto h2conns=256
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -27,7 +31,9 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2; shift 2 ;;
     --streams) streams=$2; shift 2 ;;
     --pdf) pdf=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --transport) transport=$2; shift 2 ;;
+    --h2-connections) h2conns=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "e2e.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
@@ -65,6 +71,8 @@ take_batch = 1000
 ca_file = $T/ca/ca.crt
 document_root = $T/docs
 log_level = warn
+transport = $transport
+h2_max_connections = $h2conns
 [provider.wa]
 kind = whatsapp
 base_url = $base/v19.0
@@ -128,9 +136,10 @@ h2rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' "$T/h2load.out")
 
 awk -v d="$delivered" -v s="$seconds" -v u="$user" -v y="$sys" -v r="$maxrss_kb" \
     -v h="${h2rps:-0}" -v l="$latency" -v i="$inflight" -v w="$workers" -v c="$channel" \
-    -v n="$jobs" -v dup="$dups" -v cn="$connections" -v st="$streams" -v pdf="$pdf" 'BEGIN {
+    -v n="$jobs" -v dup="$dups" -v cn="$connections" -v st="$streams" -v pdf="$pdf" \
+    -v tr="$transport" 'BEGIN {
   rate = s > 0 ? d / s : 0
-  printf "{\"pdf\":%s,\"channel\":\"%s\",\"jobs\":%d,", (pdf ? "true" : "false"), c, n
+  printf "{\"transport\":\"%s\",\"pdf\":%s,\"channel\":\"%s\",\"jobs\":%d,", tr, (pdf ? "true" : "false"), c, n
   printf "\"delivered\":%d,\"latency_ms\":%d,\"workers\":%d,", d, l, w
   printf "\"max_inflight\":%d,\"connections\":%d,\"streams\":%d,", i, cn, st
   printf "\"seconds\":%.3f,\"deliveries_per_s\":%.0f,", s, rate

@@ -183,8 +183,48 @@ static ct__h2_req_t *req_get(ct__h2_t *h) {
 }
 
 static void req_destroy(ct__h2_req_t *r) {
-  free(r->resp);
+  ct__h2_resp_put(r);
   free(r);
+}
+
+ct__h2_resp_t *ct__h2_resp_get(ct__h2_t *h) {
+  ct__h2_resp_t *p = h->resp_pool;
+  if (p != NULL) {
+    h->resp_pool = p->next;
+    h->n_resp_pool--;
+  } else {
+    p = malloc(sizeof *p);
+    if (p == NULL) {
+      return NULL;
+    }
+  }
+  p->next = NULL;
+  p->status = 0;
+  ct__resp_headers_reset(&p->hdr);
+  p->body = p->inline_body;
+  p->body[0] = '\0';
+  p->len = 0;
+  p->cap = sizeof p->inline_body;
+  return p;
+}
+
+void ct__h2_resp_put(ct__h2_req_t *r) {
+  ct__h2_resp_t *p = r->resp;
+  if (p == NULL) {
+    return;
+  }
+  r->resp = NULL;
+  if (p->body != p->inline_body) {
+    free(p->body);
+  }
+  ct__h2_t *h = r->h;
+  if (h->state == H_OPEN && h->n_resp_pool < CT__H2_RESP_POOL) {
+    p->next = h->resp_pool;
+    h->resp_pool = p;
+    h->n_resp_pool++;
+  } else {
+    free(p);
+  }
 }
 
 void ct__h2_recycle(ct__h2_req_t *r) {
@@ -195,12 +235,7 @@ void ct__h2_recycle(ct__h2_req_t *r) {
   r->origin = NULL;
   r->cb = NULL;
   r->arg = NULL;
-  if (r->resp_cap > CT__H2_KEEP_BODY) {
-    free(r->resp);
-    r->resp = NULL;
-    r->resp_cap = 0;
-  }
-  r->resp_len = 0;
+  ct__h2_resp_put(r);
   if (h->state == H_OPEN && h->n_free < CT__H2_FREE_CAP) {
     ct_list_insert_tail(&h->free, &r->link);
     h->n_free++;
@@ -215,9 +250,7 @@ static void req_rewind(ct__h2_req_t *r) {
   r->end_stream = false;
   r->stream_id = 0;
   r->body_off = 0;
-  r->status = 0;
-  r->resp_len = 0;
-  ct__resp_headers_reset(&r->hdr);
+  ct__h2_resp_put(r);
 }
 
 void ct__h2_answer(ct__h2_req_t *r, ct_http_failure_t failure, const char *detail) {
@@ -227,18 +260,19 @@ void ct__h2_answer(ct__h2_req_t *r, ct_http_failure_t failure, const char *detai
   h->inflight--;
   r->state = R_DONE;
   uint64_t elapsed_ms = (uv_hrtime() - r->start_ns) / 1000000u;
-  bool ok = failure == CT_HTTP_OK;
+  const ct__h2_resp_t *p = failure == CT_HTTP_OK ? r->resp : NULL;
   ct_http_response_t resp = {
       .failure = failure,
-      .status = ok ? r->status : 0,
-      .body = ok && r->resp != NULL ? r->resp : "",
-      .body_len = ok ? r->resp_len : 0,
-      .retry_after_ms = ok ? r->hdr.retry_after_ms : -1,
-      .message_id = ok && r->hdr.message_id_len != 0 ? r->hdr.message_id : NULL,
+      .status = p != NULL ? p->status : 0,
+      .body = p != NULL ? p->body : "",
+      .body_len = p != NULL ? p->len : 0,
+      .retry_after_ms = p != NULL ? p->hdr.retry_after_ms : -1,
+      .message_id = p != NULL && p->hdr.message_id_len != 0 ? p->hdr.message_id : NULL,
       .latency_ms = elapsed_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed_ms,
-      .detail = ok ? "" : detail,
+      .detail = p != NULL ? "" : detail,
   };
   r->cb(r->arg, &resp);
+  ct__h2_resp_put(r); /* the response was valid during the callback only */
   if (!r->in_session) {
     ct__h2_recycle(r);
   }
@@ -765,6 +799,12 @@ static void on_teardown(uv_timer_t *t) {
     req_destroy(r);
   }
   h->n_free = 0;
+  while (h->resp_pool != NULL) {
+    ct__h2_resp_t *p = h->resp_pool;
+    h->resp_pool = p->next;
+    free(p);
+  }
+  h->n_resp_pool = 0;
   h->prepare.data = h;
   h->timer.data = h;
   uv_close((uv_handle_t *)&h->prepare, on_handle_closed);

@@ -41,15 +41,19 @@
  * bounds what a large upload (a PDF) costs in memory while the socket is slow. */
 #define CT__H2_OUT_HIGH (256u * 1024u)
 /* Output buffers above this are released once drained, so a burst does not pin memory. */
-#define CT__H2_OUT_KEEP (64u * 1024u)
+#define CT__H2_OUT_KEEP (20u * 1024u)
 /* One read from the socket (shared by the transport's connections: reads never overlap). */
 #define CT__H2_READ_BUF (64u * 1024u)
 /* A request the server refused unprocessed is sent again at most this many times (a server
  * that answers N requests per connection then GOAWAYs refuses a batch of B about B/N times). */
 #define CT__H2_MAX_REQUEUES 10
-/* Request slots kept for reuse, and their response buffers up to this size. */
-#define CT__H2_FREE_CAP 4096u
-#define CT__H2_KEEP_BODY 4096u
+/* Request slots kept for reuse. */
+#define CT__H2_FREE_CAP 1024u
+/* Response state lives only from a response's :status to its answer, usually within one read
+ * callback, so a small pool serves any number of requests in flight. Bodies up to the inline
+ * size need no allocation of their own. */
+#define CT__H2_RESP_POOL 256u
+#define CT__H2_RESP_INLINE 1024u
 /* Addresses kept per origin, and how long a lookup is trusted. */
 #define CT__H2_MAX_ADDRS 8
 #define CT__H2_DNS_TTL_MS 60000u
@@ -75,6 +79,18 @@ void ct__h2_buf_consume(ct__h2_buf_t *b, size_t n);
 /* Empties; releases the memory when it grew past CT__H2_OUT_KEEP. */
 void ct__h2_buf_reset(ct__h2_buf_t *b);
 void ct__h2_buf_free(ct__h2_buf_t *b);
+
+/* ---- a response, while it arrives ------------------------------------------------------ */
+
+typedef struct ct__h2_resp {
+  struct ct__h2_resp *next; /* on h->resp_pool */
+  int status;               /* -1 while an interim (1xx) answer is all there is */
+  ct__resp_headers_t hdr;
+  char *body;               /* inline_body, or malloc'd once it outgrows it; NUL-terminated */
+  size_t len;
+  size_t cap;
+  char inline_body[CT__H2_RESP_INLINE];
+} ct__h2_resp_t;
 
 /* ---- a request ------------------------------------------------------------------------- */
 
@@ -103,11 +119,7 @@ struct ct__h2_req {
   uint64_t start_ns;
   uint64_t deadline_ms; /* loop time; UINT64_MAX without a request timeout */
   size_t body_off;      /* request body bytes handed to nghttp2 */
-  int status;
-  ct__resp_headers_t hdr;
-  char *resp; /* response body, NUL-terminated when not NULL */
-  size_t resp_len;
-  size_t resp_cap;
+  ct__h2_resp_t *resp;  /* from the response's :status until the answer; else NULL */
 };
 
 /* ---- a connection ---------------------------------------------------------------------- */
@@ -209,6 +221,8 @@ struct ct__h2 {
   uint32_t inflight;       /* unanswered requests */
   ct_list_t free;          /* request slots for reuse */
   uint32_t n_free;
+  ct__h2_resp_t *resp_pool;
+  uint32_t n_resp_pool;
   uint32_t n_conns;        /* connections not yet freed */
   uv_prepare_t prepare;    /* the per-turn flush (redis's beforeSleep) */
   uv_timer_t timer;        /* request deadlines and housekeeping; then teardown */
@@ -236,6 +250,10 @@ void ct__h2_origin_dirty(ct__h2_origin_t *o);
 void ct__h2_answer(ct__h2_req_t *r, ct_http_failure_t failure, const char *detail);
 /* Recycles a slot that is answered and no longer in a session. */
 void ct__h2_recycle(ct__h2_req_t *r);
+/* Response state for `r` from the pool (or the heap). Returns NULL for want of memory. */
+ct__h2_resp_t *ct__h2_resp_get(ct__h2_t *h);
+/* Gives r->resp back (if any) and clears it. */
+void ct__h2_resp_put(ct__h2_req_t *r);
 /* Puts an unanswered request back at the head of its origin's queue, unprocessed by the
  * server (never sent, refused, or above a GOAWAY's last stream), for another stream. After
  * CT__H2_MAX_REQUEUES of those it is answered CT_HTTP_CONNECT with `detail` instead. */

@@ -24,9 +24,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Response buffers grow from this size. */
-#define BODY_INITIAL 1024u
-
 static ct__h2_req_t *req_of(nghttp2_session *s, int32_t stream_id) {
   return nghttp2_session_get_stream_user_data(s, stream_id);
 }
@@ -35,7 +32,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user) {
   (void)flags;
-  (void)user;
+  ct__h2_conn_t *c = user;
   if (frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
@@ -44,23 +41,32 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     return 0;
   }
   if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+    if (r->resp == NULL) {
+      r->resp = ct__h2_resp_get(c->h);
+      if (r->resp == NULL) {
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_CANCEL);
+        ct__h2_mark_dirty(c);
+        ct__h2_answer(r, CT_HTTP_OTHER, "out of memory reading the answer");
+        return 0;
+      }
+    }
     /* nghttp2 has checked it is three digits. A 1xx is an interim answer: its fields are
      * not the response's. */
     int code = 0;
     for (size_t i = 0; i < valuelen; i++) {
       code = code * 10 + (value[i] - '0');
     }
-    r->status = code >= 200 ? code : -1;
-    ct__resp_headers_reset(&r->hdr);
+    r->resp->status = code >= 200 ? code : -1;
+    ct__resp_headers_reset(&r->resp->hdr);
     return 0;
   }
-  if (r->status <= 0) {
+  if (r->resp == NULL || r->resp->status <= 0) {
     return 0;
   }
   /* The wall clock is read only for Retry-After, which may be an HTTP-date. */
   int64_t now = namelen == 11 ? ct_now_ms() : 0;
-  ct__resp_headers_field(&r->hdr, (const char *)name, namelen, (const char *)value, valuelen,
-                         now);
+  ct__resp_headers_field(&r->resp->hdr, (const char *)name, namelen, (const char *)value,
+                         valuelen, now);
   return 0;
 }
 
@@ -72,21 +78,25 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
   if (r == NULL || r->state == R_DONE) {
     return 0;
   }
-  size_t room = CT__HTTP_BODY_CAP - r->resp_len;
+  ct__h2_resp_t *p = r->resp;
+  if (p == NULL || p->status <= 0) {
+    return 0; /* nghttp2 lets no DATA through before a final response's headers */
+  }
+  size_t room = CT__HTTP_BODY_CAP - p->len;
   size_t take = len < room ? len : room;
   if (take == 0) {
     return 0;
   }
-  size_t need = r->resp_len + take + 1;
-  if (need > r->resp_cap) {
-    size_t cap = r->resp_cap != 0 ? r->resp_cap : BODY_INITIAL;
+  size_t need = p->len + take + 1;
+  if (need > p->cap) {
+    size_t cap = p->cap;
     while (cap < need) {
       cap *= 2;
     }
     if (cap > CT__HTTP_BODY_CAP + 1) {
       cap = CT__HTTP_BODY_CAP + 1;
     }
-    char *nb = realloc(r->resp, cap);
+    char *nb = p->body == p->inline_body ? malloc(cap) : realloc(p->body, cap);
     if (nb == NULL) {
       /* The answer cannot be kept whole: give it up rather than hand on half a body. */
       nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
@@ -94,12 +104,15 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
       ct__h2_answer(r, CT_HTTP_OTHER, "out of memory reading the answer");
       return 0;
     }
-    r->resp = nb;
-    r->resp_cap = cap;
+    if (p->body == p->inline_body) {
+      memcpy(nb, p->body, p->len);
+    }
+    p->body = nb;
+    p->cap = cap;
   }
-  memcpy(r->resp + r->resp_len, data, take);
-  r->resp_len += take;
-  r->resp[r->resp_len] = '\0';
+  memcpy(p->body + p->len, data, take);
+  p->len += take;
+  p->body[p->len] = '\0';
   return 0;
 }
 
@@ -165,7 +178,7 @@ void ct__h2_stream_closed(ct__h2_conn_t *c, ct__h2_req_t *r, uint32_t error_code
     ct__h2_recycle(r); /* answered before (a timeout): only the stream was left */
     return;
   }
-  if (r->end_stream && r->status >= 200) {
+  if (r->end_stream && r->resp != NULL && r->resp->status >= 200) {
     /* The whole answer came; a reset after it (NO_ERROR: "I need no more of your body")
      * does not undo it. */
     ct__h2_answer(r, CT_HTTP_OK, "");

@@ -113,6 +113,8 @@ read -r user sys maxrss_kb <"$T/time"
 delivered=$(jq -r .delivered "$T/report.json")
 seconds=$(jq -r .seconds "$T/report.json")
 dups=$(curl -s --cacert "$T/ca/ca.crt" "$base/stats" | jq -r .total.duplicates)
+unanswered=$(jq -c .unanswered "$T/report.json")
+retried=$(jq -r .retried "$T/report.json")
 
 # h2load: the same endpoint, the same kind of request, one connection, as many streams.
 case "$channel" in
@@ -137,12 +139,13 @@ h2rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' "$T/h2load.out")
 awk -v d="$delivered" -v s="$seconds" -v u="$user" -v y="$sys" -v r="$maxrss_kb" \
     -v h="${h2rps:-0}" -v l="$latency" -v i="$inflight" -v w="$workers" -v c="$channel" \
     -v n="$jobs" -v dup="$dups" -v cn="$connections" -v st="$streams" -v pdf="$pdf" \
-    -v tr="$transport" 'BEGIN {
+    -v tr="$transport" -v un="$unanswered" -v rt="$retried" 'BEGIN {
   rate = s > 0 ? d / s : 0
   printf "{\"transport\":\"%s\",\"pdf\":%s,\"channel\":\"%s\",\"jobs\":%d,", tr, (pdf ? "true" : "false"), c, n
   printf "\"delivered\":%d,\"latency_ms\":%d,\"workers\":%d,", d, l, w
   printf "\"max_inflight\":%d,\"connections\":%d,\"streams\":%d,", i, cn, st
   printf "\"seconds\":%.3f,\"deliveries_per_s\":%.0f,", s, rate
   printf "\"cpu_us_per_delivery\":%.1f,\"peak_rss_mib\":%.1f,", (d > 0 ? (u + y) * 1e6 / d : 0), r / 1024
-  printf "\"h2load_rps\":%.0f,\"fraction_of_h2load\":%.3f,\"duplicates\":%d}\n", h, (h > 0 ? rate / h : 0), dup
+  printf "\"h2load_rps\":%.0f,\"fraction_of_h2load\":%.3f,\"duplicates\":%d,", h, (h > 0 ? rate / h : 0), dup
+  printf "\"retried\":%d,\"unanswered\":%s}\n", rt, un
 }'

@@ -108,7 +108,7 @@ struct ct__h2_req {
   ct__h2_conn_t *conn; /* while R_STREAM, or R_DONE with its stream still open */
   ct__h2_rstate_t state;
   bool in_session; /* nghttp2 holds a stream for it: not recycled until the stream closes */
-  bool sent;       /* its HEADERS frame left nghttp2 for the socket */
+  bool sent;       /* its HEADERS frame was serialized for the socket: the server may have it */
   bool end_stream; /* the server ended its side of the stream */
   uint8_t requeues;
   int32_t stream_id;

@@ -9,7 +9,8 @@
  *                    (nghttp2 still returns the window, so a 1 MB answer flows through)
  *   on_frame_recv    END_STREAM on the response; SETTINGS (the server's stream limit);
  *                    GOAWAY (no new streams here); PING ACK
- *   on_frame_send    the request's HEADERS left: from now on the server may have it
+ *   on_before_frame_send  the request's HEADERS are being written out: from now on the
+ *                    server may have it
  *   on_stream_close  the outcome (see h2.c, ANSWERS AND FAILURES)
  * No callback writes to the socket or frees the connection: they only change state and
  * answer requests, whose callbacks may queue new requests (on the origin, served next turn).
@@ -161,7 +162,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
   return 0;
 }
 
-static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
+/* Called as nghttp2 is about to serialize a frame into the bytes mem_send returns. From here
+ * on the request's HEADERS may reach the server (on_frame_send comes only at the next
+ * mem_send, which a flush held back by the high-water mark may not make before the
+ * connection fails): a request is sent again without being reported only when this never
+ * ran for it. */
+static int on_before_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
   (void)user;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     ct__h2_req_t *r = req_of(s, frame->hd.stream_id);
@@ -223,7 +229,7 @@ int ct__h2_callbacks_new(nghttp2_session_callbacks **out) {
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
-  nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+  nghttp2_session_callbacks_set_before_frame_send_callback(cb, on_before_frame_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
   *out = cb;
   return 0;

@@ -308,6 +308,8 @@ static void handshake_done(ct__h2_conn_t *c) {
   }
   ct__count(&h->counters->h2_connections, 1);
   o->n_pending--;
+  o->backoff_ms = 0;
+  o->backoff_until = 0;
   c->state = C_READY;
   /* The first connection to a server waits for its SETTINGS before it takes a stream: a
    * server allowing fewer than the 100 streams nghttp2 assumes would refuse the excess.

@@ -409,6 +409,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   }
   uv_freeaddrinfo(res);
   if (n == 0) {
+    if (o->n_addrs != 0 && o->n_conns != 0) {
+      /* A refresh failed while connections live: they serve the queue, and the addresses
+       * known so far are tried again for another while. */
+      o->resolved_ms = ct__h2_now(h);
+      return;
+    }
     char detail[160];
     snprintf(detail, sizeof detail, "could not resolve host of %s: %s", o->name,
              status != 0 ? uv_strerror(status) : "no IPv4 or IPv6 address");
@@ -441,6 +447,11 @@ static void connect_more(ct__h2_origin_t *o) {
   }
   /* Learn the server's stream limit from one connection before opening more. */
   if (o->known_streams == 0 && o->n_pending > 0) {
+    return;
+  }
+  /* A connection just failed: while others live, give the server a moment (on_tick comes
+   * back for the queue). With none, the caller's request decides, as with libcurl. */
+  if (o->n_conns > 0 && ct__h2_now(h) < o->backoff_until) {
     return;
   }
   uint32_t per = streams_per_conn(o);
@@ -542,6 +553,10 @@ void ct__h2_conn_gone(ct__h2_conn_t *c, bool was_ready, ct_http_failure_t failur
   if (!was_ready) {
     o->n_pending--;
     if (failure != CT_HTTP_OK) {
+      o->backoff_ms = o->backoff_ms == 0 ? CT__H2_BACKOFF_MS
+                      : o->backoff_ms >= CT__H2_BACKOFF_CAP_MS / 2 ? CT__H2_BACKOFF_CAP_MS
+                                                                   : o->backoff_ms * 2;
+      o->backoff_until = ct__h2_now(o->h) + o->backoff_ms;
       o->next_addr = o->n_addrs != 0 ? (o->next_addr + 1) % o->n_addrs : 0;
       if (failure == CT_HTTP_CONNECT && !o->host_is_ip) {
         o->resolved_ms = 0; /* look the name up again before the next attempt */
@@ -607,6 +622,10 @@ static void on_tick(uv_timer_t *t) {
   expire(h, now);
   for (ct_list_t *ol = h->origins.next; ol != &h->origins; ol = ol->next) {
     ct__h2_origin_t *o = ct_container_of(ol, ct__h2_origin_t, link);
+    if (o->queued > 0 && o->backoff_until != 0 && now >= o->backoff_until) {
+      o->backoff_until = 0; /* its wait is over: the next turn may connect */
+      ct__h2_origin_dirty(o);
+    }
     ct_list_t *next;
     for (ct_list_t *cl = o->conns.next; cl != &o->conns; cl = next) {
       next = cl->next; /* a tick may close the connection */

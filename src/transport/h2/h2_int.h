@@ -57,6 +57,11 @@
 /* Addresses kept per origin, and how long a lookup is trusted. */
 #define CT__H2_MAX_ADDRS 8
 #define CT__H2_DNS_TTL_MS 60000u
+/* After a failed connection attempt, an origin that still has live connections waits this
+ * long before opening another (its requests wait for those); doubled on each further failure
+ * up to the cap, reset by a connection that reaches READY. */
+#define CT__H2_BACKOFF_MS 250u
+#define CT__H2_BACKOFF_CAP_MS 30000u
 /* The housekeeping tick: connect timeouts, PING, idle connections. */
 #define CT__H2_TICK_MS 100u
 
@@ -183,6 +188,8 @@ struct ct__h2_origin {
   uint32_t n_pending; /* connecting or in the TLS handshake */
   ct_list_t avail;  /* READY connections with a free stream */
   uint32_t known_streams; /* the server's stream limit as last seen; 0 before any */
+  uint64_t backoff_until; /* loop time before which no extra connection is opened */
+  uint32_t backoff_ms;    /* the next wait after a failed attempt */
   bool is_dirty;
   /* addresses */
   struct sockaddr_storage addrs[CT__H2_MAX_ADDRS];

@@ -619,7 +619,7 @@ static void expire(ct__h2_t *h, uint64_t now) {
 static void on_tick(uv_timer_t *t) {
   ct__h2_t *h = ct_container_of(t, ct__h2_t, timer);
   uint64_t now = ct__h2_now(h);
-  expire(h, now);
+  expire(h, uv_hrtime() / 1000000u);
   for (ct_list_t *ol = h->origins.next; ol != &h->origins; ol = ol->next) {
     ct__h2_origin_t *o = ct_container_of(ol, ct__h2_origin_t, link);
     if (o->queued > 0 && o->backoff_until != 0 && now >= o->backoff_until) {
@@ -739,8 +739,10 @@ int ct__h2_send(ct__h2_t *h, ct_http_request_t *req, ct_transport_cb cb, void *a
   r->conn = NULL;
   req_rewind(r);
   r->start_ns = uv_hrtime();
-  r->deadline_ms =
-      h->request_timeout_ms != 0 ? ct__h2_now(h) + h->request_timeout_ms : UINT64_MAX;
+  /* From the same clock as the latency reported, not the loop's cached time, which may lag
+   * by a long loop turn. */
+  r->deadline_ms = h->request_timeout_ms != 0 ? r->start_ns / 1000000u + h->request_timeout_ms
+                                              : UINT64_MAX;
   ct_list_insert_tail(&h->aged, &r->aged);
   h->inflight++;
   ct_list_insert_tail(&o->queue, &r->link);

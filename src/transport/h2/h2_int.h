@@ -122,7 +122,7 @@ struct ct__h2_req {
   ct_transport_cb cb;
   void *arg;
   uint64_t start_ns;
-  uint64_t deadline_ms; /* loop time; UINT64_MAX without a request timeout */
+  uint64_t deadline_ms; /* uv_hrtime() in ms; UINT64_MAX without a request timeout */
   size_t body_off;      /* request body bytes handed to nghttp2 */
   ct__h2_resp_t *resp;  /* from the response's :status until the answer; else NULL */
 };

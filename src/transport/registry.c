@@ -161,15 +161,15 @@ void ct_transport_metrics(void (*write)(void *ctx, const char *s, size_t n), voi
     const char *name, *help;
     size_t off;
   } h2[] = {
-      {"carteiro_transport_h2_connections_total", "Native HTTP/2 connections opened.",
+      {"carteiro_transport_native_connections_total", "Native HTTP/2 connections opened.",
        offsetof(ct_transport_stats_t, h2_connections)},
-      {"carteiro_transport_h2_goaway_total", "GOAWAY frames received on native connections.",
+      {"carteiro_transport_native_goaway_total", "GOAWAY frames received on native connections.",
        offsetof(ct_transport_stats_t, h2_goaway)},
-      {"carteiro_transport_h2_refused_streams_total",
+      {"carteiro_transport_native_refused_streams_total",
        "Requests the server refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last "
        "stream), sent again by the native client.",
        offsetof(ct_transport_stats_t, h2_refused)},
-      {"carteiro_transport_h2_ping_timeouts_total",
+      {"carteiro_transport_native_ping_timeouts_total",
        "Native connections ended because a PING went unanswered.",
        offsetof(ct_transport_stats_t, h2_ping_timeouts)},
   };

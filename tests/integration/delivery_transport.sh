@@ -88,10 +88,10 @@ expect_eq "auto: libcurl requests = the HTTP/1.1 mock's" "$h1_requests" \
   "$(m 'carteiro_transport_requests_total{client="libcurl"}')"
 expect_eq "auto: the h2 origin" 1 "$(m "$(origin_line "$h2base" nghttp2 alpn_h2)")"
 expect_eq "auto: the HTTP/1.1 origin" 1 "$(m "$(origin_line "$h1base" libcurl alpn_http1)")"
-expect_eq "auto: h2 connections opened" true "$(awk '$1 == "carteiro_transport_h2_connections_total" { print ($2 > 0) ? "true" : "false" }' "$T/metrics.txt")"
+expect_eq "auto: h2 connections opened" true "$(awk '$1 == "carteiro_transport_native_connections_total" { print ($2 > 0) ? "true" : "false" }' "$T/metrics.txt")"
 for f in carteiro_transport_requests_total:counter carteiro_transport_origin_info:gauge \
-         carteiro_transport_h2_connections_total:counter carteiro_transport_h2_goaway_total:counter \
-         carteiro_transport_h2_refused_streams_total:counter carteiro_transport_h2_ping_timeouts_total:counter; do
+         carteiro_transport_native_connections_total:counter carteiro_transport_native_goaway_total:counter \
+         carteiro_transport_native_refused_streams_total:counter carteiro_transport_native_ping_timeouts_total:counter; do
   expect_eq "${f%%:*}: HELP and TYPE" "1 1" \
     "$(grep -c "^# HELP ${f%%:*} [^ ]" "$T/metrics.txt") $(grep -cx "# TYPE ${f%%:*} ${f#*:}" "$T/metrics.txt")"
 done
@@ -112,7 +112,7 @@ expect_eq "curl: libcurl requests = both mocks'" "$(( $(mock_stat .total.request
   "$(m 'carteiro_transport_requests_total{client="libcurl"}')"
 expect_eq "curl: the h2 origin, forced" 1 "$(m "$(origin_line "$h2base" libcurl forced)")"
 expect_eq "curl: the HTTP/1.1 origin, forced" 1 "$(m "$(origin_line "$h1base" libcurl forced)")"
-expect_eq "curl: no h2 connections" 0 "$(m carteiro_transport_h2_connections_total)"
+expect_eq "curl: no h2 connections" 0 "$(m carteiro_transport_native_connections_total)"
 
 kill -TERM "$h1_pid" 2>/dev/null || true
 wait "$h1_pid" 2>/dev/null || true

@@ -9,7 +9,8 @@
  * transport_fault_server (nghttp2's server side, for what h2o cannot do: resets before the
  * headers, GOAWAY mid-batch, silence, one stream per connection), plus one whose certificate
  * names another host. The group setup starts them and the group teardown kills them by PID;
- * each also dies with this process (PR_SET_PDEATHSIG) and after 120 s.
+ * each also dies with this process (PR_SET_PDEATHSIG) and after 300 s (longer than the
+ * test may take on a loaded machine, so that a server never leaves in the middle of one).
  *
  * Every test runs its own uv loop and ends with uv_loop_close() == 0: the transport must have
  * closed every handle it opened before calling `done`.
@@ -99,7 +100,7 @@ static int start_prog(server_t *s, const char *prog, const char *certdir, const 
   char key[PATH_MAX];
   path_join(chain, certdir, chain_name);
   path_join(key, certdir, key_name);
-  const char *argv[16] = {prog, "--cert", chain, "--key", key, "--max-seconds", "120"};
+  const char *argv[16] = {prog, "--cert", chain, "--key", key, "--max-seconds", "300"};
   size_t n = 7;
   for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++) {
     argv[n++] = extra[i];
@@ -1058,9 +1059,12 @@ static void test_one_megabyte_answers(void **state) {
 }
 
 /* SETTINGS_MAX_CONCURRENT_STREAMS 1: never two streams on a connection; the native client
- * opens exactly its bound (3) of connections to carry 12 requests. libcurl 7.88 keeps to one
- * stream too but not to max_host_connections here (it opened 8 in one run): its count is
- * printed, not asserted. */
+ * waits for the server's SETTINGS before its first stream and then opens exactly its bound
+ * (3) of connections to carry 12 requests, all answered. libcurl 7.88 sends streams before
+ * the SETTINGS arrive, has them refused, and opens connections beyond max_host_connections
+ * (8 in one run); on a loaded machine it may give a request up ("Connection died, tried 5
+ * times"): its connections are printed, its outcomes must be answers or resets, and the
+ * server must have processed exactly the answered ones. */
 static void test_one_stream_per_connection(void **state) {
   (void)state;
   fault_stats(onesrv.port, true);
@@ -1074,18 +1078,29 @@ static void test_one_stream_per_connection(void **state) {
     send_call(c, "/echo?delay=100", id, id);
   }
   run_until(c, 12);
+  unsigned long answered = 0;
   for (uint32_t i = 0; i < 12; i++) {
-    expect_call(&c->calls[i], i, CT_HTTP_OK, 200);
-    assert_true(c->calls[i].body_matches);
+    call_t *k = &c->calls[i];
+#if NATIVE
+    expect_call(k, i, CT_HTTP_OK, 200);
+#else
+    if (k->failure == CT_HTTP_RESET) {
+      continue;
+    }
+    expect_call(k, i, CT_HTTP_OK, 200);
+#endif
+    assert_true(k->body_matches);
+    answered++;
   }
   ctx_finish(c);
   fstats_t s = fault_stats(onesrv.port, false);
-  printf("one stream: %lu connections, at most %lu streams at once\n", s.accepts - 1,
-         s.max_concurrent);
+  printf("one stream: %lu connections, at most %lu streams at once, %lu of 12 answered\n",
+         s.accepts - 1, s.max_concurrent, answered);
   assert_int_equal(s.max_concurrent, 1);
-  assert_int_equal(s.processed, 12);
+  assert_int_equal(s.processed, answered);
   assert_int_equal(s.duplicates, 0);
 #if NATIVE
+  assert_int_equal(answered, 12);
   assert_int_equal(s.accepts, 3 + 1);
 #endif
 }

@@ -134,7 +134,7 @@ static void test_registry(void **state) {
   assert_non_null(strstr(k.text, "carteiro_transport_origin_info{origin=\"https://odd\\\"host\\\\:1\","
                                  "client=\"libcurl\",reason=\"forced\"} 1\n"));
   char want[128];
-  snprintf(want, sizeof want, "carteiro_transport_h2_refused_streams_total %llu\n",
+  snprintf(want, sizeof want, "carteiro_transport_native_refused_streams_total %llu\n",
            (unsigned long long)st.h2_refused);
   assert_non_null(strstr(k.text, want));
 }

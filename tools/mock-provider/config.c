@@ -355,7 +355,7 @@ int mock_config_apply_json(mock_config_t *c, json_t *obj, bool runtime, char *er
 {
   const char *k;
   json_t *v;
-  uint64_t n;
+  uint64_t n = 0; /* set_count sets it on success; gcc -O3 cannot see that */
   if (!json_is_object(obj))
     return fail(err, "configuration must be a JSON object");
   json_object_foreach(obj, k, v)

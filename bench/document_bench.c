@@ -1,23 +1,31 @@
 /* document_bench: invoice PDFs checked and locked per second on one core (src/document).
  *
- * Three documents are made at start, the way billing systems make them (every stream
- * Flate-compressed, by one pass through qpdf):
- *   invoice 30 kB    one page of invoice text and a noisy greyscale image (a logo, a chart)
- *   invoice 300 kB   the same page with a larger image
- *   statement 300 kB many pages of call-detail lines, no image (many small objects)
- * For each, one thread runs N iterations of:
- *   protect  ct_document_protect(): parse, the checking pass (every stream decoded), AES-256
- *            R6 encryption with a fresh owner password, the protected file in memory
- *   check    ct_document_check() alone: parse and the checking pass, which is what policy
- *            none costs and the part of protect that is not encryption
- * and reports documents per second of wall time and of CPU time (one thread, so per core),
- * and microseconds per document.
+ * The documents, made at start:
+ *   gen-invoices bank, telco  the synthetic invoices of tools/gen-invoices (libharu, one page,
+ *                            uncompressed content: ~27 kB and ~44 kB), 20 different ones each
+ *   invoice 30 kB            one page of invoice text and a noisy greyscale image (a logo, a
+ *                            chart), every stream Flate-compressed by one pass through qpdf
+ *   invoice 300 kB           the same page with a larger image
+ *   statement 300 kB         many pages of call-detail lines, no image (many small objects)
+ * For each, one thread runs:
+ *   check   ct_document_check(): parse, and every stream decoded into a counter (what policy
+ *           none costs, and the part of locking that is not writing)
+ *   warm    ct_document_lock() through a key cache that already holds the passwords used (100
+ *           card_last4 values, in turn): parse, check, the encrypting write with a fresh /ID
+ *           and IVs; what nearly every document of a billing cycle costs
+ *   cold    ct_document_lock() without a cache: the same plus revision 6's key derivation
+ *           (Algorithm 2.B for the user and a random owner password); what the first document
+ *           of each (tenant, day, password) costs, and every one with the cache off
+ * and reports microseconds of CPU per document and documents per second of CPU (one thread,
+ * so per core), with the locked size.
  *
  * Usage: document_bench [--iters N] [--runs R]
- *   --iters  iterations for the 30 kB document; the 300 kB ones get N/5 (default 500)
+ *   --iters  warm and check iterations for the ~30 kB documents; the 300 kB ones get N/5, cold
+ *            runs get a tenth of those (default 2000)
  *   --runs   repeat everything R times and print the median of each figure (default 3)
  */
 #include "document/document.h"
+#include "pdf.h" /* tools/gen-invoices */
 
 #include <qpdf/qpdf-c.h>
 
@@ -197,30 +205,84 @@ static double now(clockid_t clock) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-enum { F_PROTECT_WALL, F_PROTECT_CPU, F_CHECK_WALL, F_CHECK_CPU, N_FIG };
+/* ---- gen-invoices' PDFs ----------------------------------------------------------------- */
 
-/* Runs `iters` protections (or checks) of `doc`; returns seconds of wall and CPU time. */
-static void time_it(const ct_bytes_t *doc, size_t iters, bool protect, double *wall,
-                    double *cpu) {
-  double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_THREAD_CPUTIME_ID);
+/* Invoice `k` of `kind`, drawn by tools/gen-invoices' renderer. */
+static ct_bytes_t gen_invoice(gen_pdf_kind_t kind, int k) {
+  ct_job_t job;
+  ct_recipient_t rcpt;
+  ct_invoice_t inv;
+  carteiro__v1__job__init(&job);
+  carteiro__v1__recipient__init(&rcpt);
+  carteiro__v1__invoice__init(&inv);
+  char id[32], number[32];
+  snprintf(id, sizeof id, "inv-%08d", k);
+  snprintf(number, sizeof number, "%s-202612-%08d", kind == GEN_PDF_BANK ? "CC" : "TL", k);
+  job.id = id;
+  job.tenant = kind == GEN_PDF_BANK ? "banco-x" : "tim";
+  job.created_at_ms = INT64_C(1796094000000);
+  job.recipient = &rcpt;
+  rcpt.name = "Maria das Dores Teste";
+  rcpt.cpf = "11144477735";
+  rcpt.phone = "+5511987654321";
+  job.invoice = &inv;
+  inv.number = number;
+  inv.amount_cents = 10000 + 7919 * k;
+  inv.due_date = "2026-12-14";
+  inv.barcode_line = "26099430289933023932047267088020916600000081852";
+  uint8_t *data;
+  size_t len;
+  char err[256];
+  if (gen_pdf_render(&job, kind, (uint64_t)k, &data, &len, err, sizeof err) != 0) {
+    fprintf(stderr, "document_bench: %s\n", err);
+    exit(1);
+  }
+  return (ct_bytes_t){data, len};
+}
+
+/* ---- the figures ---------------------------------------------------------------------- */
+
+enum { F_CHECK, F_WARM, F_COLD, N_FIG };
+
+#define N_PASSWORDS 100
+static char passwords[N_PASSWORDS][5];
+
+typedef struct {
+  const char *name;
+  ct_bytes_t docs[20]; /* documents used in turn */
+  size_t n_docs;
+  size_t iters;
+  size_t out_len;
+} doc_set_t;
+
+/* Runs `iters` operations of kind `fig` over the set; returns CPU seconds. */
+static double time_it(doc_set_t *set, size_t iters, int fig, ct_keycache_t *cache) {
+  double c0 = now(CLOCK_THREAD_CPUTIME_ID);
   for (size_t i = 0; i < iters; i++) {
+    const ct_bytes_t *doc = &set->docs[i % set->n_docs];
     ct_doc_error_t err;
     int rc;
-    if (protect) {
-      ct_bytes_t out;
-      rc = ct_document_protect(doc, "1234", &out, &err);
-      if (rc == 0)
-        ct_bytes_free(&out);
-    } else {
+    if (fig == F_CHECK) {
       rc = ct_document_check(doc, &err);
+    } else {
+      ct_doc_lock_t how = {.limits = CT_DOC_LIMITS_DEFAULT,
+                           .cache = fig == F_WARM ? cache : NULL,
+                           .tenant = "banco-x",
+                           .day = 20790,
+                           .policy = CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_CARD_LAST4};
+      ct_bytes_t out;
+      rc = ct_document_lock(doc, passwords[i % N_PASSWORDS], &how, &out, &err);
+      if (rc == 0) {
+        set->out_len = out.len;
+        ct_bytes_free(&out);
+      }
     }
     if (rc != 0) {
-      fprintf(stderr, "document_bench: %s: %s\n", err.reason, err.detail);
+      fprintf(stderr, "document_bench: %s: %s: %s\n", set->name, err.reason, err.detail);
       exit(1);
     }
   }
-  *cpu = now(CLOCK_THREAD_CPUTIME_ID) - c0;
-  *wall = now(CLOCK_MONOTONIC) - w0;
+  return now(CLOCK_THREAD_CPUTIME_ID) - c0;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -234,7 +296,7 @@ static double median(double *v, int n) {
 }
 
 int main(int argc, char **argv) {
-  long iters = 500;
+  long iters = 2000;
   int runs = 3;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) {
@@ -246,57 +308,69 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (iters < 5 || runs < 1 || runs > MAX_RUNS) {
-    fprintf(stderr, "document_bench: --iters >= 5, --runs 1..%d\n", MAX_RUNS);
+  if (iters < 50 || runs < 1 || runs > MAX_RUNS) {
+    fprintf(stderr, "document_bench: --iters >= 50, --runs 1..%d\n", MAX_RUNS);
     return 2;
   }
+  for (int i = 0; i < N_PASSWORDS; i++)
+    snprintf(passwords[i], sizeof passwords[i], "%04d", (i * 7919) % 10000);
 
-  struct {
-    const char *name;
-    size_t target;
-    bool by_pages;
-    size_t iters;
-    ct_bytes_t doc;
-  } docs[] = {
-      {"invoice 30 kB (1 page + image)", 30000, false, (size_t)iters, {0}},
-      {"invoice 300 kB (1 page + image)", 300000, false, (size_t)iters / 5, {0}},
-      {"statement 300 kB (text pages)", 300000, true, (size_t)iters / 5, {0}},
+  doc_set_t sets[] = {
+      {.name = "gen-invoices bank (libharu)", .iters = (size_t)iters},
+      {.name = "gen-invoices telco (libharu)", .iters = (size_t)iters},
+      {.name = "invoice 30 kB (1 page + image)", .iters = (size_t)iters},
+      {.name = "invoice 300 kB (1 page + image)", .iters = (size_t)iters / 5},
+      {.name = "statement 300 kB (text pages)", .iters = (size_t)iters / 5},
   };
-  size_t n_docs = sizeof docs / sizeof docs[0];
-  for (size_t d = 0; d < n_docs; d++) {
-    docs[d].doc = document_of(docs[d].target, docs[d].by_pages);
-    ct_doc_error_t err;
-    if (ct_document_check(&docs[d].doc, &err) != 0) {
-      fprintf(stderr, "document_bench: %s: %s: %s\n", docs[d].name, err.reason, err.detail);
-      return 1;
-    }
+  size_t n_sets = sizeof sets / sizeof sets[0];
+  for (int k = 0; k < 20; k++) {
+    sets[0].docs[k] = gen_invoice(GEN_PDF_BANK, k + 1);
+    sets[1].docs[k] = gen_invoice(GEN_PDF_TELCO, k + 1);
   }
+  sets[0].n_docs = sets[1].n_docs = 20;
+  sets[2].docs[0] = document_of(30000, false);
+  sets[3].docs[0] = document_of(300000, false);
+  sets[4].docs[0] = document_of(300000, true);
+  sets[2].n_docs = sets[3].n_docs = sets[4].n_docs = 1;
 
-  printf("qpdf %s, one thread, median of %d run(s)\n\n", qpdf_get_qpdf_version(), runs);
-  printf("| document | bytes | iterations | protect docs/s (wall) | protect docs/s per core "
-         "(CPU) | protect µs/doc (CPU) | check-only µs/doc (CPU) | encrypting write |\n");
+  /* Warm: one cache, every password already in it. */
+  ct_keycache_t *cache;
+  if (ct_keycache_new(N_PASSWORDS, (size_t)1 << 20, &cache) != 0)
+    die("no key cache");
+  time_it(&sets[0], N_PASSWORDS, F_WARM, cache);
+
+  printf("qpdf %s, one thread, median of %d run(s); warm = key cache holding the %d passwords "
+         "used\n\n",
+         qpdf_get_qpdf_version(), runs, N_PASSWORDS);
+  printf("| document | bytes | locked bytes | check µs | warm lock µs | warm docs/s per core | "
+         "cold lock µs | cold docs/s per core |\n");
   printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-  for (size_t d = 0; d < n_docs; d++) {
+  for (size_t d = 0; d < n_sets; d++) {
+    doc_set_t *set = &sets[d];
+    size_t n[N_FIG] = {set->iters, set->iters, set->iters / 10 > 5 ? set->iters / 10 : 5};
     double fig[N_FIG][MAX_RUNS];
     /* Warm-up: qpdf's and the allocator's first-use costs stay out of the figures. */
-    double w, c;
-    time_it(&docs[d].doc, 3, true, &w, &c);
-    for (int r = 0; r < runs; r++) {
-      time_it(&docs[d].doc, docs[d].iters, true, &w, &c);
-      fig[F_PROTECT_WALL][r] = w;
-      fig[F_PROTECT_CPU][r] = c;
-      time_it(&docs[d].doc, docs[d].iters, false, &w, &c);
-      fig[F_CHECK_WALL][r] = w;
-      fig[F_CHECK_CPU][r] = c;
-    }
-    double n = (double)docs[d].iters;
-    double pw = median(fig[F_PROTECT_WALL], runs), pc = median(fig[F_PROTECT_CPU], runs);
-    double cc = median(fig[F_CHECK_CPU], runs);
-    printf("| %s | %zu | %zu | %.0f | %.0f | %.0f | %.0f | %.0f %% |\n", docs[d].name,
-           docs[d].doc.len, docs[d].iters, n / pw, n / pc, pc / n * 1e6, cc / n * 1e6,
-           100.0 * (pc - cc) / pc);
+    time_it(set, 5, F_WARM, cache);
+    for (int r = 0; r < runs; r++)
+      for (int f = 0; f < N_FIG; f++)
+        fig[f][r] = time_it(set, n[f], f, cache) / (double)n[f];
+    double us[N_FIG];
+    for (int f = 0; f < N_FIG; f++)
+      us[f] = median(fig[f], runs) * 1e6;
+    size_t bytes = 0;
+    for (size_t i = 0; i < set->n_docs; i++)
+      bytes += set->docs[i].len;
+    printf("| %s | %zu | %zu | %.0f | %.0f | %.0f | %.0f | %.0f |\n", set->name,
+           bytes / set->n_docs, set->out_len, us[F_CHECK], us[F_WARM], 1e6 / us[F_WARM],
+           us[F_COLD], 1e6 / us[F_COLD]);
   }
-  for (size_t d = 0; d < n_docs; d++)
-    ct_bytes_free(&docs[d].doc);
+  ct_keycache_stats_t st;
+  ct_keycache_stats(cache, &st);
+  printf("\nkey cache: %llu hits, %llu misses, %llu entries\n", (unsigned long long)st.hits,
+         (unsigned long long)st.misses, (unsigned long long)st.entries);
+  ct_keycache_free(cache);
+  for (size_t d = 0; d < n_sets; d++)
+    for (size_t i = 0; i < sets[d].n_docs; i++)
+      ct_bytes_free(&sets[d].docs[i]);
   return 0;
 }

@@ -77,7 +77,7 @@ transport = $transport
 h2_max_connections = $h2conns
 [provider.wa]
 kind = whatsapp
-base_url = $base/v19.0
+base_url = $base/v24.0
 account = 1234567890
 secret_file = $T/wa
 max_concurrency = $inflight
@@ -141,7 +141,7 @@ case "$channel" in
     printf '{"personalizations":[{"to":[{"email":"a@example.com"}]}],"from":{"email":"f@example.com"},"subject":"Fatura","content":[{"type":"text/plain","value":"Fatura"}]}' >"$T/body"
     hdr=(-H 'content-type: application/json' -H 'authorization: Bearer sg') ;;
   *)
-    url=$base/v19.0/1234567890/messages
+    url=$base/v24.0/1234567890/messages
     printf '{"messaging_product":"whatsapp","to":"5511987654321","type":"template","template":{"name":"fatura","language":{"code":"pt_BR"}}}' >"$T/body"
     hdr=(-H 'content-type: application/json' -H 'authorization: Bearer wa') ;;
 esac

@@ -15,7 +15,7 @@
  *   build/bin/mock-provider --cert /tmp/ca/server-chain.crt --key /tmp/ca/server.key \
  *     --port-file /tmp/mock.port --whatsapp-token wa-token -q &
  *   build/bin/transport_bench --ca /tmp/ca/ca.crt -n 100000 -c 100 \
- *     --url https://127.0.0.1:$(cat /tmp/mock.port)/v19.0/1234567890/messages \
+ *     --url https://127.0.0.1:$(cat /tmp/mock.port)/v24.0/1234567890/messages \
  *     --header 'Authorization: Bearer wa-token' --header 'Content-Type: application/json' \
  *     --body '{"messaging_product":"whatsapp","to":"5511999990001","type":"text","text":{"body":"fatura {n}"}}'
  */

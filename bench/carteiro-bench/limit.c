@@ -27,7 +27,7 @@ int cb_limit_measure(cb_env_t *e, const cb_profile_t *p, uint64_t requests, cb_l
   }
   switch (ch) {
   case CB_WHATSAPP:
-    snprintf(url, sizeof url, "%s/v19.0/1000000001/messages", le.mock_base);
+    snprintf(url, sizeof url, "%s/v24.0/1000000001/messages", le.mock_base);
     fputs("{\"messaging_product\":\"whatsapp\",\"to\":\"5511987654321\",\"type\":\"template\","
           "\"template\":{\"name\":\"fatura_disponivel\",\"language\":{\"code\":\"pt_BR\"}}}",
           f);

@@ -83,7 +83,7 @@ int cb_write_config(const cb_load_ctx_t *c, const char *ini, const char *spool, 
               a, cb_channel_names[ch]);
       switch (ch) {
       case CB_WHATSAPP:
-        fprintf(f, "base_url = %s/v19.0\naccount = %d\nsecret_file = %s/wa\n"
+        fprintf(f, "base_url = %s/v24.0\naccount = %d\nsecret_file = %s/wa\n"
                    "recipient_gap = %ums\n",
                 e->mock_base, 1000000000 + a, e->dir, (unsigned)p->recipient_gap_ms);
         break;

@@ -427,7 +427,7 @@ static int read_capacity(ctx_t *c, const json_t *root, cb__capacity_t *cap) {
 }
 
 static int read_doc(ctx_t *c, const json_t *root, cb__doc_t *d) {
-  const char *schema = NULL; /* get_str sets it on success; gcc -O3 cannot see that */
+  const char *schema = NULL; /* set by get_str on success; -O3 cannot tell */
   const json_t *host;
   int rc;
   if (!json_is_object(root))

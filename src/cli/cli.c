@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,9 +14,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#ifndef CARTEIRO_VERSION
-#define CARTEIRO_VERSION "0.1.0"
-#endif
+#include "version.h" /* generated: CARTEIRO_VERSION, CARTEIRO_COMMIT */
 
 static const struct {
   const char *name;
@@ -59,7 +58,7 @@ static void usage(FILE *out) {
     fprintf(out, "  %-14s %s\n", forms[i].form, forms[i].summary);
   fprintf(out, "\noptions:\n"
                "  --help         this text; 'carteiro <command> --help' for a command's options\n"
-               "  --version      the version\n\n"
+               "  --version      the version and the commit it was built from\n\n"
                "Commands that read the spool take --spool PATH (default $CARTEIRO_SPOOL,\n"
                "else %s).\n"
                "Exit codes follow sysexits.h: 64 usage, 65 bad data, 66 missing input,\n"
@@ -81,7 +80,7 @@ int ct_cli_main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(cmd, "--version") == 0) {
-    printf("carteiro %s\n", CARTEIRO_VERSION);
+    printf("carteiro %s (commit %s)\n", CARTEIRO_VERSION, CARTEIRO_COMMIT);
     return 0;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -50,6 +50,7 @@ typedef struct {
   json_t *dups;     /* --json: [{record, id}] */
   bool fatal;       /* the file could not be read to its end */
   bool unopened;    /* the file could not be opened at all */
+  int spool_error;  /* the spool error that stopped the command in this file, or 0 */
 } report_t;
 
 typedef struct {
@@ -294,13 +295,23 @@ static int enqueue_file(const char *arg, const options_t *o, ct_spool_t *sp, bat
   return rc;
 }
 
+/* What stopped the command, for scripts: the cause, in words that need no errno table. */
+static const char *spool_error_text(int rc) {
+  return rc == CT_ENOSPC ? "spool disk full" : ct_strerror(rc);
+}
+
 static json_t *report_json(const report_t *rep, bool all_or_nothing) {
   bool refused = all_or_nothing && (rep->rejected > 0 || rep->fatal);
-  return json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:b, s:O, s:O}", "file", rep->name,
-                   "records", (json_int_t)rep->records, "enqueued", (json_int_t)rep->enqueued,
-                   "duplicates", (json_int_t)rep->duplicates, "rejected",
-                   (json_int_t)rep->rejected, "complete", !rep->fatal, "file_rejected", refused,
-                   "errors", rep->errors, "duplicate_ids", rep->dups);
+  json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:b, s:O, s:O}", "file", rep->name,
+                        "records", (json_int_t)rep->records, "enqueued",
+                        (json_int_t)rep->enqueued, "duplicates", (json_int_t)rep->duplicates,
+                        "rejected", (json_int_t)rep->rejected, "complete",
+                        !rep->fatal && rep->spool_error == 0, "file_rejected", refused,
+                        "errors", rep->errors, "duplicate_ids", rep->dups);
+  /* A file the spool stopped part-way is not complete, and says why. */
+  if (j != NULL && rep->spool_error != 0)
+    json_object_set_new(j, "error", json_string(spool_error_text(rep->spool_error)));
+  return j;
 }
 
 static void report_print(const report_t *rep) {
@@ -377,6 +388,7 @@ int ct_cmd_enqueue(int argc, char **argv) {
   o.spool_path = ct_cli_spool_path(spool_flag);
 
   ct_spool_t *sp;
+  int stopped_by = 0; /* the spool error that stopped the command */
   int ex = ct_cli_open_spool(o.spool_path, false, &sp);
   if (ex != 0)
     return ex;
@@ -396,6 +408,7 @@ int ct_cmd_enqueue(int argc, char **argv) {
     report_t rep = {.name = argv[i], .errors = json_array(), .dups = json_array()};
     o.format = format_given ? o.format : ct_record_format_from_name(argv[i]);
     int rc = enqueue_file(argv[i], &o, sp, &b, &rep);
+    rep.spool_error = rc;
     if (rep.unopened)
       any_missing = true;
     else if (rep.rejected > 0 || rep.fatal)
@@ -412,14 +425,19 @@ int ct_cmd_enqueue(int argc, char **argv) {
                    "they will be reported as duplicates)",
                    o.spool_path, ct_strerror(rc), (unsigned long long)rep.enqueued, argv[i]);
       ex = ct_cli_exit_code(rc);
+      stopped_by = rc;
       goto out;
     }
   }
   ex = any_missing ? EX_NOINPUT : any_rejected ? EX_DATAERR : 0;
 
 out:
-  if (o.json && files != NULL)
-    ct_cli_print_json(json_pack("{s:O}", "files", files), false);
+  if (o.json && files != NULL) {
+    json_t *doc = json_pack("{s:O}", "files", files);
+    if (doc != NULL && stopped_by != 0)
+      json_object_set_new(doc, "error", json_string(spool_error_text(stopped_by)));
+    ct_cli_print_json(doc, false);
+  }
   json_decref(files);
   free(b.jobs);
   free(b.records);

@@ -91,7 +91,9 @@ static void config_usage(FILE *out) {
   fprintf(out,
           "usage: carteiro config check [FILE]\n\n"
           "Loads FILE (default $CARTEIRO_CONFIG, else %s) with the environment's overrides,\n"
-          "reads the secret files it names, and names every bad section, key or value.\n\n"
+          "reads the secret files it names, and names every bad section, key or value.\n"
+          "A secret file every user may write is refused, and one every user may read is\n"
+          "refused unless this user owns it (then a warning on stderr).\n\n"
           "options:\n"
           "  --help         this text\n\n"
           "Exit status: 0 when it is usable; 66 no such file; 78 a problem (each one printed).\n\n"
@@ -138,6 +140,9 @@ int ct_cmd_config(int argc, char **argv) {
     ct_cli_error("config check", "%s: %s", path, ct_strerror(rc));
     return ct_cli_exit_code(rc);
   }
+  for (size_t i = 0; i < cfg->n_warnings; i++)
+    fprintf(stderr, "%s: warning: %s: %s\n", path, cfg->warnings[i].where,
+            cfg->warnings[i].what);
   printf("%s: ok (%zu providers, %zu tenants, %zu template locales)\n", path, cfg->n_providers,
          cfg->n_tenants, cfg->n_templates);
   ct_config_free(cfg);

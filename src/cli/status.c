@@ -292,8 +292,9 @@ static int fetch(CURL *c, const target_t *t, body_t *b, json_t **doc) {
   json_error_t jerr;
   json_t *j = json_loadb(b->p != NULL ? b->p : "", b->len, 0, &jerr);
   if (j == NULL) {
-    ct_cli_error("status", "malformed answer from %s: not JSON (%s at line %d column %d)",
-                 t->url, jerr.text, jerr.line, jerr.column);
+    char why[160];
+    ct_json_error_describe(&jerr, why, sizeof why);
+    ct_cli_error("status", "malformed answer from %s: not JSON: %s", t->url, why);
     return EX_PROTOCOL;
   }
   const char *missing = NULL;

@@ -172,8 +172,8 @@ static int copy_bytes(const ct_bytes_t *b, ct_bytes_t *out, ct_doc_error_t *err)
   return 0;
 }
 
-int ct_document_prepare(const ct_job_t *job, const char *root, const ct_bytes_t *fetched,
-                        ct_bytes_t *out, ct_doc_error_t *err) {
+int ct_document_prepare(const ct_job_t *job, const ct_doc_prepare_t *how, ct_bytes_t *out,
+                        ct_doc_error_t *err) {
   const ct_document_t *doc = job_document(job);
   if (doc == NULL || doc->source_case == CARTEIRO__V1__DOCUMENT__SOURCE__NOT_SET) {
     out->data = NULL;
@@ -196,18 +196,18 @@ int ct_document_prepare(const ct_job_t *job, const char *root, const ct_bytes_t 
     src.len = doc->inline_pdf.len;
     break;
   case CARTEIRO__V1__DOCUMENT__SOURCE_PATH:
-    rc = ct_document_read_path(root, doc->path, &owned, err);
+    rc = ct_document_read_path(how->root, doc->path, &owned, err);
     if (rc != 0)
       goto out;
     src = owned;
     break;
   case CARTEIRO__V1__DOCUMENT__SOURCE_URL:
-    if (fetched == NULL) {
+    if (how->fetched == NULL) {
       rc = ct__doc_fail(err, CT_DOC_FETCH_FAILED, false,
                         "document.url was not fetched before preparing the document");
       goto out;
     }
-    src = *fetched;
+    src = *how->fetched;
     break;
   default:
     rc = ct__doc_fail(err, CT_DOC_FETCH_FAILED, false, "unknown document source %d",
@@ -221,12 +221,18 @@ int ct_document_prepare(const ct_job_t *job, const char *root, const ct_bytes_t 
     goto out;
   }
   if (password[0] == '\0') {
-    rc = ct_document_check(&src, err);
+    rc = ct_document_check_limits(&src, &how->limits, err);
     if (rc == 0)
       rc = copy_bytes(&src, out, err);
   } else {
-    /* Protecting checks the document on the way (one qpdf parse, not two). */
-    rc = ct_document_protect(&src, password, out, err);
+    /* Locking checks the document on the way (one qpdf parse, not two). The key cache's
+     * scope: the job's tenant, the UTC day, the policy. */
+    ct_doc_lock_t lock = {.limits = how->limits,
+                          .cache = how->keys,
+                          .tenant = job->tenant != NULL ? job->tenant : "",
+                          .day = how->now_ms / (86400 * 1000),
+                          .policy = (int)doc->password_policy};
+    rc = ct_document_lock(&src, password, &lock, out, err);
   }
   if (rc == 0)
     ct__doc_ok(err);

@@ -3,6 +3,7 @@
 #ifndef CT_HTTP_HTTP_INT_H
 #define CT_HTTP_HTTP_INT_H
 
+#include "http/body.h"
 #include "http/http.h"
 
 #include <h2o.h>
@@ -19,7 +20,11 @@ typedef struct ct__http_conn {
 
 struct ct_http_server {
   uv_loop_t *loop;
-  ct_http_engine_t engine;
+  /* what answers a request: the admin API's routes or the webhooks' (webhook.c) */
+  void (*route)(ct_http_server_t *s, h2o_req_t *req);
+  void *route_ctx;               /* the router's state, freed with the server by route_free */
+  void (*route_free)(void *ctx);
+  ct_http_engine_t engine;       /* the admin API's engine (unused by the webhooks) */
   char *host;
   char *token; /* NULL: every /v1 route answers 401 */
   size_t token_len;
@@ -34,7 +39,7 @@ struct ct_http_server {
 
   ct__http_conn_t *conns; /* open connections, so stop can end the ones that linger */
   size_t nconns;
-  size_t pending; /* enqueues handed to the engine that have not called back */
+  size_t pending; /* enqueues (or event stores) handed to the engine, not called back yet */
   uint64_t rejected; /* records POST /v1/jobs answered "rejected", for /v1/status */
 
   bool stopping;
@@ -45,9 +50,14 @@ struct ct_http_server {
   void *stop_arg;
 };
 
-/* Requests with more records are refused whole (413): the reply lists every record, and
- * one request should not hold the loop for long. */
-#define CT__HTTP_MAX_RECORDS 10000
+
+/* Builds a server listening on opts->host:port whose requests go to `route`; route_ctx is
+ * freed with route_free when the server is. h2o itself refuses bodies over h2o_max_body (0:
+ * opts->max_body). Errors as ct_http_start. */
+int ct__http_server_new(uv_loop_t *loop, const ct_http_options_t *opts,
+                        void (*route)(ct_http_server_t *s, h2o_req_t *req), void *route_ctx,
+                        void (*route_free)(void *ctx), size_t h2o_max_body,
+                        ct_http_server_t **out);
 
 /* Sends `body` (copied into the request's pool) with `status`. content_type may be NULL. */
 void ct__http_send(h2o_req_t *req, int status, const char *content_type, const char *body,

@@ -1,4 +1,6 @@
-/* The listener, TLS, the h2o context, routing, and the server's lifetime.
+/* The listener, TLS, the h2o context, routing, and the server's lifetime. Two servers are
+ * built on it: the admin API (ct_http_start, routed here) and the webhook listener
+ * (ct_http_webhooks_start, routed in webhook.c); each has its own listener and context.
  *
  * Lifetime. ct_http_stop closes the listener and asks h2o to wind connections down (GOAWAY
  * on HTTP/2, close after the current response on HTTP/1.1). The server object must outlive
@@ -43,6 +45,7 @@ static const char *reason_phrase(int status)
   case 401: return "Unauthorized";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
+  case 403: return "Forbidden";
   case 413: return "Payload Too Large";
   case 415: return "Unsupported Media Type";
   case 422: return "Unprocessable Entity";
@@ -103,6 +106,58 @@ void ct__http_send_error(h2o_req_t *req, int status, const char *msg)
   json_decref(j);
 }
 
+/* h2o answers some requests itself before routing (a Content-Length over
+ * max_request_entity_size, broken chunked encoding) with a text/plain error. A filter on
+ * the host's fallback path, which only those requests reach, rewrites them into the same
+ * {"error": ...} every other refusal has. (Over HTTP/2 h2o resets such a stream with
+ * REFUSED_STREAM instead: there is no response to rewrite.) */
+typedef struct {
+  h2o_ostream_t super;
+  h2o_iovec_t body;
+  bool head;
+} json_error_ostream_t;
+
+static void json_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *inbufs,
+                            size_t inbufcnt, h2o_send_state_t state)
+{
+  (void)inbufs;
+  (void)inbufcnt;
+  json_error_ostream_t *o = (json_error_ostream_t *)self;
+  /* h2o's errors come in one final send; whatever they said is replaced, not added to */
+  bool last = !h2o_send_state_is_in_progress(state);
+  h2o_ostream_send_next(self, req, &o->body, last && !o->head ? 1 : 0, state);
+}
+
+static void json_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+  (void)self;
+  if (req->res.status >= 400) {
+    const char *msg = req->res.status == 413 ? "body larger than the limit"
+                      : req->res.status == 400 ? "malformed HTTP request"
+                                               : "request refused";
+    json_t *j = json_pack("{s:s}", "error", msg);
+    size_t n = j != NULL ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
+    if (n > 0) {
+      char *buf = h2o_mem_alloc_pool(&req->pool, n + 1);
+      json_dumpb(j, buf, n, JSON_COMPACT);
+      buf[n] = '\n';
+      h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
+                     H2O_STRLIT("application/json"), 1);
+      h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL,
+                     H2O_STRLIT("no-store"), 1);
+      req->res.content_length = n + 1;
+      json_error_ostream_t *o =
+          (json_error_ostream_t *)h2o_add_ostream(req, sizeof(*o), slot);
+      o->super.do_send = json_error_send;
+      o->body = h2o_iovec_init(buf, n + 1);
+      o->head = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
+      slot = &o->super.next;
+    }
+    json_decref(j);
+  }
+  h2o_setup_next_ostream(req, slot);
+}
+
 bool ct__http_authorized(const ct_http_server_t *s, h2o_req_t *req)
 {
   if (s->token == NULL)
@@ -140,9 +195,9 @@ static void method_not_allowed(h2o_req_t *req, const char *allow)
   ct__http_send_error(req, 405, "method not allowed");
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* The admin API's routes (ct_http_start). */
+static void admin_route(ct_http_server_t *s, h2o_req_t *req)
 {
-  ct_http_server_t *s = ((handler_t *)self)->server;
   h2o_iovec_t p = req->path_normalized;
   bool get = method_is(req, "GET") || method_is(req, "HEAD");
   static const char jobs_prefix[] = "/v1/jobs/";
@@ -176,6 +231,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
   } else {
     ct__http_send_error(req, 404, "no such route");
   }
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+  ct_http_server_t *s = ((handler_t *)self)->server;
+  s->route(s, req);
   return 0;
 }
 
@@ -270,20 +331,19 @@ static int setup_listener(ct_http_server_t *s, uint16_t port)
   return 0;
 }
 
-int ct_http_start(uv_loop_t *loop, const ct_http_options_t *opts, const ct_http_engine_t *engine,
-                  ct_http_server_t **out)
+int ct__http_server_new(uv_loop_t *loop, const ct_http_options_t *opts,
+                        void (*route)(ct_http_server_t *s, h2o_req_t *req), void *route_ctx,
+                        void (*route_free)(void *ctx), size_t h2o_max_body,
+                        ct_http_server_t **out)
 {
-  if (loop == NULL || opts == NULL || engine == NULL || out == NULL ||
-      engine->enqueue == NULL || engine->saturated == NULL || engine->job_get == NULL ||
-      engine->ready == NULL || engine->metrics == NULL ||
-      (opts->tls_cert == NULL) != (opts->tls_key == NULL))
+  if ((opts->tls_cert == NULL) != (opts->tls_key == NULL))
     return CT_EINVAL;
   int rc = CT_ENOMEM;
   ct_http_server_t *s = calloc(1, sizeof(*s));
   if (s == NULL)
     goto fail;
   s->loop = loop;
-  s->engine = *engine;
+  s->route = route;
   s->max_body = opts->max_body != 0 ? opts->max_body : DEFAULT_MAX_BODY;
   s->host = strdup(opts->host != NULL ? opts->host : "127.0.0.1");
   if (s->host == NULL)
@@ -303,9 +363,11 @@ int ct_http_start(uv_loop_t *loop, const ct_http_options_t *opts, const ct_http_
   h2o_config_init(&s->conf);
   s->conf.server_name = h2o_iovec_init(H2O_STRLIT("carteiro"));
   /* h2o refuses larger bodies itself (413) before our handler runs */
-  s->conf.max_request_entity_size = s->max_body;
+  s->conf.max_request_entity_size = h2o_max_body != 0 ? h2o_max_body : s->max_body;
   h2o_hostconf_t *host =
       h2o_config_register_host(&s->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+  h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream =
+      json_error_setup;
   h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
   handler_t *h = (handler_t *)h2o_create_handler(path, sizeof(*h));
   h->super.on_req = on_req;
@@ -318,6 +380,9 @@ int ct_http_start(uv_loop_t *loop, const ct_http_options_t *opts, const ct_http_
   rc = setup_listener(s, opts->port);
   if (rc != 0)
     goto fail_h2o;
+  /* owned from here on: freed with the server */
+  s->route_ctx = route_ctx;
+  s->route_free = route_free;
   *out = s;
   return 0;
 
@@ -334,6 +399,22 @@ fail_server:
   free(s);
 fail:
   return rc;
+}
+
+int ct_http_start(uv_loop_t *loop, const ct_http_options_t *opts, const ct_http_engine_t *engine,
+                  ct_http_server_t **out)
+{
+  if (loop == NULL || opts == NULL || engine == NULL || out == NULL ||
+      engine->enqueue == NULL || engine->saturated == NULL || engine->job_get == NULL ||
+      engine->ready == NULL || engine->metrics == NULL)
+    return CT_EINVAL;
+  ct_http_server_t *s = NULL;
+  int rc = ct__http_server_new(loop, opts, admin_route, NULL, NULL, 0, &s);
+  if (rc != 0)
+    return rc;
+  s->engine = *engine;
+  *out = s;
+  return 0;
 }
 
 uint16_t ct_http_port(const ct_http_server_t *s)
@@ -356,6 +437,8 @@ static void finish(ct_http_server_t *s)
   h2o_config_dispose(&s->conf);
   if (s->ssl != NULL)
     SSL_CTX_free(s->ssl);
+  if (s->route_free != NULL)
+    s->route_free(s->route_ctx);
   free(s->token);
   free(s->host);
   free(s);

@@ -10,6 +10,7 @@
 #include "carteiro/v1/job.pb-c.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,9 +60,25 @@ int ct_job_encode_pb(const ct_job_t *job, uint8_t **out, size_t *outlen);
  * channel arrays ([["whatsapp", "sms"]]); duplicate keys are refused. On success the job is
  * built like protobuf-c's unpack builds one, so ct_job_free() releases it.
  * On CT_EDECODE, `err` names the field path and the problem, e.g.
- * "recipient.phone: expected a string" or "line is not a JSON object".
+ * "recipient.phone: expected a string" or "line is not a JSON object", and never repeats a
+ * value: a key is named only when it looks like a field name (ct_json_key_is_plain), map
+ * keys are named by their position ("notification.params[2]"), and a text that is not JSON
+ * is "not JSON: " and what ct_json_error_describe() says.
  * Unknown fields are rejected. Errors: CT_EDECODE, CT_ETOOBIG, CT_ENOMEM. */
 int ct_job_decode_json(const char *text, size_t len, ct_job_t **out, char *err, size_t errcap);
+
+/* Why jansson could not parse a text, in carteiro's own words, and where: "invalid UTF-8 at
+ * column 190", "duplicate key at line 3, column 12", "number out of range at column 40",
+ * "expected ':' after a key at column 7". jansson's own messages quote the input next to
+ * the error ("near '\"12345678909'"), which may be personal data, so they are never shown;
+ * the enqueue command, the HTTP API and `carteiro status` all describe errors with this one
+ * function. Writes a NUL-terminated text of at most `cap` bytes (cap > 0). */
+void ct_json_error_describe(const json_error_t *e, char *out, size_t cap);
+
+/* True when `key` may be repeated in an error text: 1 to 40 bytes of [a-z0-9_], starting
+ * with a letter or '_', with at most 2 digits (so that no identifier, phone or card number
+ * fits), like the schema's own field names. */
+bool ct_json_key_is_plain(const char *key);
 
 /* The JSON mapping of `job`. With CT_JSON_MASK_PII, personal data is masked (common/mask.h)
  * and document bytes are replaced by their size. Returns a new reference or NULL (ENOMEM).

@@ -377,8 +377,11 @@ static int decode_params(dec_t *d, const json_t *obj, ct_notification_t *nt) {
     return nomem(d);
   const char *key;
   json_t *val;
+  size_t i = 0;
   json_object_foreach((json_t *)obj, key, val) {
-    size_t saved = push_key(d, key);
+    /* Keys are free text (a template's placeholder names), so an error names the entry by
+     * its position, never by the key itself. */
+    size_t saved = push_index(d, i++);
     const char *s = NULL;
     int rc = get_string(d, val, &s);
     if (rc != 0)
@@ -489,9 +492,15 @@ static int decode_fields(dec_t *d, const json_t *obj, const msg_spec_t *spec, vo
         break;
       }
     }
-    size_t saved = push_key(d, key);
-    if (f == NULL)
+    if (f == NULL) {
+      /* A misspelt field is named, so that its producer can find it; anything else in key
+       * position might be a value put there by mistake, and is not repeated. */
+      if (!ct_json_key_is_plain(key))
+        return fail(d, "unknown field (its name is not shown: not a plain field name)");
+      push_key(d, key);
       return fail(d, "unknown field");
+    }
+    size_t saved = push_key(d, key);
     if (!json_is_null(val)) {
       int rc = decode_field(d, f, val, msg);
       if (rc != 0)
@@ -500,6 +509,89 @@ static int decode_fields(dec_t *d, const json_t *obj, const msg_spec_t *spec, vo
     pop(d, saved);
   }
   return 0;
+}
+
+bool ct_json_key_is_plain(const char *key) {
+  size_t n = 0, digits = 0;
+  if (!((key[0] >= 'a' && key[0] <= 'z') || key[0] == '_'))
+    return false;
+  for (; key[n] != '\0'; n++) {
+    char c = key[n];
+    if (c >= '0' && c <= '9')
+      digits++;
+    else if (!((c >= 'a' && c <= 'z') || c == '_'))
+      return false;
+  }
+  return n <= 40 && digits <= 2;
+}
+
+/* jansson's syntax errors, by the fixed start of its message (what follows is the input). */
+static const struct {
+  const char *prefix;
+  const char *ours;
+} syntax_errors[] = {
+    {"unexpected newline", "newline inside a string"},
+    {"control character", "control character inside a string"},
+    {"invalid escape", "invalid escape in a string"},
+    {"invalid Unicode", "invalid \\u escape in a string"},
+    {"string or '}' expected", "expected a key or '}'"},
+    {"':' expected", "expected ':' after a key"},
+    {"'}' expected", "expected ',' or '}'"},
+    {"']' expected", "expected ',' or ']'"},
+    {"'[' or '{' expected", "expected '[' or '{'"},
+    {"invalid token", "invalid token (text without quotes?)"},
+    {"unexpected token", "unexpected token"},
+};
+
+void ct_json_error_describe(const json_error_t *e, char *out, size_t cap) {
+  assert(cap > 0);
+  const char *what = "invalid JSON syntax";
+  switch (json_error_code(e)) {
+  case json_error_out_of_memory:
+    what = "out of memory";
+    break;
+  case json_error_stack_overflow:
+    what = "nested too deeply";
+    break;
+  case json_error_invalid_utf8:
+    what = "invalid UTF-8";
+    break;
+  case json_error_premature_end_of_input:
+    what = "ends before the value is complete";
+    break;
+  case json_error_end_of_input_expected:
+    what = "more text after the value";
+    break;
+  case json_error_invalid_syntax:
+    for (size_t i = 0; i < sizeof syntax_errors / sizeof syntax_errors[0]; i++) {
+      size_t n = strlen(syntax_errors[i].prefix);
+      if (strncmp(e->text, syntax_errors[i].prefix, n) == 0) {
+        what = syntax_errors[i].ours;
+        break;
+      }
+    }
+    break;
+  case json_error_null_character:
+    what = "\\u0000 in a string";
+    break;
+  case json_error_null_byte_in_key:
+    what = "\\u0000 in a key";
+    break;
+  case json_error_duplicate_key:
+    what = "duplicate key";
+    break;
+  case json_error_numeric_overflow:
+    what = "number out of range";
+    break;
+  default:
+    break;
+  }
+  if (e->line > 1)
+    snprintf(out, cap, "%s at line %d, column %d", what, e->line, e->column);
+  else if (e->line == 1 && e->column > 0)
+    snprintf(out, cap, "%s at column %d", what, e->column);
+  else
+    snprintf(out, cap, "%s", what);
 }
 
 int ct_job_decode_json(const char *text, size_t len, ct_job_t **out, char *err, size_t errcap) {
@@ -518,12 +610,9 @@ int ct_job_decode_json(const char *text, size_t len, ct_job_t **out, char *err, 
       snprintf(err, errcap, "out of memory");
       return CT_ENOMEM;
     }
-    const char *what = code == json_error_invalid_utf8 ? "invalid UTF-8" : "invalid JSON";
-    if (jerr.line > 1)
-      snprintf(err, errcap, "%s at line %d, column %d: %s", what, jerr.line, jerr.column,
-               jerr.text);
-    else
-      snprintf(err, errcap, "%s at column %d: %s", what, jerr.column, jerr.text);
+    char why[160];
+    ct_json_error_describe(&jerr, why, sizeof why);
+    snprintf(err, errcap, "not JSON: %s", why);
     return CT_EDECODE;
   }
   if (!json_is_object(root)) {
@@ -672,6 +761,71 @@ static char *mask_name(const char *in, char *out, size_t cap) {
   return out;
 }
 
+/* A document path keeps its shape and nothing else: each name between slashes becomes three
+ * asterisks and only the last name's extension stays ("2026-12/12345678909.pdf" gives two
+ * masked names and ".pdf"). Invoice files are often named after the customer's CPF. */
+static json_t *masked_path(const char *path) {
+  size_t n = strlen(path);
+  const char *base = strrchr(path, '/');
+  base = base != NULL ? base + 1 : path;
+  const char *dot = strrchr(base, '.');
+  /* An extension is short ASCII letters and digits; anything else could be data. */
+  size_t ext = 0;
+  if (dot != NULL && dot != base) {
+    ext = strlen(dot);
+    for (size_t i = 1; i < ext; i++)
+      if (!((dot[i] >= 'a' && dot[i] <= 'z') || (dot[i] >= 'A' && dot[i] <= 'Z') ||
+            (dot[i] >= '0' && dot[i] <= '9')))
+        ext = 0;
+    if (ext < 2 || ext > 6)
+      ext = 0;
+  }
+  size_t segments = 1;
+  for (size_t i = 0; i < n; i++)
+    segments += path[i] == '/';
+  if (segments > 32)
+    return json_string("***");
+  char buf[32 * 4 + 8];
+  size_t o = 0;
+  for (size_t i = 0; i < segments; i++) {
+    memcpy(buf + o, i == 0 ? "***" : "/***", i == 0 ? 3 : 4);
+    o += i == 0 ? 3 : 4;
+  }
+  memcpy(buf + o, ext > 0 ? dot : "", ext);
+  buf[o + ext] = '\0';
+  return json_string(buf);
+}
+
+/* A document URL keeps its scheme and host, which say where the document comes from; the
+ * user name and password, the path and the query (where signed URLs carry their token and
+ * billing systems the customer's account) become "***". */
+static json_t *masked_url(const char *url) {
+  const char *sep = strstr(url, "://");
+  if (sep == NULL)
+    return json_string("***");
+  size_t scheme = (size_t)(sep - url);
+  const char *auth = sep + 3;
+  size_t alen = strcspn(auth, "/?#");
+  const char *at = memchr(auth, '@', alen);
+  const char *host = at != NULL ? at + 1 : auth;
+  size_t hlen = alen - (size_t)(host - auth);
+  bool rest = auth[alen] != '\0';
+  if (scheme > 16 || hlen > 255)
+    return json_string("***");
+  for (size_t i = 0; i < scheme; i++)
+    if (!((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z')))
+      return json_string("***");
+  for (size_t i = 0; i < hlen; i++) {
+    unsigned char c = (unsigned char)host[i];
+    if (c <= ' ' || c >= 0x7f)
+      return json_string("***");
+  }
+  char buf[16 + 3 + 4 + 255 + 5];
+  snprintf(buf, sizeof buf, "%.*s://%s%.*s%s", (int)scheme, url, at != NULL ? "***@" : "",
+           (int)hlen, host, rest ? "/***" : "");
+  return json_string(buf);
+}
+
 static json_t *new_object(enc_t *e) {
   json_t *o = json_object();
   if (o == NULL)
@@ -738,10 +892,10 @@ static json_t *document_json(enc_t *e, const ct_document_t *doc) {
     break;
   /* A set oneof member is written even when empty: its presence is encoded in protobuf. */
   case CARTEIRO__V1__DOCUMENT__SOURCE_PATH:
-    put(e, o, "path", jstr(doc->path));
+    put(e, o, "path", e->mask ? masked_path(doc->path) : jstr(doc->path));
     break;
   case CARTEIRO__V1__DOCUMENT__SOURCE_URL:
-    put(e, o, "url", jstr(doc->url));
+    put(e, o, "url", e->mask ? masked_url(doc->url) : jstr(doc->url));
     break;
   default:
     break;

@@ -32,7 +32,7 @@ void ct__buf_puts(ct__buf_t *b, const char *s);
 void ct__buf_putc(ct__buf_t *b, char c);
 /* Appends s[0..n) with every invalid UTF-8 sequence replaced by U+FFFD. */
 void ct__buf_utf8(ct__buf_t *b, const char *s, size_t n);
-/* Appends `base` without its trailing slashes (a configured ".../v19.0/" and ".../v19.0" are
+/* Appends `base` without its trailing slashes (a configured ".../v24.0/" and ".../v24.0" are
  * the same endpoint). */
 void ct__buf_base_url(ct__buf_t *b, const char *base);
 /* Appends "/" and `segment` percent-encoded as one URL path segment (RFC 3986 unreserved
@@ -139,5 +139,56 @@ void ct__classify_error(const ct_http_response_t *r, const ct__code_t *table, si
 /* The answer's body as JSON, or NULL when it is not JSON (or is too large to be an API error
  * object). The caller json_decref()s it. */
 json_t *ct__parse_body(const ct_http_response_t *r);
+
+/* ---- webhooks (webhook.c) --------------------------------------------------------------- */
+
+/* One decoded parameter of a form or query string (not NUL-terminated: a value may hold
+ * %00). */
+typedef struct {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+} ct__param_t;
+
+typedef struct {
+  ct__param_t *v;
+  size_t n;
+  char *store; /* the decoded bytes the params point into */
+} ct__form_t;
+
+/* More parameters than any provider sends in one callback (Twilio: a few dozen). */
+#define CT__FORM_MAX_PARAMS 1024
+
+/* Decodes application/x-www-form-urlencoded text (also a query string): '+' is a space, %XX a
+ * byte; "a&&b" skips the empty pair; a name without '=' has an empty value. Returns 0,
+ * CT_EDECODE (a bad escape, or more than CT__FORM_MAX_PARAMS pairs), CT_ENOMEM. */
+int ct__form_parse(const char *s, size_t n, ct__form_t *out);
+void ct__form_free(ct__form_t *f);
+/* The first parameter named `name`, or NULL. */
+const ct__param_t *ct__form_get(const ct__form_t *f, const char *name);
+
+/* HMAC with `digest` ("SHA1", "SHA256") over the concatenation of parts[0..n). Returns 0 or
+ * CT_ENOMEM (libcrypto could not). */
+int ct__hmac(const char *digest, const void *key, size_t keylen, const void *const *parts,
+             const size_t *lens, size_t n, unsigned char *out, size_t cap, size_t *outlen);
+/* Equality in time independent of where the bytes differ. */
+bool ct__equal_const(const void *a, const void *b, size_t n);
+/* Hex (either case) of exactly n bytes into out; false otherwise. */
+bool ct__hex_decode(const char *hex, size_t len, unsigned char *out, size_t n);
+
+/* Twilio's HMAC-SHA1 over url + the sorted parameters (see ct_webhook_twilio_signature). */
+int ct__twilio_mac(const char *token, const char *url, size_t url_len, const ct__form_t *form,
+                   unsigned char mac[20]);
+
+/* "ct:<part>:<job id>" into out. Returns 0 or CT_EINVAL (does not fit). */
+int ct__correlation_format(char *out, size_t cap, const char *job_id, unsigned part);
+
+/* Starts an event of `kind` from account `conf` received at now_ms. */
+void ct__event_start(ct_event_t *e, const ct_provider_conf_t *conf, ct_event_kind_t kind,
+                     int64_t now_ms);
+
+/* Decimal Unix seconds (as WhatsApp and SendGrid give them) to milliseconds. */
+bool ct__parse_epoch_s(const char *s, size_t n, int64_t *ms);
 
 #endif

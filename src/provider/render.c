@@ -146,19 +146,83 @@ static bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-static char *render(const char *tmpl, const ct_job_t *job, bool html) {
-  ct__buf_t b = {0};
-  const char *p = tmpl;
+/* Sections: {#attached}...{/attached} is kept only when a PDF goes with the message,
+ * {#protected}...{/protected} only when that PDF has a password; {^name}...{/name} is the
+ * opposite. A section tag with another name, or without its closing tag, stays as text. */
+static bool flag_value(const char *name, size_t n, unsigned flags, bool *out) {
+  if (n == 8 && memcmp(name, "attached", 8) == 0) {
+    *out = (flags & CT_RENDER_ATTACHED) != 0;
+    return true;
+  }
+  if (n == 9 && memcmp(name, "protected", 9) == 0) {
+    *out = (flags & CT_RENDER_ATTACHED) != 0 && (flags & CT_RENDER_PROTECTED) != 0;
+    return true;
+  }
+  return false;
+}
+
+/* Length of the name in "{<sigil>name}" at p, or 0. */
+static size_t tag_name(const char *p, const char *end, char sigil) {
+  if (end - p < 4 || p[0] != '{' || p[1] != sigil)
+    return 0;
+  size_t n = 0;
+  while (p + 2 + n < end && n <= MAX_PLACEHOLDER && is_name_char(p[2 + n]))
+    n++;
+  if (n == 0 || n > MAX_PLACEHOLDER || p + 2 + n >= end || p[2 + n] != '}')
+    return 0;
+  return n;
+}
+
+/* Where the "{/name}" closing the section that starts at `from` is, or NULL. Sections of the
+ * same name nest. */
+static const char *find_close(const char *from, const char *end, const char *name, size_t n) {
+  int depth = 0;
+  for (const char *p = from; p < end; p++) {
+    if (*p != '{')
+      continue;
+    size_t k;
+    if (((k = tag_name(p, end, '#')) == n || (k = tag_name(p, end, '^')) == n) &&
+        memcmp(p + 2, name, n) == 0) {
+      depth++;
+    } else if (tag_name(p, end, '/') == n && memcmp(p + 2, name, n) == 0) {
+      if (depth == 0)
+        return p;
+      depth--;
+    }
+  }
+  return NULL;
+}
+
+#define MAX_SECTION_DEPTH 8
+
+static void render_range(ct__buf_t *b, const char *p, const char *end, const ct_job_t *job,
+                         bool html, unsigned flags, int depth) {
   const char *lit = p; /* start of template text not yet copied */
-  while (*p != '\0') {
+  while (p < end) {
     if (*p != '{') {
       p++;
       continue;
     }
-    size_t n = 0;
-    while (n <= MAX_PLACEHOLDER && is_name_char(p[1 + n]))
+    char sigil = p + 1 < end ? p[1] : '\0';
+    size_t n;
+    bool on;
+    if ((sigil == '#' || sigil == '^') && depth < MAX_SECTION_DEPTH &&
+        (n = tag_name(p, end, sigil)) > 0 && flag_value(p + 2, n, flags, &on)) {
+      const char *inner = p + n + 3;
+      const char *close = find_close(inner, end, p + 2, n);
+      if (close != NULL) {
+        ct__buf_utf8(b, lit, (size_t)(p - lit));
+        if (on == (sigil == '#'))
+          render_range(b, inner, close, job, html, flags, depth + 1);
+        p = close + n + 3;
+        lit = p;
+        continue;
+      }
+    }
+    n = 0;
+    while (p + 1 + n < end && n <= MAX_PLACEHOLDER && is_name_char(p[1 + n]))
       n++;
-    if (n == 0 || n > MAX_PLACEHOLDER || p[1 + n] != '}') {
+    if (n == 0 || n > MAX_PLACEHOLDER || p + 1 + n >= end || p[1 + n] != '}') {
       p++;
       continue;
     }
@@ -168,18 +232,25 @@ static char *render(const char *tmpl, const ct_job_t *job, bool html) {
       p += n + 2; /* unknown: stays in the text as it is */
       continue;
     }
-    ct__buf_utf8(&b, lit, (size_t)(p - lit));
-    put_value(&b, value, html);
+    ct__buf_utf8(b, lit, (size_t)(p - lit));
+    put_value(b, value, html);
     p += n + 2;
     lit = p;
   }
-  ct__buf_utf8(&b, lit, (size_t)(p - lit));
+  ct__buf_utf8(b, lit, (size_t)(p - lit));
+}
+
+char *ct_render_with(const char *tmpl, const ct_job_t *job, unsigned flags) {
+  ct__buf_t b = {0};
+  render_range(&b, tmpl, tmpl + strlen(tmpl), job, (flags & CT_RENDER_HTML) != 0, flags, 0);
   return ct__buf_take(&b);
 }
 
-char *ct_render(const char *tmpl, const ct_job_t *job) { return render(tmpl, job, false); }
+char *ct_render(const char *tmpl, const ct_job_t *job) { return ct_render_with(tmpl, job, 0); }
 
-char *ct_render_html(const char *tmpl, const ct_job_t *job) { return render(tmpl, job, true); }
+char *ct_render_html(const char *tmpl, const ct_job_t *job) {
+  return ct_render_with(tmpl, job, CT_RENDER_HTML);
+}
 
 /* ---- SMS length ------------------------------------------------------------------------- */
 

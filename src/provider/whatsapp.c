@@ -19,10 +19,24 @@
  * parameters in sorted key order (a protobuf map has no order of its own, and template
  * parameters are positional).
  *
+ * Every message carries "biz_opaque_callback_data": "ct:<part>:<job id>", which Meta echoes
+ * in each of its status webhooks, so a status finds its job and part.
+ *
  * Answer: 200 with {"messages":[{"id":"wamid..."}]}, or an error object
  * {"error":{"code":131056,"message":"...","error_data":{"details":"..."}}}. The code decides,
  * not the HTTP status: Meta answers 400 for a pair rate limit and 500 for a permission
  * problem.
+ *
+ * Webhooks (one callback URL per Meta app, registered in the app's dashboard):
+ *   GET  ?hub.mode=subscribe&hub.verify_token=T&hub.challenge=C   the verification handshake:
+ *        T must be the account's webhook verify token; the answer is C itself. No signature.
+ *   POST {"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages",
+ *        "value":{"metadata":{...},"contacts":[...],"statuses":[...],"messages":[...]}}]}]}
+ *        signed with X-Hub-Signature-256: "sha256=" + hex HMAC-SHA256 of the raw body, keyed
+ *        with the app secret. statuses[] become STATUS events (dedupe key wamid + status),
+ *        messages[] INBOUND events (dedupe key wamid). Meta sends every phone number of the
+ *        app to the same URL: the business number (metadata.phone_number_id) is kept in the
+ *        event (`from` of a status, `to` of an inbound message).
  */
 #include "provider/provider_int.h"
 
@@ -370,6 +384,11 @@ static int wa_build(const ct_provider_conf_t *conf, const ct_templates_t *t, con
   ok = json_object_set_new(root, "to", json_string(phone + 1)) == 0 && ok;
   ok = json_object_set_new(root, "type", json_string("template")) == 0 && ok;
   ok = json_object_set_new(root, "template", template) == 0 && ok;
+  /* echoed in every status webhook of this message (Meta allows 512 characters; a job id is
+   * at most 128) */
+  char corr[CT_EVENT_JOB_LEN + 32];
+  if (ct__correlation_format(corr, sizeof corr, ct__str(job->id), part) == 0)
+    ok = json_object_set_new(root, "biz_opaque_callback_data", json_string(corr)) == 0 && ok;
   if (!ok) {
     json_decref(root);
     return ct__fail(err, errcap, CT_ENOMEM, "out of memory");
@@ -444,6 +463,273 @@ static void wa_classify(const ct_http_response_t *resp, ct_verdict_t *out) {
   ct__classify_error(resp, wa_codes, sizeof wa_codes / sizeof wa_codes[0], c, out);
 }
 
+/* ---- webhooks ---- */
+
+/* The GET handshake: hub.mode=subscribe, hub.verify_token, hub.challenge. */
+static ct_webhook_check_t wa_handshake(const ct_provider_conf_t *conf,
+                                       const ct_webhook_request_t *req, char *challenge,
+                                       size_t cap) {
+  if (conf->webhook_verify_token == NULL)
+    return CT_WEBHOOK_NOT_CONFIGURED;
+  ct__form_t q;
+  if (ct__form_parse(req->query, req->query_len, &q) != 0)
+    return CT_WEBHOOK_BAD_HANDSHAKE;
+  const ct__param_t *mode = ct__form_get(&q, "hub.mode");
+  const ct__param_t *token = ct__form_get(&q, "hub.verify_token");
+  const ct__param_t *ch = ct__form_get(&q, "hub.challenge");
+  ct_webhook_check_t r = CT_WEBHOOK_CHALLENGE;
+  if (mode == NULL || token == NULL || ch == NULL ||
+      !(mode->value_len == 9 && memcmp(mode->value, "subscribe", 9) == 0) ||
+      ch->value_len == 0 || ch->value_len >= cap) {
+    r = CT_WEBHOOK_BAD_HANDSHAKE;
+  } else {
+    for (size_t i = 0; i < ch->value_len; i++)
+      if (ch->value[i] <= 0x20 || ch->value[i] >= 0x7f)
+        r = CT_WEBHOOK_BAD_HANDSHAKE; /* echoed into our answer: printable only */
+  }
+  if (r == CT_WEBHOOK_CHALLENGE) {
+    size_t tl = strlen(conf->webhook_verify_token);
+    if (token->value_len != tl || !ct__equal_const(token->value, conf->webhook_verify_token, tl))
+      r = CT_WEBHOOK_VERIFY_TOKEN;
+  }
+  if (r == CT_WEBHOOK_CHALLENGE) {
+    memcpy(challenge, ch->value, ch->value_len);
+    challenge[ch->value_len] = '\0';
+  }
+  ct__form_free(&q);
+  return r;
+}
+
+static ct_webhook_check_t wa_verify_webhook(const ct_provider_conf_t *conf,
+                                            const ct_webhook_request_t *req, int64_t now_ms,
+                                            char *challenge, size_t cap) {
+  (void)now_ms; /* Meta's signature has no timestamp */
+  if (!req->post)
+    return wa_handshake(conf, req, challenge, cap);
+  if (conf->webhook_secret == NULL)
+    return CT_WEBHOOK_NOT_CONFIGURED;
+  size_t len;
+  const char *sig = ct_webhook_header(req, "x-hub-signature-256", &len);
+  static const char scheme[] = "sha256=";
+  if (sig == NULL)
+    return CT_WEBHOOK_UNSIGNED;
+  unsigned char want[32], got[32];
+  if (len != sizeof scheme - 1 + 64 || memcmp(sig, scheme, sizeof scheme - 1) != 0 ||
+      !ct__hex_decode(sig + sizeof scheme - 1, 64, want, sizeof want))
+    return CT_WEBHOOK_FORGED;
+  const void *parts[] = {req->body};
+  size_t lens[] = {req->body_len};
+  size_t glen = 0;
+  if (ct__hmac("SHA256", conf->webhook_secret, strlen(conf->webhook_secret), parts, lens, 1,
+               got, sizeof got, &glen) != 0 ||
+      glen != sizeof got)
+    return CT_WEBHOOK_FORGED; /* cannot be checked now: refused, and Meta sends it again */
+  return ct__equal_const(want, got, sizeof got) ? CT_WEBHOOK_ACCEPT : CT_WEBHOOK_FORGED;
+}
+
+static void copy_json(char *dst, size_t cap, json_t *v) {
+  if (json_is_string(v))
+    ct_event_copy(dst, cap, json_string_value(v), json_string_length(v));
+}
+
+/* A usable id or word: a non-empty string without a NUL inside (the C string would end early,
+ * and two ids could become one). */
+static bool usable(json_t *v) {
+  return json_is_string(v) && json_string_length(v) > 0 &&
+         strlen(json_string_value(v)) == json_string_length(v);
+}
+
+static void wa_status_word(ct_event_t *e, const char *s) {
+  static const struct {
+    const char *word;
+    ct_event_status_t status;
+  } map[] = {{"sent", CT_EVENT_STATUS_SENT},
+             {"delivered", CT_EVENT_STATUS_DELIVERED},
+             {"read", CT_EVENT_STATUS_READ},
+             {"failed", CT_EVENT_STATUS_FAILED}};
+  e->status = CT_EVENT_STATUS_OTHER;
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (strcmp(s, map[i].word) == 0)
+      e->status = map[i].status;
+}
+
+/* One element of value.statuses[]. False when it lacks an id or a status. */
+static bool wa_status(const ct_provider_conf_t *conf, json_t *st, const char *business,
+                      int64_t now_ms, ct_event_t *e) {
+  json_t *id = json_object_get(st, "id"), *status = json_object_get(st, "status");
+  if (!usable(id) || !usable(status))
+    return false;
+  ct__event_start(e, conf, CT_EVENT_STATUS, now_ms);
+  copy_json(e->message_id, sizeof e->message_id, id);
+  copy_json(e->provider_status, sizeof e->provider_status, status);
+  wa_status_word(e, json_string_value(status));
+  const char *parts[] = {"wa:s:", json_string_value(id), ":", json_string_value(status)};
+  ct_event_set_id(e, parts, 4);
+  json_t *ts = json_object_get(st, "timestamp");
+  if (json_is_string(ts))
+    ct__parse_epoch_s(json_string_value(ts), json_string_length(ts), &e->at_ms);
+  copy_json(e->to, sizeof e->to, json_object_get(st, "recipient_id"));
+  ct_event_copy(e->from, sizeof e->from, business, strlen(business));
+  json_t *corr = json_object_get(st, "biz_opaque_callback_data");
+  if (json_is_string(corr) &&
+      !ct_correlation_parse(json_string_value(corr), json_string_length(corr), e->job_id,
+                            sizeof e->job_id, &e->part))
+    e->job_id[0] = '\0';
+  json_t *err = json_array_get(json_object_get(st, "errors"), 0);
+  json_t *code = json_object_get(err, "code");
+  if (json_is_integer(code))
+    snprintf(e->error_code, sizeof e->error_code, "%" JSON_INTEGER_FORMAT,
+             json_integer_value(code));
+  /* the title only: `message` and error_data.details may quote the recipient */
+  copy_json(e->error_title, sizeof e->error_title, json_object_get(err, "title"));
+  return e->event_id[0] != '\0';
+}
+
+/* One element of value.messages[]. False when it lacks an id. */
+static int wa_inbound(const ct_provider_conf_t *conf, json_t *m, json_t *contacts,
+                      const char *business, int64_t now_ms, ct_event_t *e, bool *ok) {
+  json_t *id = json_object_get(m, "id");
+  *ok = false;
+  if (!usable(id))
+    return 0;
+  ct__event_start(e, conf, CT_EVENT_INBOUND, now_ms);
+  copy_json(e->message_id, sizeof e->message_id, id);
+  const char *parts[] = {"wa:m:", json_string_value(id)};
+  ct_event_set_id(e, parts, 2);
+  ct_event_copy(e->provider_status, sizeof e->provider_status, "received", 8);
+  json_t *ts = json_object_get(m, "timestamp");
+  if (json_is_string(ts))
+    ct__parse_epoch_s(json_string_value(ts), json_string_length(ts), &e->at_ms);
+  json_t *from = json_object_get(m, "from");
+  copy_json(e->from, sizeof e->from, from);
+  ct_event_copy(e->to, sizeof e->to, business, strlen(business));
+  json_t *type = json_object_get(m, "type");
+  copy_json(e->message_type, sizeof e->message_type, type);
+  copy_json(e->context_id, sizeof e->context_id,
+            json_object_get(json_object_get(m, "context"), "id"));
+  /* the profile name of the contact who wrote (Meta: wa_id and the number may differ; the
+   * only contact of a one-message change is the sender) */
+  size_t i;
+  json_t *c;
+  json_array_foreach(contacts, i, c) {
+    json_t *wa_id = json_object_get(c, "wa_id");
+    if (json_array_size(contacts) == 1 ||
+        (json_is_string(wa_id) && json_is_string(from) &&
+         strcmp(json_string_value(wa_id), json_string_value(from)) == 0)) {
+      copy_json(e->profile_name, sizeof e->profile_name,
+                json_object_get(json_object_get(c, "profile"), "name"));
+      break;
+    }
+  }
+  /* What the customer said: a text's body, the title of the button or list row tapped (with
+   * its id), a template quick reply's text (with its payload), or a media caption. */
+  const char *t = json_is_string(type) ? json_string_value(type) : "";
+  json_t *text = NULL, *reply = NULL;
+  if (strcmp(t, "text") == 0) {
+    text = json_object_get(json_object_get(m, "text"), "body");
+  } else if (strcmp(t, "interactive") == 0) {
+    json_t *in = json_object_get(m, "interactive");
+    json_t *r = json_object_get(in, "button_reply");
+    if (r == NULL)
+      r = json_object_get(in, "list_reply");
+    text = json_object_get(r, "title");
+    reply = json_object_get(r, "id");
+  } else if (strcmp(t, "button") == 0) {
+    text = json_object_get(json_object_get(m, "button"), "text");
+    reply = json_object_get(json_object_get(m, "button"), "payload");
+  } else if (json_is_object(json_object_get(m, t))) {
+    text = json_object_get(json_object_get(m, t), "caption");
+  }
+  copy_json(e->reply_id, sizeof e->reply_id, reply);
+  if (json_is_string(text) &&
+      ct_event_set_text(e, json_string_value(text), json_string_length(text)) != 0)
+    return CT_ENOMEM;
+  *ok = e->event_id[0] != '\0';
+  return 0;
+}
+
+/* The statuses and messages of one change's value. */
+static int wa_value(const ct_provider_conf_t *conf, json_t *value, int64_t now_ms,
+                    ct_event_list_t *out, size_t *skipped) {
+  const char *business = json_string_value(
+      json_object_get(json_object_get(value, "metadata"), "phone_number_id"));
+  if (business == NULL)
+    business = "";
+  json_t *contacts = json_object_get(value, "contacts");
+  size_t i;
+  json_t *el;
+  json_array_foreach(json_object_get(value, "statuses"), i, el) {
+    ct_event_t *e;
+    int rc = ct_event_list_add(out, &e);
+    if (rc != 0)
+      return rc;
+    if (!wa_status(conf, el, business, now_ms, e)) {
+      ct_event_list_pop(out);
+      (*skipped)++;
+    }
+  }
+  json_array_foreach(json_object_get(value, "messages"), i, el) {
+    ct_event_t *e;
+    int rc = ct_event_list_add(out, &e);
+    if (rc != 0)
+      return rc;
+    bool ok;
+    rc = wa_inbound(conf, el, contacts, business, now_ms, e, &ok);
+    if (rc != 0 || !ok) {
+      ct_event_list_pop(out);
+      if (rc != 0)
+        return rc;
+      (*skipped)++;
+    }
+  }
+  return 0;
+}
+
+static int wa_parse_webhook(const ct_provider_conf_t *conf, const ct_webhook_request_t *req,
+                            int64_t now_ms, ct_event_list_t *out, size_t *skipped, char *err,
+                            size_t errcap) {
+  json_error_t je;
+  json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &je);
+  if (!json_is_object(root)) {
+    bool json = root != NULL;
+    json_decref(root);
+    if (json)
+      return ct__fail(err, errcap, CT_EDECODE, "body is JSON but not an object");
+    /* line and column only: jansson's text may quote the body */
+    return ct__fail(err, errcap, CT_EDECODE, "body is not JSON (line %d, column %d)", je.line,
+                    je.column);
+  }
+  json_t *object = json_object_get(root, "object");
+  json_t *entries = json_object_get(root, "entry");
+  int rc = 0;
+  if (!json_is_string(object) ||
+      strcmp(json_string_value(object), "whatsapp_business_account") != 0)
+    rc = ct__fail(err, errcap, CT_EDECODE, "object is not \"whatsapp_business_account\"");
+  else if (!json_is_array(entries))
+    rc = ct__fail(err, errcap, CT_EDECODE, "entry is not an array");
+  size_t i, k;
+  json_t *entry, *change;
+  json_array_foreach(entries, i, entry) {
+    if (rc != 0)
+      break;
+    json_array_foreach(json_object_get(entry, "changes"), k, change) {
+      json_t *field = json_object_get(change, "field");
+      /* other fields (template status, quality, account updates) carry no message events */
+      if (!json_is_string(field) || strcmp(json_string_value(field), "messages") != 0)
+        continue;
+      rc = wa_value(conf, json_object_get(change, "value"), now_ms, out, skipped);
+      if (rc != 0)
+        break;
+    }
+  }
+  json_decref(root);
+  if (rc == CT_ETOOBIG)
+    ct__fail(err, errcap, rc, "more than %d events in one request", CT_EVENT_BATCH_MAX);
+  else if (rc == CT_ENOMEM)
+    ct__fail(err, errcap, rc, "out of memory");
+  return rc;
+}
+
 const ct_provider_t ct_provider_whatsapp = {
     .name = "whatsapp",
     .channel = CT_CHANNEL_WHATSAPP,
@@ -451,4 +737,8 @@ const ct_provider_t ct_provider_whatsapp = {
     .needs_document = wa_needs_document,
     .build = wa_build,
     .classify = wa_classify,
+    .verify_webhook = wa_verify_webhook,
+    .parse_webhook = wa_parse_webhook,
+    .webhook_ok_body = "",
+    .webhook_ok_type = "text/plain; charset=utf-8",
 };

@@ -18,6 +18,7 @@
 
 #define DEFAULT_RETENTION_MS ((int64_t)30 * 24 * 3600 * 1000)
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
+#define DEFAULT_EVENT_RETENTION_MS ((int64_t)7 * 24 * 3600 * 1000)
 
 struct ct_spool {
   const ct__spool_ops_t *ops;
@@ -25,6 +26,7 @@ struct ct_spool {
   bool owner;
   bool readonly;
   pthread_mutex_t mu;
+  ct_spool_health_t health; /* for backends without a health op */
 };
 
 const char *ct_job_state_name(ct_job_state_t state) {
@@ -67,7 +69,8 @@ int ct_spool_open(ct_spool_t **out, const ct_spool_options_t *opts) {
     return CT_EINVAL;
   if (opts->owner && opts->readonly)
     return CT_EINVAL;
-  if (opts->receipt_retention_ms < 0 || opts->busy_timeout_ms < 0)
+  if (opts->receipt_retention_ms < 0 || opts->busy_timeout_ms < 0 ||
+      opts->event_retention_ms < 0)
     return CT_EINVAL;
 
   ct_spool_options_t o = *opts;
@@ -75,6 +78,8 @@ int ct_spool_open(ct_spool_t **out, const ct_spool_options_t *opts) {
     o.receipt_retention_ms = DEFAULT_RETENTION_MS;
   if (o.busy_timeout_ms == 0)
     o.busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
+  if (o.event_retention_ms == 0)
+    o.event_retention_ms = DEFAULT_EVENT_RETENTION_MS;
 
   const ct__spool_ops_t *ops;
   int rc = choose_backend(o.path, &ops);
@@ -189,8 +194,28 @@ int ct_spool_settle(ct_spool_t *sp, ct_settle_t *ops, size_t n, int64_t now_ms) 
   if (rc != 0)
     return rc;
   rc = sp->ops->settle(sp->be, ops, n, now_ms);
+  if (rc == CT_ENOSPC || rc == CT_EIO) {
+    sp->health.commit_failures++;
+    sp->health.failing = true;
+  } else if (rc == 0) {
+    sp->health.failing = false;
+  }
   unlock(sp);
   return rc;
+}
+
+int ct_spool_health(ct_spool_t *sp, ct_spool_health_t *out) {
+  if (sp == NULL || out == NULL)
+    return CT_EINVAL;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  if (sp->ops->health != NULL)
+    sp->ops->health(sp->be, out);
+  else
+    *out = sp->health;
+  unlock(sp);
+  return 0;
 }
 
 static const ct_dlq_filter_t match_all;
@@ -346,6 +371,117 @@ int ct_spool_keepalive(ct_spool_t *sp, int64_t now_ms) {
   if (rc != 0)
     return rc;
   rc = sp->ops->keepalive(sp->be, now_ms);
+  unlock(sp);
+  return rc;
+}
+
+/* Webhook events */
+
+int ct_spool_events_put(ct_spool_t *sp, const ct_event_t *const *events, size_t n,
+                        int64_t now_ms, int *results) {
+  if (sp == NULL || (n > 0 && (events == NULL || results == NULL)))
+    return CT_EINVAL;
+  if (sp->readonly)
+    return CT_EPERM;
+  for (size_t i = 0; i < n; i++) {
+    if (events[i] == NULL || events[i]->event_id[0] == '\0' || events[i]->account[0] == '\0')
+      return CT_EINVAL;
+  }
+  if (n == 0)
+    return 0;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->events_put(sp->be, events, n, now_ms, results);
+  unlock(sp);
+  return rc;
+}
+
+void ct_event_lease_free(ct_event_lease_t *lease) {
+  if (lease != NULL)
+    ct_event_clear(&lease->event);
+}
+
+int ct_spool_events_take(ct_spool_t *sp, int64_t now_ms, size_t max, ct_event_lease_t *out,
+                         size_t *n) {
+  if (sp == NULL || n == NULL || (max > 0 && out == NULL))
+    return CT_EINVAL;
+  if (!sp->owner)
+    return CT_EPERM;
+  if (max == 0) {
+    *n = 0;
+    return 0;
+  }
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->events_take(sp->be, now_ms, max, out, n);
+  unlock(sp);
+  return rc;
+}
+
+/* events_ack and events_retry: the same checks. */
+static int events_settle(ct_spool_t *sp, const int64_t *seqs, size_t n, int64_t ms, int *results,
+                         bool ack) {
+  if (sp == NULL || (n > 0 && (seqs == NULL || results == NULL)))
+    return CT_EINVAL;
+  if (!sp->owner)
+    return CT_EPERM;
+  if (n == 0)
+    return 0;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = ack ? sp->ops->events_ack(sp->be, seqs, n, ms, results)
+           : sp->ops->events_retry(sp->be, seqs, n, ms, results);
+  unlock(sp);
+  return rc;
+}
+
+int ct_spool_events_ack(ct_spool_t *sp, const int64_t *seqs, size_t n, int64_t now_ms,
+                        int *results) {
+  return events_settle(sp, seqs, n, now_ms, results, true);
+}
+
+int ct_spool_events_retry(ct_spool_t *sp, const int64_t *seqs, size_t n, int64_t due_ms,
+                          int *results) {
+  return events_settle(sp, seqs, n, due_ms, results, false);
+}
+
+int ct_spool_events_stats(ct_spool_t *sp, ct_event_stats_t *out) {
+  if (sp == NULL || out == NULL)
+    return CT_EINVAL;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->events_stats(sp->be, out);
+  unlock(sp);
+  return rc;
+}
+
+int ct_spool_events_expire(ct_spool_t *sp, int64_t now_ms, size_t *count) {
+  if (sp == NULL || count == NULL)
+    return CT_EINVAL;
+  if (sp->readonly)
+    return CT_EPERM;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->events_expire(sp->be, now_ms, count);
+  unlock(sp);
+  return rc;
+}
+
+static const ct_inbound_filter_t inbound_all;
+
+int ct_spool_inbound_list(ct_spool_t *sp, const ct_inbound_filter_t *f,
+                          int (*visit)(const ct_event_t *e, void *arg), void *arg) {
+  if (sp == NULL || visit == NULL)
+    return CT_EINVAL;
+  int rc = lock(sp);
+  if (rc != 0)
+    return rc;
+  rc = sp->ops->inbound_list(sp->be, f != NULL ? f : &inbound_all, visit, arg);
   unlock(sp);
   return rc;
 }

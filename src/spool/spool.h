@@ -30,6 +30,7 @@
 #ifndef CT_SPOOL_SPOOL_H
 #define CT_SPOOL_SPOOL_H
 
+#include "event/event.h"
 #include "job/job.h"
 
 #include <stdbool.h>
@@ -81,14 +82,25 @@ typedef struct {
   bool readonly;                /* open for reading only (inspection commands) */
   int64_t receipt_retention_ms; /* how long receipts of delivered jobs are kept; 0 = 30 days */
   int busy_timeout_ms;          /* wait this long for another writer; 0 = 5000 */
+  size_t outcome_journal;       /* owner of a SQLite spool: reserve a side journal (PATH.outcomes)
+                                   for this many outcomes, where settle keeps what the database
+                                   cannot commit (disk full, I/O errors); 0 = no journal. See
+                                   ct_spool_settle and the essay in sqlite/sqlite.c */
+  int64_t event_retention_ms;   /* how long webhook events are kept (and known as duplicates)
+                                   once received; 0 = 7 days */
 } ct_spool_options_t;
 
 /* Opens (creating and migrating as needed) the spool at opts->path.
+ * With an outcome journal (owner, SQLite), open creates it with all its room allocated, or
+ * finds the outcomes an earlier owner left in it and records them in the spool before
+ * anything is taken. If they cannot be recorded yet (the disk is still full), open succeeds
+ * all the same: their jobs stay leased (not taken again) and take refuses until they are.
  * Errors: CT_EBUSY (owner requested and another process owns it), CT_EPERM, CT_ENOENT
- * (readonly and missing, or the directory is missing), CT_ECORRUPT (not a spool, or damaged),
- * CT_ESCHEMA (written by a newer carteiro; or, when readonly, by an older one: open it
- * read-write once to migrate), CT_EINVAL (owner and readonly together), CT_ELOCKED,
- * CT_ENOSPC, CT_EIO, CT_ENOMEM. *out is set only on success. */
+ * (readonly and missing, or the directory is missing), CT_ECORRUPT (not a spool, or damaged;
+ * or an outcome journal that is not one), CT_ESCHEMA (written by a newer carteiro; or, when
+ * readonly, by an older one: open it read-write once to migrate), CT_EINVAL (owner and
+ * readonly together), CT_ELOCKED, CT_ENOSPC (also: no room to create the outcome journal),
+ * CT_EIO, CT_ENOMEM. *out is set only on success. */
 int ct_spool_open(ct_spool_t **out, const ct_spool_options_t *opts);
 
 /* Closes the spool, releasing the owner lock. Leases still outstanding are simply forgotten:
@@ -125,7 +137,10 @@ void ct_lease_free(ct_lease_t *lease);
  * written to out[0..]. Owner only (CT_EPERM otherwise). Reads only; no fsync.
  * A stored job that no longer decodes is not leased: it is moved to the DLQ with reason
  * "undecodable" (more than 64 of them in one take: CT_ECORRUPT).
- * Errors: CT_EPERM, CT_ECORRUPT, CT_EIO, CT_ENOMEM. */
+ * When the outcome journal holds outcomes, take first records them in the spool (one durable
+ * transaction) and leases nothing if that fails: no new work while outcomes cannot be
+ * committed. Errors: CT_EPERM, CT_ECORRUPT, CT_EIO, CT_ENOMEM; with outcomes in the journal
+ * also CT_ENOSPC and CT_ELOCKED. */
 int ct_spool_take(ct_spool_t *sp, int64_t now_ms, size_t max, ct_lease_t *out, size_t *n);
 
 typedef enum {
@@ -154,6 +169,12 @@ typedef struct {
  * gets result CT_ESTATE and changes nothing.
  * Returns 0 once committed; on error nothing is recorded, the results are untouched and the
  * leases are kept, so the caller may try again. Owner only.
+ * With an outcome journal, a batch the spool cannot commit for the disk (CT_ENOSPC, CT_EIO)
+ * is written to the journal instead (one write, one fdatasync) and settle returns 0: the
+ * outcomes are durable and their leases end for the caller, but their jobs are not taken
+ * again until the journal has been recorded in the spool (by a later take or settle, or the
+ * next open). ct_spool_health tells when that is happening. Only when the journal has no room
+ * left for the whole batch, or fails itself, does settle return the error.
  * Errors: CT_EPERM, CT_ELOCKED, CT_ENOSPC, CT_EIO, CT_EINVAL (unknown kind), CT_ENOMEM. */
 int ct_spool_settle(ct_spool_t *sp, ct_settle_t *ops, size_t n, int64_t now_ms);
 
@@ -287,9 +308,112 @@ int ct_spool_keepalive(ct_spool_t *sp, int64_t now_ms);
 /* Errors: CT_EIO. */
 int ct_spool_stats(ct_spool_t *sp, int64_t now_ms, ct_spool_stats_t *out);
 
+/* Whether the owner can record outcomes: what readiness and metrics show. */
+typedef struct {
+  uint64_t commit_failures; /* settles (and recordings of the journal) that failed for the
+                               disk or the server's storage (CT_ENOSPC, CT_EIO) since open */
+  bool failing;             /* the last such attempt failed; cleared by one that commits */
+  uint64_t journaled;       /* outcomes in the outcome journal, not yet in the spool */
+  uint64_t journal_used_bytes;
+  uint64_t journal_capacity_bytes; /* 0: no outcome journal */
+} ct_spool_health_t;
+
+/* Fills *out from counters the handle keeps: no I/O, but it waits for a call running on the
+ * handle (a commit waiting on fsync), so an event loop should not call it. Backends without a
+ * journal count failed settles. Errors: CT_EINVAL. */
+int ct_spool_health(ct_spool_t *sp, ct_spool_health_t *out);
+
 /* Deletes receipts (DELIVERED jobs, with their attempt history) delivered more than the
  * retention period before now_ms. *count = number removed. Dead letters never expire; only
  * purge removes them. Errors as replay. */
 int ct_spool_expire(ct_spool_t *sp, int64_t now_ms, size_t *count);
+
+/* ---- Webhook events ----------------------------------------------------------------------
+ *
+ * Every event a provider sends (event/event.h) is stored here before the provider is answered
+ * 200, and only once: providers retry for up to a day and send duplicates, so an event is
+ * known by its event_id for the whole event retention, whatever became of it.
+ *
+ *   events_put ──▶ PENDING ──events_take──▶ (leased) ──events_ack──▶ DONE ──expire──▶ (gone)
+ *                     ▲                          │
+ *                     └──── events_retry(due) ───┘
+ *
+ * As with jobs, a lease lives only in the memory of the owner: a crash leaves the event
+ * PENDING, to be taken again (the processor must be idempotent, as it must be anyway).
+ * Inbound messages (kind INBOUND) are also kept on their own, by account and provider message
+ * id, for the conversation features (ct_spool_inbound_list); they are personal data, stored
+ * like jobs (0600 files, or the cluster's streams). DONE events and inbound messages are
+ * removed by ct_spool_events_expire once received more than event_retention_ms ago; a PENDING
+ * event is never dropped (oldest_pending_ms in the stats shows one that waits too long).
+ */
+
+/* Stores events[0..n) in one durable transaction (an event's received_ms, when 0, becomes
+ * now_ms). results[i] is 0 when events[i] was stored,
+ * CT_EDUPLICATE when an event with its event_id is already stored (in any state, or earlier in
+ * the same batch). Returns 0 once committed; on error nothing is stored and results is
+ * untouched. Errors: CT_EINVAL (an event without event_id or account), CT_EPERM (readonly),
+ * CT_ENOSPC, CT_EIO, CT_ELOCKED, CT_ENOMEM. */
+int ct_spool_events_put(ct_spool_t *sp, const ct_event_t *const *events, size_t n,
+                        int64_t now_ms, int *results);
+
+/* A PENDING event handed to the owner by ct_spool_events_take. */
+typedef struct {
+  int64_t seq;       /* the spool's handle, for events_ack and events_retry */
+  uint32_t attempts; /* times it was given back with events_retry */
+  ct_event_t event;  /* owned by the lease */
+} ct_event_lease_t;
+
+/* Frees what a lease owns. The event stays leased until acked or retried. */
+void ct_event_lease_free(ct_event_lease_t *lease);
+
+/* Leases up to `max` PENDING events due at or before now_ms and not already leased, in the
+ * order they were stored. *n is set to the number written to out[0..]. Owner only. An event
+ * that no longer decodes is not handed out: it is marked DONE (and logged). Errors: CT_EPERM,
+ * CT_EIO, CT_ENOMEM. */
+int ct_spool_events_take(ct_spool_t *sp, int64_t now_ms, size_t max, ct_event_lease_t *out,
+                         size_t *n);
+
+/* Marks leased events applied (DONE), in one durable transaction, and ends their leases.
+ * results[i] is 0, or CT_ESTATE when seqs[i] is not leased (changing nothing); on JetStream,
+ * which acknowledges one by one, CT_EIO for one the server could not be told (its lease
+ * stays). On error nothing is recorded and the leases stay. Owner only. Errors: CT_EPERM, CT_ENOSPC, CT_EIO,
+ * CT_ELOCKED, CT_ENOMEM. */
+int ct_spool_events_ack(ct_spool_t *sp, const int64_t *seqs, size_t n, int64_t now_ms,
+                        int *results);
+
+/* Gives leased events back PENDING, not to be taken before due_ms (a status for a message
+ * whose send is not recorded yet waits for it), counting an attempt. Results and errors as
+ * events_ack. */
+int ct_spool_events_retry(ct_spool_t *sp, const int64_t *seqs, size_t n, int64_t due_ms,
+                          int *results);
+
+typedef struct {
+  uint64_t pending;         /* events stored and not yet applied (this process's leases too) */
+  uint64_t done;            /* applied, kept for dedupe until the retention passes */
+  uint64_t inbound;         /* inbound messages kept */
+  int64_t oldest_pending_ms; /* received_ms of the oldest PENDING event; 0 when none */
+} ct_event_stats_t;
+
+/* Errors: CT_EIO, CT_ENOMEM. */
+int ct_spool_events_stats(ct_spool_t *sp, ct_event_stats_t *out);
+
+/* Deletes DONE events and inbound messages received before now_ms - event_retention_ms.
+ * *count = events removed. Errors: CT_EPERM, CT_ENOSPC, CT_EIO, CT_ELOCKED. */
+int ct_spool_events_expire(ct_spool_t *sp, int64_t now_ms, size_t *count);
+
+/* Selects inbound messages: account and sender ("" or NULL: any), at or after since_ms, at
+ * most `limit` (0: no limit), oldest first. */
+typedef struct {
+  const char *account;
+  const char *from;
+  int64_t since_ms;
+  size_t limit;
+} ct_inbound_filter_t;
+
+/* Calls `visit` with each matching inbound message (valid during the call only; `visit` must
+ * not call the spool); a non-zero return stops the walk and is returned.
+ * Errors: CT_ECORRUPT (a stored message does not decode), CT_EIO, CT_ENOMEM. */
+int ct_spool_inbound_list(ct_spool_t *sp, const ct_inbound_filter_t *f,
+                          int (*visit)(const ct_event_t *e, void *arg), void *arg);
 
 #endif

@@ -52,6 +52,22 @@ typedef struct {
   int (*expire)(ct__spool_backend_t *be, int64_t now_ms, size_t *count);
   /* NULL when leases need no keeping alive. Owner only. */
   int (*keepalive)(ct__spool_backend_t *be, int64_t now_ms);
+  /* NULL: spool.c counts failed settles itself. */
+  void (*health)(ct__spool_backend_t *be, ct_spool_health_t *out);
+  /* Webhook events (spool.h). n > 0, every event with event_id and account (events_put);
+   * n > 0 (events_ack, events_retry); max > 0 (events_take); f never NULL (inbound_list). */
+  int (*events_put)(ct__spool_backend_t *be, const ct_event_t *const *events, size_t n,
+                    int64_t now_ms, int *results);
+  int (*events_take)(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_event_lease_t *out,
+                     size_t *n);
+  int (*events_ack)(ct__spool_backend_t *be, const int64_t *seqs, size_t n, int64_t now_ms,
+                    int *results);
+  int (*events_retry)(ct__spool_backend_t *be, const int64_t *seqs, size_t n, int64_t due_ms,
+                      int *results);
+  int (*events_stats)(ct__spool_backend_t *be, ct_event_stats_t *out);
+  int (*events_expire)(ct__spool_backend_t *be, int64_t now_ms, size_t *count);
+  int (*inbound_list)(ct__spool_backend_t *be, const ct_inbound_filter_t *f,
+                      int (*visit)(const ct_event_t *e, void *arg), void *arg);
 } ct__spool_ops_t;
 
 /* The backends. */

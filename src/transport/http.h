@@ -8,14 +8,6 @@
 
 #define CT_HTTP_MAX_HEADERS 8
 
-#ifndef CARTEIRO_VERSION
-#define CARTEIRO_VERSION "0.1.0"
-#endif
-
-/* What every request says it is, whichever client sends it, unless the request carries a
- * User-Agent of its own. Defined here once for both clients. */
-#define CT_HTTP_USER_AGENT "carteiro/" CARTEIRO_VERSION
-
 /* A request to send. Every pointer is owned by the request (malloc'd) and released by
  * ct_http_request_free. */
 typedef struct {

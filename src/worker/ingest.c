@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "worker/status.h"
 #include "worker/task.h"
+#include "worker/webhooks.h"
 
 #include <stdarg.h>
 #include <fcntl.h>
@@ -76,11 +77,18 @@ static bool disk_low(const ct_ingest_t *g) {
   return free_mb < g->cfg->min_free_disk_mb;
 }
 
+/* Outcomes cannot be committed (a full or failing disk): no new work in, none taken. */
+static bool commits_failing(const ct_ingest_t *g) {
+  ct_spool_health_t h;
+  ct_spooler_health(g->spooler, &h);
+  return h.failing;
+}
+
 static bool http_saturated(void *ctx, int *retry_after_s) {
   ct_ingest_t *g = ctx;
   ct_spool_stats_t st;
   bool over = ct_spooler_stats(g->spooler, &st) && st.ready > g->cfg->spool_high_water;
-  if (over || disk_low(g) || g->closed) {
+  if (over || disk_low(g) || g->closed || commits_failing(g)) {
     *retry_after_s = SATURATED_RETRY_S;
     return true;
   }
@@ -97,6 +105,10 @@ static bool http_ready(void *ctx, char *why, size_t cap) {
   int retry;
   if (g->closed) {
     snprintf(why, cap, "stopping");
+    return false;
+  }
+  if (commits_failing(g)) {
+    snprintf(why, cap, "spool cannot commit outcomes (disk full or failing); taking no new jobs");
     return false;
   }
   if (http_saturated(ctx, &retry)) {
@@ -360,6 +372,33 @@ static void spool_metrics(out_t *o, ct_spooler_t *spooler) {
        st.file_bytes);
 }
 
+/* Whether outcomes can be committed, as the spooler last saw it: shown even before the first
+ * statistics snapshot, since a spool that cannot commit may never produce one. */
+static void commit_metrics(out_t *o, ct_spooler_t *spooler) {
+  ct_spool_health_t h;
+  ct_spooler_health(spooler, &h);
+  emit(o, "# HELP carteiro_spool_commit_failures_total Attempts to record outcomes that failed "
+          "for the disk (no space, I/O error).\n"
+          "# TYPE carteiro_spool_commit_failures_total counter\n"
+          "carteiro_spool_commit_failures_total %" PRIu64 "\n",
+       h.commit_failures);
+  emit(o, "# HELP carteiro_spool_commits_failing 1 while outcomes cannot be committed: no new "
+          "jobs are taken.\n# TYPE carteiro_spool_commits_failing gauge\n"
+          "carteiro_spool_commits_failing %d\n",
+       h.failing ? 1 : 0);
+  emit(o, "# HELP carteiro_spool_journal_outcomes Outcomes kept in the outcome journal, not yet "
+          "recorded in the spool.\n# TYPE carteiro_spool_journal_outcomes gauge\n"
+          "carteiro_spool_journal_outcomes %" PRIu64 "\n",
+       h.journaled);
+  emit(o, "# HELP carteiro_spool_journal_used_bytes Bytes of the outcome journal in use.\n"
+          "# TYPE carteiro_spool_journal_used_bytes gauge\n"
+          "carteiro_spool_journal_used_bytes %" PRIu64 "\n"
+          "# HELP carteiro_spool_journal_capacity_bytes Room reserved for the outcome journal "
+          "(0: none).\n# TYPE carteiro_spool_journal_capacity_bytes gauge\n"
+          "carteiro_spool_journal_capacity_bytes %" PRIu64 "\n",
+       h.journal_used_bytes, h.journal_capacity_bytes);
+}
+
 /* The exposition: https://prometheus.io/docs/instrumenting/exposition_formats/. Counters end
  * in _total, units are base units named in the suffix, and dimensions are labels; every
  * family is one HELP, one TYPE and its samples together (promtool check metrics is clean;
@@ -391,8 +430,19 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
            "carteiro_ingest_jobs_total{result=\"duplicate\"} %" PRIu64 "\n"
            "carteiro_ingest_jobs_total{result=\"rejected\"} %" PRIu64 "\n",
        g->accepted, g->duplicates, g->rejected);
+  /* For alerting on "spool over high-water": whether ingest refuses work now, and the mark. */
+  int retry_after;
+  emit(&o, "# HELP carteiro_ingest_saturated 1 while ingest answers 503 (spool over its "
+           "high-water mark, disk nearly full, outcomes not committing, or stopping).\n"
+           "# TYPE carteiro_ingest_saturated gauge\ncarteiro_ingest_saturated %d\n",
+       http_saturated(g, &retry_after) ? 1 : 0);
   account_metrics(&o, g->accounts, g->cfg);
   spool_metrics(&o, g->spooler);
+  commit_metrics(&o, g->spooler);
+  emit(&o, "# HELP carteiro_spool_high_water_jobs READY jobs above which ingest answers 503 "
+           "(spool_high_water).\n# TYPE carteiro_spool_high_water_jobs gauge\n"
+           "carteiro_spool_high_water_jobs %" PRIu32 "\n",
+       g->cfg->spool_high_water);
   if (g->cfg->cluster_nats[0] != '\0')
     emit(&o, "# HELP carteiro_cluster_nodes Live nodes sharing the provider rates, this one "
              "included.\n# TYPE carteiro_cluster_nodes gauge\ncarteiro_cluster_nodes %u\n"
@@ -430,6 +480,10 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
            "# TYPE carteiro_document_cache_capacity_bytes gauge\n"
            "carteiro_document_cache_capacity_bytes %" PRIu64 "\n",
        dc.cap_bytes);
+  ct_event_stats_t es;
+  bool have_es = ct_spooler_event_stats(g->spooler, &es);
+  ct_webhooks_metrics(g->webhooks != NULL ? *g->webhooks : NULL, have_es ? &es : NULL, write,
+                      wctx);
   emit(&o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %" PRIu64
            "\n",

@@ -27,6 +27,8 @@ typedef struct {
   const ct_ingest_counters_t *counters;
   const struct ct_rates *rates; /* per-second samples for /v1/status (worker/status.h) */
   ct_doccache_t *doccache;    /* prepared documents, for /metrics; may be NULL */
+  ct_http_server_t *const *webhooks; /* the webhook listener, for /metrics; NULL or *NULL:
+                                        none */
   char spool_dir[512];        /* for the free-space check */
   uint64_t pending;           /* enqueues handed to the spooler, not yet answered */
   uint64_t accepted, duplicates, rejected; /* records, as the HTTP answers counted them */

@@ -9,6 +9,7 @@
 #include "worker/progress.h"
 #include "worker/spooler.h"
 #include "worker/status.h"
+#include "worker/webhooks.h"
 #include "worker/worker.h"
 
 #include <signal.h>
@@ -36,6 +37,8 @@ typedef struct {
   ct_accounts_t accounts;
   ct_cluster_t *cluster;     /* [cluster]: this node's share of the accounts' rates */
   ct_doccache_t *doccache;   /* the workers' prepared documents (worker/doccache.h) */
+  ct_docbudget_t *docbudget; /* the memory of all their preparations (worker/docprep.h) */
+  ct_keycache_t *keycache;   /* PDF locking key material (document/document.h); NULL = none */
   ct_spooler_t *spooler;
   ct_worker_t **workers;
   size_t n_workers;
@@ -61,6 +64,9 @@ typedef struct {
   ct_http_server_t *http;
   bool http_alive;
   ct_rates_t rates;          /* per-second samples for /v1/status, with the HTTP API only */
+  ct_webhooks_t webhooks;    /* the webhook listener's view of the engine (worker/webhooks.h) */
+  ct_http_server_t *hooks;
+  bool hooks_alive;
   counters_t c;
   int64_t started_ms;
   int exit_rc;
@@ -201,7 +207,8 @@ static void count(pool_t *p, ct_task_t *t) {
 
 static void finish_stop(pool_t *p) {
   if (p->workers_alive > 0 || p->n_free != p->n_tasks || !p->spooler_alive ||
-      p->spooler_told || p->http_alive || p->ingest.pending > 0)
+      p->spooler_told || p->http_alive || p->ingest.pending > 0 || p->hooks_alive ||
+      p->webhooks.pending > 0)
     return;
   p->spooler_told = true;
   /* Every outcome is durable and every worker is gone: the spooler may go. */
@@ -247,6 +254,11 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
       if (p->stopping)
         finish_stop(p);
       break;
+    case CT_MSG_EVENTS_STORED:
+      ct_webhooks_stored(&p->webhooks, ct_container_of(m, ct_events_req_t, msg));
+      if (p->stopping)
+        finish_stop(p);
+      break;
     case CT_MSG_RELOADED:
       if (--p->reloads_pending == 0)
         finish_reload(p);
@@ -288,6 +300,13 @@ static void on_http_stopped(void *arg) {
   finish_stop(p);
 }
 
+static void on_hooks_stopped(void *arg) {
+  pool_t *p = arg;
+  p->hooks = NULL;
+  p->hooks_alive = false;
+  finish_stop(p);
+}
+
 static void begin_stop(pool_t *p, const char *why) {
   if (p->stopping)
     return;
@@ -295,6 +314,10 @@ static void begin_stop(pool_t *p, const char *why) {
   p->ingest.closed = true;
   if (p->http != NULL)
     ct_http_stop(p->http, on_http_stopped, p);
+  /* the stores already handed to the spooler complete (and are answered) first */
+  p->webhooks.closed = true;
+  if (p->hooks != NULL)
+    ct_http_stop(p->hooks, on_hooks_stopped, p);
   ct_info("stopping (%s): finishing %zu deliveries in flight", why, p->n_tasks - p->n_free);
   uv_timer_stop(&p->poll);
   for (size_t i = 0; i < p->n_workers; i++) {
@@ -303,6 +326,7 @@ static void begin_stop(pool_t *p, const char *why) {
     ct_worker_post(p->workers[i], m);
   }
   uv_timer_start(&p->grace, on_grace, (uint64_t)p->cfg->shutdown_grace_ms, 0);
+  ct_spooler_stopping(p->spooler, p->cfg->shutdown_grace_ms);
 }
 
 static void log_config_errors(const char *path, const ct_config_error_t *errs, size_t n) {
@@ -310,6 +334,11 @@ static void log_config_errors(const char *path, const ct_config_error_t *errs, s
     ct_error("config %s: %s: %s", path, errs[i].where, errs[i].what);
   if (n > CT_CONFIG_MAX_ERRORS)
     ct_error("config %s: and %zu more problems", path, n - CT_CONFIG_MAX_ERRORS);
+}
+
+static void log_config_warnings(const char *path, const ct_config_t *cfg) {
+  for (size_t i = 0; i < cfg->n_warnings; i++)
+    ct_warn("config %s: %s: %s", path, cfg->warnings[i].where, cfg->warnings[i].what);
 }
 
 static void start_reload(pool_t *p) {
@@ -326,6 +355,7 @@ static void start_reload(pool_t *p) {
     ct_error("reload: %s; keeping the running configuration", ct_strerror(rc));
     return;
   }
+  log_config_warnings(p->opts->config_path, next);
   char err[256];
   if (ct_accounts_reload(&p->accounts, next, err, sizeof err) != 0) {
     ct_error("reload: %s; keeping the running configuration", err);
@@ -344,6 +374,7 @@ static void start_reload(pool_t *p) {
   p->cfg = next;
   /* the HTTP hooks read the configuration too, on this loop: the old one is freed soon */
   p->ingest.cfg = next;
+  p->webhooks.cfg = next; /* webhook keys take effect with the next request */
   p->reloads_pending = (int)p->n_workers;
   for (size_t i = 0; i < p->n_workers; i++) {
     ct_msg_t *m = &p->worker_msgs[i * 3 + 2];
@@ -489,6 +520,9 @@ static uint32_t worker_count(const ct_config_t *cfg) {
 }
 
 int ct_pool_run(const ct_pool_options_t *opts) {
+  /* A client that goes away while we write to it (a provider's webhook call timing out, a
+   * connection shut at stop) must cost an EPIPE on that connection, not the process. */
+  signal(SIGPIPE, SIG_IGN);
   pool_t p = {.opts = opts, .loop = uv_default_loop(), .spooler_alive = true};
   ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
   size_t nerr = 0;
@@ -499,6 +533,7 @@ int ct_pool_run(const ct_pool_options_t *opts) {
       ct_error("config %s: no such file", opts->config_path);
     return rc;
   }
+  log_config_warnings(opts->config_path, p.cfg);
   if (opts->spool_path != NULL)
     snprintf(p.cfg->spool, sizeof p.cfg->spool, "%s", opts->spool_path);
   ct_log_level_t lvl;
@@ -527,8 +562,17 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   rc = CT_ENOMEM;
   if (p.tasks == NULL || p.workers == NULL || p.worker_msgs == NULL ||
       ct_doccache_new((size_t)p.cfg->document_cache_mb << 20, CT_DOCCACHE_MAX_AGE_MS,
-                      &p.doccache) != 0)
+                      &p.doccache) != 0 ||
+      ct_docbudget_new((uint64_t)p.cfg->document_memory_budget_mb << 20, &p.docbudget) != 0)
     goto out_alloc;
+  if (p.cfg->document_key_cache_entries > 0) {
+    rc = ct_keycache_new(p.cfg->document_key_cache_entries,
+                         (size_t)p.cfg->document_key_cache_mb << 20, &p.keycache);
+    if (rc != 0) {
+      ct_error("document key cache: %s", ct_strerror(rc));
+      goto out_alloc;
+    }
+  }
   ct_list_init(&p.free_tasks);
   for (size_t i = 0; i < p.n_tasks; i++)
     ct_list_insert_tail(&p.free_tasks, &p.tasks[i].msg.node);
@@ -540,7 +584,9 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   ct_spool_nats_options_t nopts;
   nats_options(p.cfg, &nopts);
   ct_spool_options_t sopts = {.path = p.cfg->spool, .owner = true, .nats = &nopts,
-                              .receipt_retention_ms = p.cfg->receipt_retention_ms};
+                              .receipt_retention_ms = p.cfg->receipt_retention_ms,
+                              .outcome_journal = p.cfg->max_inflight,
+                              .event_retention_ms = p.cfg->event_retention_ms};
   rc = ct_spooler_start(&p.spooler, &sopts, &p.inbox);
   if (rc != 0) {
     ct_error("spool %s: %s", p.cfg->spool, ct_strerror(rc));
@@ -549,7 +595,8 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   for (size_t i = 0; i < p.n_workers; i++) {
     ct_worker_options_t wo = {.index = (int)i, .cfg = p.cfg, .accounts = &p.accounts,
                               .spooler = p.spooler, .control = &p.inbox,
-                              .capacity = p.n_tasks, .doccache = p.doccache};
+                              .capacity = p.n_tasks, .doccache = p.doccache,
+                              .docbudget = p.docbudget, .keycache = p.keycache};
     rc = ct_worker_start(&p.workers[i], &wo);
     if (rc != 0) {
       ct_error("worker %zu could not start: %s", i, ct_strerror(rc));
@@ -563,6 +610,12 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   p.rates_tick.data = &p;
   if (rc == 0 && p.cfg->http_listen[0] != '\0')
     rc = start_http(&p);
+  p.ingest.webhooks = &p.hooks;
+  if (rc == 0 && p.cfg->webhook_listen[0] != '\0') {
+    p.webhooks = (ct_webhooks_t){.cfg = p.cfg, .spooler = p.spooler};
+    rc = ct_webhooks_start(&p.webhooks, p.loop, &p.hooks);
+    p.hooks_alive = rc == 0;
+  }
 
   uv_signal_init(p.loop, &p.sigterm);
   uv_signal_init(p.loop, &p.sigint);
@@ -612,6 +665,8 @@ out_mailbox:
 out_alloc:
   ct_rates_destroy(&p.rates);
   ct_doccache_free(p.doccache);
+  ct_docbudget_free(p.docbudget);
+  ct_keycache_free(p.keycache);
   free(p.tasks);
   free(p.workers);
   free(p.worker_msgs);

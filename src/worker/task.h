@@ -29,6 +29,8 @@ typedef enum {
   CT_MSG_EXITED,  /* worker/spooler -> control: the thread has finished */
   CT_MSG_ENQUEUE, /* control -> spooler: store new jobs (the HTTP ingest API) */
   CT_MSG_ENQUEUED,/* spooler -> control: they are durable (or could not be stored) */
+  CT_MSG_EVENTS,  /* control -> spooler: store webhook events (ct_events_req_t, spooler.h) */
+  CT_MSG_EVENTS_STORED, /* spooler -> control: they are durable (or could not be stored) */
 } ct_msg_type_t;
 
 typedef struct {

@@ -838,6 +838,7 @@ static void on_transport_closed(void *arg) {
   w->transport = NULL;
   uv_close((uv_handle_t *)&w->timer, NULL);
   uv_close((uv_handle_t *)&w->slot_poll, NULL);
+  ct_docprep_close(&w->docprep);
   /* The inbox stays open until ct_worker_join, so the control loop may still post to it. */
   stop_if_done(w);
 }
@@ -963,15 +964,14 @@ int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
   rc = ct_transport_new(&w->loop, &topts, &w->transport);
   if (rc != 0)
     goto fail_loop;
-  ct_docprep_init(&w->docprep, &w->loop, opts->cfg->document_jobs);
-  snprintf(w->docprep.root, sizeof w->docprep.root, "%s", opts->cfg->document_root);
-  snprintf(w->docprep.ca_file, sizeof w->docprep.ca_file, "%s", opts->cfg->ca_file);
-  w->docprep.fetch_timeout_ms = opts->cfg->document_fetch_timeout_ms;
+  rc = ct_docprep_init(&w->docprep, &w->loop, opts->cfg, opts->docbudget, opts->keycache);
+  if (rc != 0)
+    goto fail_transport;
   w->docprep.done = on_document;
   w->docprep.arg = w;
   rc = CT_EIO;
   if (ct_mailbox_init(&w->loop, &w->inbox, on_inbox, w) != 0)
-    goto fail_transport;
+    goto fail_docprep;
   uv_timer_init(&w->loop, &w->timer);
   uv_timer_init(&w->loop, &w->slot_poll);
   w->timer.data = w;
@@ -986,6 +986,8 @@ fail_handles:
   uv_close((uv_handle_t *)&w->timer, NULL);
   uv_close((uv_handle_t *)&w->slot_poll, NULL);
   ct_mailbox_close(&w->inbox, NULL);
+fail_docprep:
+  ct_docprep_close(&w->docprep);
 fail_transport:
   ct_transport_close(w->transport, NULL, NULL);
   uv_run(&w->loop, UV_RUN_DEFAULT);

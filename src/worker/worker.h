@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "dispatch/accounts.h"
 #include "worker/doccache.h"
+#include "worker/docprep.h"
 #include "worker/spooler.h"
 #include "worker/task.h"
 
@@ -22,6 +23,8 @@ typedef struct {
   ct_mailbox_t *control;     /* where RELOADED and EXITED go */
   size_t capacity;           /* most tasks this worker may hold at once */
   ct_doccache_t *doccache;   /* prepared documents, shared by all workers; may be NULL */
+  ct_docbudget_t *docbudget; /* memory of all document preparations; may be NULL */
+  ct_keycache_t *keycache;   /* PDF locking key material, shared; NULL = none kept */
 } ct_worker_options_t;
 
 /* Sets the worker up on the calling thread and starts its thread.

@@ -103,7 +103,59 @@ expect_status "job show --json --reveal" 0 "$ct" job show --json --reveal "$id"
 expect_eq "revealed cpf" "$cpf" "$(jq -r .job.recipient.cpf "$T/out")"
 expect_status "job show unknown" 66 "$ct" job show no-such-job
 
-# 11. The spool file is private.
+# 11. Error texts name the field and the rule, never the input: a byte that is not UTF-8
+# right after a CPF or a phone number (jansson's own message quotes the text before it).
+line=$(sed -n 2p "$T/a.jsonl")
+cpf2=$(jq -r .recipient.cpf <<<"$line")
+phone2=$(jq -r .recipient.phone <<<"$line")
+{
+  printf '%s\n' "$line" | sed "s/\"$cpf2\"/\"$cpf2\xff\"/"
+  printf '%s\n' "$line" | sed "s/\"+$phone2\"/\"$phone2\xfe\"/; s/\"$phone2\"/\"$phone2\xfe\"/"
+  printf '{"id":"k","recipient":{"%s":"x"}}\n' "$cpf2"
+  printf '{"id":"k","notification":{"params":{"%s":1}}}\n' "$phone2"
+} >"$T/pii.jsonl"
+# jansson's column counts characters up to the last one it could read: the CPF's last digit
+before_cpf=${line%%"$cpf2"*} before_phone=${line%%"$phone2"*}
+col_cpf=$(LC_ALL=C.UTF-8; echo $(( ${#before_cpf} + ${#cpf2} )))
+col_phone=$(LC_ALL=C.UTF-8; echo $(( ${#before_phone} + ${#phone2} )))
+expect_status "pii in errors" 65 "$ct" enqueue "$T/pii.jsonl"
+expect_line "cpf line: the rule and the column" "$T/err" \
+  "carteiro enqueue: $T/pii.jsonl:1: not JSON: invalid UTF-8 at column $col_cpf"
+expect_line "phone line: the rule and the column" "$T/err" \
+  "carteiro enqueue: $T/pii.jsonl:2: not JSON: invalid UTF-8 at column $col_phone"
+expect_line "a CPF as a key is not repeated" "$T/err" \
+  "carteiro enqueue: $T/pii.jsonl:3: recipient: unknown field (its name is not shown: not a plain field name)"
+expect_line "a phone as a map key is not repeated" "$T/err" \
+  "carteiro enqueue: $T/pii.jsonl:4: notification.params[0]: expected a string"
+expect_no_match "no CPF on stderr" "$T/err" "$cpf2"
+expect_no_match "no phone on stderr" "$T/err" "${phone2#+}"
+expect_status "pii in errors, --json" 65 "$ct" enqueue --json "$T/pii.jsonl"
+expect_eq "--json reasons" "1 not JSON: invalid UTF-8 at column $col_cpf|2 not JSON: invalid UTF-8 at column $col_phone|3 recipient: unknown field (its name is not shown: not a plain field name)|4 notification.params[0]: expected a string" \
+  "$(jq -r '[.files[0].errors[] | "\(.record) \(.reason)"] | join("|")' "$T/out")"
+expect_no_match "no CPF in --json" "$T/out" "$cpf2"
+expect_no_match "no phone in --json" "$T/out" "${phone2#+}"
+
+# 12. job show masks where a document comes from: file names often carry a CPF, and URLs
+# carry credentials and signed tokens.
+jq -c --arg p "faturas/2026-12/$cpf2.pdf" '.id = "doc-path" | .invoice.document = {path: $p}' \
+  <<<"$line" >"$T/doc.jsonl"
+jq -c --arg u "https://billing:s3cret-pw@docs.example.com/f/$cpf2.pdf?sig=abc" \
+  '.id = "doc-url" | .invoice.document = {url: $u}' <<<"$line" >>"$T/doc.jsonl"
+expect_status "enqueue documents" 0 "$ct" enqueue "$T/doc.jsonl"
+expect_status "job show path" 0 "$ct" job show doc-path
+expect_line "path masked" "$T/out" '      "path": "***/***/***.pdf"'
+expect_no_match "no CPF in the path" "$T/out" "$cpf2"
+expect_status "job show url --json" 0 "$ct" job show --json doc-url
+expect_eq "url masked" "https://***@docs.example.com/***" "$(jq -r .job.invoice.document.url "$T/out")"
+expect_no_match "no password" "$T/out" "s3cret-pw"
+expect_no_match "no CPF in the url" "$T/out" "$cpf2"
+expect_status "dlq show path" 0 "$ct" dlq show --json doc-path
+expect_eq "dlq show: path masked" "***/***/***.pdf" "$(jq -r .job.invoice.document.path "$T/out")"
+expect_status "job show --reveal" 0 "$ct" job show --json --reveal doc-url
+expect_eq "revealed url" "https://billing:s3cret-pw@docs.example.com/f/$cpf2.pdf?sig=abc" \
+  "$(jq -r .job.invoice.document.url "$T/out")"
+
+# 13. The spool file is private.
 expect_eq "spool mode" 600 "$(stat -c %a "$CARTEIRO_SPOOL")"
 
 finish

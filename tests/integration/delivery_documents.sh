@@ -79,7 +79,7 @@ curl -sS --max-time 10 --cacert "$T/ca/ca.crt" -H "Authorization: Bearer $WA_TOK
   -o "$T/wa.pdf" "$base/media-download/$media"
 expect_eq "receipt hash = SHA-256 of what WhatsApp received" "$sha" "$(sha256sum "$T/wa.pdf" | cut -d' ' -f1)"
 expect_eq "mock's own hash agrees" "$sha" "$(curl -sS --max-time 10 --cacert "$T/ca/ca.crt" \
-  -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media" | jq -r .sha256)"
+  -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media" | jq -r .sha256)"
 check_pdf "$T/wa.pdf" "${cpf:0:4}" "$job" "whatsapp PDF"
 expect_eq "the file is not the unprotected original" false \
   "$(cmp -s "$T/wa.pdf" "$T/docs/$(jq -r .invoice.document.path <<<"$job")" && echo true || echo false)"
@@ -157,8 +157,12 @@ check_pdf "$T/both-mail.pdf" "${cpf:0:4}" "$job" "cached PDF"
 stop_mock
 start_mock
 rm -f "$T"/spool.db*
+# The URL documents come from servers on 127.0.0.1: tenant tim allows that network (without
+# it they would be refused as loopback; delivery_document_url.sh tests that).
 REQUEST_TIMEOUT=5s MAX_ATTEMPTS=2 write_config "document_root = $T/docs
-document_fetch_timeout = 1s"
+document_fetch_timeout = 1s
+[tenant.tim]
+document_url_allow_networks = 127.0.0.1/32"
 base_job=$(sed -n 1p "$T/telco.jsonl")
 mkjob() { jq -c --arg id "$1" ".id = \$id | .deliveries = [[\"whatsapp\"]] | $2" <<<"$base_job"; }
 ln -s /etc/hostname "$T/docs/escape.pdf"

@@ -5,13 +5,14 @@
 #       listens on, mount the spool's directory from a volumeClaimTemplate and the secrets the
 #       configuration names, give SIGTERM longer than shutdown_grace, and scrape /metrics;
 #       promtool accepts the plain scrape config and `carteiro config check` the ConfigMap's;
-#   (c) the Dockerfile's runtime stage installs the Debian package of every shared library the
-#       built carteiro needs (ldd -> dpkg -S), so a new dependency cannot be left out.
+#   (c) the Dockerfile builds the Debian package (its build stage installs debian/control's
+#       Build-Depends) and its runtime stage installs that package, so image and package cannot
+#       drift (the package's Depends, from dpkg-shlibdeps, bring the libraries).
 # usage: deploy_check.sh CARTEIRO SOURCE_DIR
 . "$(dirname "$0")/lib.sh"
 ct=$(readlink -f "$1") src=$2
 deploy=$src/deploy
-for tool in systemd-analyze promtool python3 dpkg apt-cache ldd readelf; do
+for tool in systemd-analyze promtool python3; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }
 done
 
@@ -149,67 +150,59 @@ sed -e "s#/run/secrets/carteiro#$T/secrets#g" -e "s#/var/lib/carteiro#$T/spool#g
   "$T/carteiro.ini" >"$T/check.ini"
 expect_status "carteiro config check on the ConfigMap's carteiro.ini" 0 "$ct" config check "$T/check.ini"
 
-# ---- (c) the image's runtime libraries -----------------------------------------------------
-# The apt-get install packages of the Dockerfile's last stage.
-runtime_packages() {
-  awk '/^FROM /{ stage++ } { print stage "\t" $0 }' "$1" |
-    awk -F'\t' -v last="$(grep -c '^FROM ' "$1")" '$1 == last { print $2 }' |
-    sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | grep -E '^RUN .*apt-get install' |
-    sed 's/.*apt-get install//; s/&&.*//' | tr ' ' '\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$' | sort -u
-}
-# The Debian package of a library file (dpkg knows /lib and /usr/lib paths; merged /usr
-# resolves symlinks differently on different machines, so both spellings are tried).
-package_of() {
-  local p
-  p=$(dpkg -S "$1" 2>/dev/null || dpkg -S "$(readlink -f "$1")" 2>/dev/null ||
-      dpkg -S "${1/#\/lib\//\/usr\/lib\/}" 2>/dev/null || dpkg -S "${1/#\/usr\/lib\//\/lib\/}" 2>/dev/null) || true
-  echo "${p%%:*}" | head -n 1 | sed 's/,.*//'
-}
-ldd "$ct" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' >"$T/ldd.txt"
-readelf -d "$ct" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' >"$T/needed.txt"
-: >"$T/libs.txt"
-while read -r soname path; do
-  pkg=$(package_of "$path")
-  direct=no
-  grep -qxF "$soname" "$T/needed.txt" && direct=yes
-  echo "$soname $pkg $direct" >>"$T/libs.txt"
-done <"$T/ldd.txt"
-expect_eq "every library has a package" "" "$(awk '$2 == "" { print $1 }' "$T/libs.txt" | xargs)"
-echo "carteiro links $(wc -l <"$T/needed.txt") libraries directly, $(wc -l <"$T/libs.txt") in all"
+# ---- (c) the image is the Debian package -----------------------------------------------------
+# The image builds the package from debian/ and installs it, so the libraries it needs come
+# from the package's Depends (dpkg-shlibdeps; tests/integration/package.sh checks those against
+# the binary). What can drift is the build stage's package list against debian/control.
 
-# check_image DOCKERFILE: prints what is missing; empty when the image has every library.
-# Direct dependencies must be named (libc6 is Essential: in every Debian image); the others
-# must come with what is named, by package dependencies. Sanitizer runtimes are not shipped:
-# the image never builds with sanitizers.
-check_image() {
-  local named closure
-  named=$(runtime_packages "$1")
-  [ -n "$named" ] || { echo "no apt-get install in the runtime stage"; return; }
-  # shellcheck disable=SC2086
-  closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-              --no-breaks --no-replaces --no-enhances $named 2>/dev/null | grep -v '^ ' | sort -u)
-  while read -r soname pkg direct; do
-    case "$pkg" in lib*san[0-9]*) continue ;; esac
-    if [ "$direct" = yes ] && [ "$pkg" != libc6 ] && ! grep -qxF "$pkg" <<<"$named"; then
-      echo "$soname: $pkg not installed by the runtime stage"
-    elif ! grep -qxF "$pkg" <<<"$closure"; then
-      echo "$soname: $pkg not pulled in by the runtime stage's packages"
-    fi
-  done <"$T/libs.txt"
+# stage_packages DOCKERFILE N: the names after `apt-get install` in stage N (1 = first FROM).
+stage_packages() {
+  awk '/^FROM /{ stage++ } { print stage "\t" $0 }' "$1" | awk -F'\t' -v n="$2" '$1 == n { print $2 }' |
+    sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | grep -E '^RUN .*apt-get install' |
+    sed 's/.*apt-get install//; s/&&.*//' | tr ' ' '\n' | grep -E '^[a-z0-9/][a-z0-9._/*+-]+$' | sort -u
 }
-expect_eq "runtime stage names packages" true "$([ -n "$(runtime_packages "$deploy/Dockerfile")" ] && echo true || echo false)"
-echo "runtime stage installs: $(runtime_packages "$deploy/Dockerfile" | xargs)"
-expect_eq "the image has every library carteiro needs" "" "$(check_image "$deploy/Dockerfile")"
-# The check can fail: the same Dockerfile without libuv1 must be caught.
-sed 's/ libuv1 / /' "$deploy/Dockerfile" >"$T/Dockerfile.nouv"
-expect_eq "libuv1 removed from a copy" 0 "$(runtime_packages "$T/Dockerfile.nouv" | grep -c '^libuv1$' || true)"
-expect_eq "a missing library is caught" "libuv.so.1: libuv1 not installed by the runtime stage" \
-  "$(check_image "$T/Dockerfile.nouv")"
+# build_depends: the package names of debian/control's Build-Depends (versions and
+# alternatives' second choices dropped).
+build_depends() {
+  sed -n '/^Build-Depends:/,/^[A-Z]/p' "$src/debian/control" | sed '$d' | sed 's/^Build-Depends://' |
+    tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/\[.*\]//; s/^ +//; s/ +$//' | grep -v '^$' |
+    sed 's/^debhelper-compat$/debhelper/' | sort -u
+}
+# check_build_stage DOCKERFILE: what the build stage lacks; empty when nothing.
+check_build_stage() {
+  local named
+  named=$(stage_packages "$1" 1)
+  for p in $(build_depends) dpkg-dev; do
+    grep -qxF "$p" <<<"$named" || echo "$p (debian/control Build-Depends) not installed by the build stage"
+  done
+}
+expect_eq "debian/control has Build-Depends" true "$([ "$(build_depends | wc -l)" -ge 15 ] && echo true || echo false)"
+echo "build stage installs: $(stage_packages "$deploy/Dockerfile" 1 | xargs)"
+expect_eq "the build stage installs every Build-Depends" "" "$(check_build_stage "$deploy/Dockerfile")"
+# The check can fail: the same Dockerfile without libuv1-dev must be caught.
+sed 's/ libuv1-dev / /' "$deploy/Dockerfile" >"$T/Dockerfile.nouv"
+expect_eq "libuv1-dev removed from a copy" 0 "$(stage_packages "$T/Dockerfile.nouv" 1 | grep -c '^libuv1-dev$' || true)"
+expect_eq "a missing Build-Depends is caught" "libuv1-dev (debian/control Build-Depends) not installed by the build stage" \
+  "$(check_build_stage "$T/Dockerfile.nouv")"
+expect_eq "the build stage builds the package" 1 "$(grep -cE '^ *dpkg-buildpackage -us -uc -b' "$deploy/Dockerfile")"
+# The runtime stage installs that package and nothing by name: its Depends bring the rest.
+expect_eq "the runtime stage copies the built packages" 1 "$(grep -c '^COPY --from=build /out/ ' "$deploy/Dockerfile")"
+expect_eq "the runtime stage installs the package, and only it" "/tmp/carteiro-deb/carteiro_*.deb" \
+  "$(stage_packages "$deploy/Dockerfile" 2 | xargs)"
+expect_eq "the runtime stage does not build or copy the binary itself" 0 \
+  "$(grep -cE 'cmake --install|COPY --from=build .*/usr/bin/carteiro' "$deploy/Dockerfile" || true)"
+depends=$(sed -n '/^Package: carteiro$/,/^Description:/p' "$src/debian/control" | sed -n 's/^Depends: //p')
+for d in '${shlibs:Depends}' ca-certificates tzdata adduser; do
+  expect_eq "the package Depends on $d" true "$(grep -qF -- "$d" <<<"$depends" && echo true || echo false)"
+done
+# The user the image runs as exists before the package is installed, with the pod's uid.
+expect_eq "the user is made before the package is installed" true \
+  "$(awk '/useradd .*--uid 10001/ { u = NR } /carteiro-deb\/carteiro_/ && !d { d = NR } END { print (u && d && u < d) ? "true" : "false" }' "$deploy/Dockerfile")"
 
 # The other stage and the image's essentials.
 expect_eq "build stage on bookworm" 1 "$(grep -c '^FROM debian:bookworm AS build$' "$deploy/Dockerfile")"
 expect_eq "runtime stage on bookworm-slim" "FROM debian:bookworm-slim" "$(grep '^FROM ' "$deploy/Dockerfile" | tail -n 1)"
-for line in 'VOLUME \["/var/lib/carteiro"\]' 'STOPSIGNAL SIGTERM' 'HEALTHCHECK ' 'cmake --install'; do
+for line in 'VOLUME \["/var/lib/carteiro"\]' 'STOPSIGNAL SIGTERM' 'HEALTHCHECK '; do
   expect_eq "Dockerfile: $line" 1 "$(grep -cE "$line" "$deploy/Dockerfile")"
 done
 expect_eq ".dockerignore leaves build trees out" 1 "$(grep -cx 'build' "$src/.dockerignore")"

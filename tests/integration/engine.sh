@@ -57,6 +57,7 @@ write_config() {
   printf '%s\n' "$WA_TOKEN" >"$T/wa.secret"
   printf '%s\n' "$TW_TOKEN" >"$T/tw.secret"
   printf '%s\n' "$SG_KEY" >"$T/sg.secret"
+  chmod 600 "$T/wa.secret" "$T/tw.secret" "$T/sg.secret" # as README "Secrets" asks
   cat >"$T/carteiro.ini" <<INI
 [carteiro]
 spool = $T/spool.db
@@ -75,7 +76,7 @@ ${1:-}
 [provider.wa-tim]
 kind = whatsapp
 tenants = tim
-base_url = $base/v19.0
+base_url = $base/v24.0
 account = $WA_PHONE_ID
 secret_file = $T/wa.secret
 rate = ${WA_RATE:-0}

@@ -11,6 +11,7 @@ ct=$1 gen=$2 mock=$3 gen_ca=$4
 
 start_mock
 printf 'ingest-token-synthetic\n' >"$T/http.token"
+chmod 644 "$T/http.token" # every user may read it: the daemon starts, and says so
 LOG_LEVEL=info write_config "http_listen = 127.0.0.1:0
 http_token_file = $T/http.token
 http_max_body_mb = 1
@@ -21,6 +22,7 @@ listening() { grep -q 'http: listening on 127.0.0.1:' "$T/run.log"; }
 wait_until 10 listening || { fail "no 'http: listening' line"; sed 's/^/  run: /' "$T/run.log" >&2; }
 port=$(grep -o 'http: listening on 127.0.0.1:[0-9]*' "$T/run.log" | head -1 | sed 's/.*://')
 api=http://127.0.0.1:$port
+expect_eq "a token file every user can read is a warning" 1 "$(grep -c "\"level\":\"warn\".*\[carteiro\] http_token_file: $T/http.token is readable by every user (mode 0644); chmod o-r" "$T/run.log")"
 auth=(-H "Authorization: Bearer ingest-token-synthetic")
 
 "$gen" --count 3 --seed 71 --profile bank --format jsonl --out "$T/jobs.jsonl"

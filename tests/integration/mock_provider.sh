@@ -58,7 +58,7 @@ header() { tr -d '\r' <"$T/headers" | awk -v h="$1" 'tolower($1) == tolower(h) "
 admin_post() { curl -sS --max-time 5 --cacert "$T/ca/ca.crt" -X POST -d "$2" "$base$1" >/dev/null; }
 stat_of() { curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/stats" | jq -r "$1"; }
 
-wa_url=$base/v19.0/1234567890/messages
+wa_url=$base/v24.0/1234567890/messages
 tw_url=$base/2010-04-01/Accounts/$TW_SID/Messages.json
 sg_url=$base/v3/mail/send
 wa_template() { # wa_template TO
@@ -140,6 +140,13 @@ expect_eq "sendgrid invalid status" 400 "$code"
 expect_eq "sendgrid error field" personalizations "$(body '.errors[0].field')"
 expect_eq "sendgrid error help" null "$(body '.errors[0].help')"
 expect_eq "sendgrid one error" 1 "$(body '.errors | length')"
+# a display name with ',' or ';' goes only quoted, as SendGrid's libraries send it
+req -H "Authorization: Bearer $SG_KEY" -d "$(sg_mail 'n' | jq -c '.personalizations[0].to[0].name = "Araújo, José"')" "$sg_url"
+expect_eq "sendgrid name with a comma: status" 400 "$code"
+expect_eq "sendgrid name with a comma: field" personalizations.0.to.0.name "$(body '.errors[0].field')"
+expect_eq "sendgrid name with a comma: message" "The to name cannot contain ';' or ',' unless it is quoted." "$(body '.errors[0].message')"
+req -H "Authorization: Bearer $SG_KEY" -d "$(sg_mail 'n' | jq -c '.personalizations[0].to[0].name = "\"Araújo, José\""')" "$sg_url"
+expect_eq "sendgrid name with a comma, quoted" 202 "$code"
 
 # 6. Injected 429 with Retry-After, switched on and off at runtime.
 admin_post /config '{"sendgrid": {"faults": {"rate_limit": 1, "retry_after": 7}}}'
@@ -215,7 +222,7 @@ admin_post /config '{"whatsapp": {"faults": {"rate_limit": 0}}}'
 # 11. Media upload keeps the SHA-256 of the bytes received.
 printf '%%PDF-1.4\n%% synthetic invoice for tests\n%%%%EOF\n' >"$T/fatura.pdf"
 req -H "Authorization: Bearer $WA_TOKEN" -F messaging_product=whatsapp -F type=application/pdf \
-  -F "file=@$T/fatura.pdf;type=application/pdf" "$base/v19.0/1234567890/media"
+  -F "file=@$T/fatura.pdf;type=application/pdf" "$base/v24.0/1234567890/media"
 expect_eq "media status" 200 "$code"
 expect_eq "media id digits" true "$(body '.id | test("^[0-9]+$")')"
 curl -sS --max-time 5 --cacert "$T/ca/ca.crt" "$base/received?endpoint=whatsapp_media" >"$T/recv.json"
@@ -227,10 +234,10 @@ printf '%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << 
 kept_sha=$(sha256sum "$T/kept.pdf" | cut -d' ' -f1)
 kept_size=$(wc -c <"$T/kept.pdf")
 req -H "Authorization: Bearer $WA_TOKEN" -F messaging_product=whatsapp -F type=application/pdf \
-  -F "file=@$T/kept.pdf;type=application/pdf;filename=fatura-42.pdf" "$base/v19.0/1234567890/media"
+  -F "file=@$T/kept.pdf;type=application/pdf;filename=fatura-42.pdf" "$base/v24.0/1234567890/media"
 expect_eq "kept upload status" 200 "$code"
 media_id=$(body .id)
-req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media_id"
 expect_eq "media url status" 200 "$code"
 expect_eq "media url sha256" "$kept_sha" "$(body .sha256)"
 expect_eq "media url file_size" "$kept_size" "$(body .file_size)"
@@ -239,11 +246,11 @@ expect_eq "media url id" "$media_id" "$(body .id)"
 expect_eq "media url product" whatsapp "$(body .messaging_product)"
 expect_eq "media url" "$base/media-download/$media_id" "$(body .url)"
 media_url=$(body .url)
-req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id?phone_number_id=1234567890"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media_id?phone_number_id=1234567890"
 expect_eq "media url, own phone_number_id" 200 "$code"
-req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$media_id?phone_number_id=5550001"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$media_id?phone_number_id=5550001"
 expect_eq "media url, other phone_number_id" "400 100" "$code $(body .error.code)"
-req "$base/v19.0/$media_id"
+req "$base/v24.0/$media_id"
 expect_eq "media url without token" "401 190" "$code $(body .error.code)"
 req -H "Authorization: Bearer $WA_TOKEN" "$media_url"
 expect_eq "download status" 200 "$code"
@@ -253,7 +260,7 @@ req "$media_url"
 expect_eq "download without token" 401 "$code"
 # an id of this instance's shape whose counter was never reached: never issued
 unknown_id=${media_id:0:7}9999999999
-req -H "Authorization: Bearer $WA_TOKEN" "$base/v19.0/$unknown_id"
+req -H "Authorization: Bearer $WA_TOKEN" "$base/v24.0/$unknown_id"
 expect_eq "unknown media url" "404 100 GraphMethodException" "$code $(body .error.code) $(body .error.type)"
 req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/$unknown_id"
 expect_eq "unknown media download" "404 100" "$code $(body .error.code)"
@@ -326,12 +333,12 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 base=https://127.0.0.1:$(cat "$T/port2")
-wa_url=$base/v19.0/1234567890/messages
+wa_url=$base/v24.0/1234567890/messages
 ids=()
 for i in 1 2 3; do
   printf '%%PDF-1.4\n%% fatura %s\n%%%%EOF\n' "$i" >"$T/evict$i.pdf"
   req -H "Authorization: Bearer $WA_TOKEN" -F messaging_product=whatsapp -F type=application/pdf \
-    -F "file=@$T/evict$i.pdf;type=application/pdf" "$base/v19.0/1234567890/media"
+    -F "file=@$T/evict$i.pdf;type=application/pdf" "$base/v24.0/1234567890/media"
   ids+=("$(body .id)")
 done
 req -H "Authorization: Bearer $WA_TOKEN" "$base/media-download/${ids[0]}"

@@ -149,7 +149,9 @@ static void civil_from_days(int32_t days, int *y, int *m, int *d) {
 static void format_date(int32_t days, char out[11]) {
   int y, m, d;
   civil_from_days(days, &y, &m, &d);
-  snprintf(out, 11, "%02d/%02d/%04d", d, m, y);
+  /* unsigned and bounded, so the compiler can see the text fits in 10 characters */
+  snprintf(out, 11, "%02u/%02u/%04u", (unsigned)d % 100u, (unsigned)m % 100u,
+           (unsigned)y % 10000u);
 }
 
 static uint64_t fnv1a(const char *s) {

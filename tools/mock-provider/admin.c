@@ -8,6 +8,10 @@
  *   GET  /config        the effective configuration, credentials reduced to a count
  *   POST /config        change provider sections at runtime (faults, latency, revoked, ...)
  *   GET  /attachments/MSGID/N   the bytes of attachment N of the SendGrid message MSGID
+ *   GET  /callbacks     callback records: ?provider=&state=acked|given_up|pending|dropped
+ *                       &since=&limit=
+ *   POST /callbacks/inbound   {"provider","from","text","to"?,"name"?}: a customer's message
+ *                       sent to the client's webhook as the provider would
  *
  * Admin requests are not counted in /stats and get no latency or faults.
  */
@@ -42,6 +46,7 @@ static void stats_page(mock_t *m, h2o_req_t *req)
   json_object_set_new(j, "seed", json_integer((json_int_t)m->conf.seed));
   json_object_set_new(j, "store",
                       mock_store_to_json(m->store, m->conf.keep_files, m->conf.keep_bytes));
+  json_object_set_new(j, "callbacks", mock_callbacks_stats(m));
   mock_send_json(req, 200, "OK", j);
 }
 
@@ -109,6 +114,66 @@ static void received_page(mock_t *m, h2o_req_t *req)
     to = norm;
   }
   mock_send_json(req, 200, "OK", mock_stats_records(m->stats, since, (size_t)limit, ep, to));
+}
+
+static void callbacks_page(mock_t *m, h2o_req_t *req)
+{
+  mock_param_t params[8];
+  int n = 0;
+  if (req->query_at != SIZE_MAX) {
+    h2o_iovec_t q = h2o_iovec_init(req->path.base + req->query_at + 1,
+                                   req->path.len - req->query_at - 1);
+    n = mock_form_parse(&req->pool, q, params, 8);
+    if (n < 0) {
+      bad_request(req, "malformed query string");
+      return;
+    }
+  }
+  uint64_t since = 0, limit = 1000;
+  int prov = -1;
+  const char *state = NULL;
+  const h2o_iovec_t *v = mock_form_get(params, (size_t)n, "since");
+  if (v != NULL && !query_u64(v, UINT64_MAX, &since)) {
+    bad_request(req, "since: expected a record sequence number");
+    return;
+  }
+  v = mock_form_get(params, (size_t)n, "limit");
+  if (v != NULL && (!query_u64(v, 1000000, &limit) || limit == 0)) {
+    bad_request(req, "limit: expected 1..1000000");
+    return;
+  }
+  v = mock_form_get(params, (size_t)n, "provider");
+  if (v != NULL) {
+    mock_prov_t p;
+    if (mock_prov_parse(h2o_strdup(&req->pool, v->base, v->len).base, &p) != 0) {
+      bad_request(req, "provider: whatsapp, twilio or sendgrid");
+      return;
+    }
+    prov = (int)p;
+  }
+  v = mock_form_get(params, (size_t)n, "state");
+  if (v != NULL)
+    state = h2o_strdup(&req->pool, v->base, v->len).base;
+  mock_send_json(req, 200, "OK", mock_callbacks_records(m, since, (size_t)limit, prov, state));
+}
+
+static void inbound_post(mock_t *m, h2o_req_t *req)
+{
+  json_error_t je;
+  char err[MOCK_ERRBUF];
+  json_t *j = json_loadb(req->entity.base != NULL ? req->entity.base : "",
+                         req->entity.base != NULL ? req->entity.len : 0, JSON_REJECT_DUPLICATES,
+                         &je);
+  if (j == NULL) {
+    bad_request(req, je.text);
+    return;
+  }
+  json_t *r = mock_callbacks_inbound(m, j, err);
+  json_decref(j);
+  if (r == NULL)
+    bad_request(req, err);
+  else
+    mock_send_json(req, 200, "OK", r);
 }
 
 static void config_post(mock_t *m, h2o_req_t *req)
@@ -194,6 +259,7 @@ bool mock_admin(mock_t *m, h2o_req_t *req)
       method_not_allowed(req, "POST");
     } else {
       mock_stats_reset(m->stats);
+      mock_callbacks_reset(m);
       mock_send_json(req, 200, "OK", json_pack("{s:b}", "reset", 1));
     }
   } else if (h2o_memis(p.base, p.len, H2O_STRLIT("/received"))) {
@@ -206,6 +272,16 @@ bool mock_admin(mock_t *m, h2o_req_t *req)
       method_not_allowed(req, "GET");
     else
       attachment_page(m, req, h2o_iovec_init(p.base + 13, p.len - 13));
+  } else if (h2o_memis(p.base, p.len, H2O_STRLIT("/callbacks"))) {
+    if (!is_method(req, "GET"))
+      method_not_allowed(req, "GET");
+    else
+      callbacks_page(m, req);
+  } else if (h2o_memis(p.base, p.len, H2O_STRLIT("/callbacks/inbound"))) {
+    if (!is_method(req, "POST"))
+      method_not_allowed(req, "POST");
+    else
+      inbound_post(m, req);
   } else if (h2o_memis(p.base, p.len, H2O_STRLIT("/config"))) {
     if (is_method(req, "GET"))
       mock_send_json(req, 200, "OK", mock_config_to_json(&m->conf));

@@ -74,7 +74,16 @@ void mock_config_defaults(mock_config_t *c)
     c->prov[i].server_error_status = 500;
     c->prov[i].retry_after_s = 1;
     c->prov[i].slow_ms = 5000;
+    c->prov[i].cb_delay_ms = 100;
+    c->prov[i].cb_retries = 8;
+    c->prov[i].cb_retry_ms = 250;
   }
+  c->prov[MOCK_PROV_WHATSAPP].cb_fail_code = 131026;
+  c->prov[MOCK_PROV_TWILIO].cb_fail_code = 30007;
+  c->prov[MOCK_PROV_SENDGRID].cb_fail_code = 550;
+  c->cb_queue = 100000;
+  c->cb_records = 16384;
+  c->cb_concurrency = 32;
 }
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -232,6 +241,75 @@ static int set_fault(mock_prov_conf_t *pc, mock_prov_t p, const char *name, doub
   return 0;
 }
 
+/* Sets callback setting `name` of provider p from its text form (numbers and strings alike,
+ * for the command line and JSON). Any setting turns the provider's callbacks on, except
+ * on=0. */
+static int set_callback(mock_prov_conf_t *pc, mock_prov_t p, const char *name, const char *v,
+                        char *err)
+{
+  char *end;
+  double d = strtod(v, &end);
+  bool number = end != v && *end == '\0';
+  struct {
+    const char *name;
+    double *rate;
+  } rates[] = {{"duplicate", &pc->cb_duplicate},
+               {"reorder", &pc->cb_reorder},
+               {"async_fail", &pc->cb_async_fail},
+               {"read", &pc->cb_read}};
+  for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+    if (strcmp(name, rates[i].name) != 0)
+      continue;
+    if (!number || !(d >= 0 && d <= 1))
+      return fail(err, "%s.callbacks.%s: a rate is 0..1", prov_names[p], name);
+    *rates[i].rate = d;
+    pc->cb_on = true;
+    return 0;
+  }
+  struct {
+    const char *name;
+    unsigned *value;
+    double max;
+  } counts[] = {{"delay_ms", &pc->cb_delay_ms, 600000},
+                {"retries", &pc->cb_retries, 100},
+                {"retry_ms", &pc->cb_retry_ms, 600000}};
+  for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+    if (strcmp(name, counts[i].name) != 0)
+      continue;
+    if (!number || !(d >= 0 && d <= counts[i].max) || d != (unsigned)d)
+      return fail(err, "%s.callbacks.%s: expected 0..%.0f", prov_names[p], name, counts[i].max);
+    *counts[i].value = (unsigned)d;
+    pc->cb_on = true;
+    return 0;
+  }
+  if (strcmp(name, "fail_code") == 0) {
+    if (!number || !(d >= 1 && d <= 9999999) || d != (int)d)
+      return fail(err, "%s.callbacks.fail_code: expected 1..9999999", prov_names[p]);
+    pc->cb_fail_code = (int)d;
+  } else if (strcmp(name, "on") == 0) {
+    if (!number || (d != 0 && d != 1))
+      return fail(err, "%s.callbacks.on: expected 0 or 1", prov_names[p]);
+    pc->cb_on = d == 1;
+    return 0;
+  } else if (strcmp(name, "url") == 0) {
+    if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+      return fail(err, "%s.callbacks.url: expected an http(s) URL", prov_names[p]);
+    if (strlen(v) >= sizeof(pc->cb_url))
+      return fail(err, "%s.callbacks.url: too long", prov_names[p]);
+    mock_copy(pc->cb_url, sizeof(pc->cb_url), v, strlen(v));
+  } else if (strcmp(name, "secret") == 0) {
+    if (strlen(v) >= sizeof(pc->cb_secret))
+      return fail(err, "%s.callbacks.secret: too long", prov_names[p]);
+    mock_copy(pc->cb_secret, sizeof(pc->cb_secret), v, strlen(v));
+  } else {
+    return fail(err, "%s.callbacks: unknown key \"%s\" (on, url, secret, delay_ms, duplicate, "
+                     "reorder, async_fail, fail_code, read, retries, retry_ms)",
+                prov_names[p], name);
+  }
+  pc->cb_on = true;
+  return 0;
+}
+
 static int check_rates(const mock_prov_conf_t *pc, mock_prov_t p, char *err)
 {
   double sum = pc->p_drop + pc->p_reset + pc->p_server_error + pc->p_rate_limit +
@@ -307,6 +385,28 @@ static int apply_prov(mock_prov_conf_t *pc, mock_prov_t p, json_t *obj, char *er
       if (!json_is_boolean(v))
         return fail(err, "%s.revoked: expected true or false", prov_names[p]);
       pc->revoked = json_is_true(v);
+    } else if (strcmp(k, "callbacks") == 0) {
+      const char *ck;
+      json_t *cv;
+      if (!json_is_object(v))
+        return fail(err, "%s.callbacks: expected an object", prov_names[p]);
+      pc->cb_on = true;
+      json_object_foreach(v, ck, cv)
+      {
+        char text[MOCK_PATH_LEN];
+        if (json_is_string(cv))
+          mock_copy(text, sizeof(text), json_string_value(cv), json_string_length(cv));
+        else if (json_is_integer(cv))
+          snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(cv));
+        else if (json_is_real(cv))
+          snprintf(text, sizeof(text), "%.17g", json_real_value(cv));
+        else if (json_is_boolean(cv))
+          snprintf(text, sizeof(text), "%d", json_is_true(cv) ? 1 : 0);
+        else
+          return fail(err, "%s.callbacks.%s: expected a string or a number", prov_names[p], ck);
+        if (set_callback(pc, p, ck, text, err) != 0)
+          return -1;
+      }
     } else if (strcmp(k, "templates") == 0 && p == MOCK_PROV_WHATSAPP) {
       size_t i;
       json_t *e;
@@ -355,7 +455,7 @@ int mock_config_apply_json(mock_config_t *c, json_t *obj, bool runtime, char *er
 {
   const char *k;
   json_t *v;
-  uint64_t n = 0; /* set_count sets it on success; gcc -O3 cannot see that */
+  uint64_t n = 0; /* set by set_count; -O3 cannot see it through the loop */
   if (!json_is_object(obj))
     return fail(err, "configuration must be a JSON object");
   json_object_foreach(obj, k, v)
@@ -415,6 +515,27 @@ int mock_config_apply_json(mock_config_t *c, json_t *obj, bool runtime, char *er
       if (set_count(v, k, 1024, (uint64_t)1 << 30, &n, err) != 0)
         return -1;
       c->max_body = (size_t)n;
+    } else if (strcmp(k, "callback_ca") == 0) {
+      if (set_path(c->cb_ca, sizeof(c->cb_ca), v, k, err) != 0)
+        return -1;
+    } else if (strcmp(k, "sendgrid_signing_key") == 0) {
+      if (set_path(c->sg_signing_key, sizeof(c->sg_signing_key), v, k, err) != 0)
+        return -1;
+    } else if (strcmp(k, "sendgrid_public_key_out") == 0) {
+      if (set_path(c->sg_public_key_out, sizeof(c->sg_public_key_out), v, k, err) != 0)
+        return -1;
+    } else if (strcmp(k, "callback_queue") == 0) {
+      if (set_count(v, k, 1, 10000000, &n, err) != 0)
+        return -1;
+      c->cb_queue = (size_t)n;
+    } else if (strcmp(k, "callback_records") == 0) {
+      if (set_count(v, k, 1, 1000000, &n, err) != 0)
+        return -1;
+      c->cb_records = (size_t)n;
+    } else if (strcmp(k, "callback_concurrency") == 0) {
+      if (set_count(v, k, 1, 1024, &n, err) != 0)
+        return -1;
+      c->cb_concurrency = (unsigned)n;
     } else {
       return fail(err, "unknown key \"%s\"", k);
     }
@@ -440,6 +561,13 @@ static json_t *prov_json(const mock_prov_conf_t *pc, mock_prov_t p)
       (int)pc->retry_after_s, "slow", pc->p_slow, "slow_ms", (int)pc->slow_ms, "reject",
       pc->p_reject, "reject", rules,
       "revoked", pc->revoked);
+  json_object_set_new(
+      j, "callbacks",
+      json_pack("{s:b, s:s, s:b, s:i, s:f, s:f, s:f, s:i, s:f, s:i, s:i}", "on", pc->cb_on,
+                "url", pc->cb_url, "secret", pc->cb_secret[0] != '\0', "delay_ms",
+                (int)pc->cb_delay_ms, "duplicate", pc->cb_duplicate, "reorder", pc->cb_reorder,
+                "async_fail", pc->cb_async_fail, "fail_code", pc->cb_fail_code, "read",
+                pc->cb_read, "retries", (int)pc->cb_retries, "retry_ms", (int)pc->cb_retry_ms));
   if (p == MOCK_PROV_WHATSAPP) {
     json_t *t = json_array();
     for (size_t i = 0; i < pc->ntemplates; i++)
@@ -462,6 +590,9 @@ json_t *mock_config_to_json(const mock_config_t *c)
                         (json_int_t)c->keep_bytes);
   for (int i = 0; i < MOCK_PROV_COUNT; i++)
     json_object_set_new(j, prov_names[i], prov_json(&c->prov[i], (mock_prov_t)i));
+  json_object_set_new(j, "callback_queue", json_integer((json_int_t)c->cb_queue));
+  json_object_set_new(j, "callback_records", json_integer((json_int_t)c->cb_records));
+  json_object_set_new(j, "callback_concurrency", json_integer((json_int_t)c->cb_concurrency));
   return j;
 }
 
@@ -500,12 +631,20 @@ static const char usage[] =
     "      --http1-only           no h2 in ALPN: clients speak HTTP/1.1\n"
     "      --template NAME:LANG:HEADER:N  approved WhatsApp template (HEADER none, text,\n"
     "                             document, image, video; N body parameters)\n"
+    "      --callback PROV.KEY=V  status callbacks after a 2xx: url, secret (WhatsApp app\n"
+    "                             secret; Twilio auth token), delay_ms, duplicate, reorder,\n"
+    "                             async_fail, read (rates 0..1), fail_code, retries, retry_ms,\n"
+    "                             on (0/1); Twilio calls each message's StatusCallback\n"
+    "      --callback-ca FILE     CA the client's webhook certificate is checked with\n"
+    "      --sendgrid-signing-key FILE  SendGrid's P-256 key (PEM); default: made at start\n"
+    "      --sendgrid-public-key-out FILE  write its public key there (base64 DER)\n"
     "  -q, --quiet                no log lines on stderr\n"
     "  -h, --help                 this text\n"
     "\n"
     "PROV is whatsapp, twilio or sendgrid. Admin pages on the same listener: GET /stats,\n"
     "POST /stats/reset, GET /received, GET|POST /config, GET /health,\n"
-    "GET /attachments/MSGID/N. Kept media: GET /VERSION/MEDIA_ID, GET /media-download/ID.\n";
+    "GET /attachments/MSGID/N, GET /callbacks, POST /callbacks/inbound.\n"
+    "Kept media: GET /VERSION/MEDIA_ID, GET /media-download/ID.\n";
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -573,7 +712,11 @@ enum {
   OPT_REJECT,
   OPT_REVOKED,
   OPT_TEMPLATE,
-  OPT_HTTP1
+  OPT_HTTP1,
+  OPT_CALLBACK,
+  OPT_CALLBACK_CA,
+  OPT_SG_SIGNING_KEY,
+  OPT_SG_PUBLIC_KEY_OUT
 };
 
 static int apply_option(mock_config_t *c, int opt, const char *arg, char *err)
@@ -677,6 +820,26 @@ static int apply_option(mock_config_t *c, int opt, const char *arg, char *err)
     if (rest == NULL)
       return fail(err, "--reject: expected PROV=RULE");
     return add_rule(&c->prov[p], p, rest, err);
+  case OPT_CALLBACK: {
+    char name[32];
+    rest = prov_prefix(arg, '.', &p);
+    const char *eq = rest != NULL ? strchr(rest, '=') : NULL;
+    if (eq == NULL || (size_t)(eq - rest) >= sizeof(name))
+      return fail(err, "--callback: expected PROV.KEY=VALUE");
+    mock_copy(name, sizeof(name), rest, (size_t)(eq - rest));
+    return set_callback(&c->prov[p], p, name, eq + 1, err);
+  }
+  case OPT_CALLBACK_CA:
+  case OPT_SG_SIGNING_KEY:
+  case OPT_SG_PUBLIC_KEY_OUT: {
+    char *dst = opt == OPT_CALLBACK_CA      ? c->cb_ca
+                : opt == OPT_SG_SIGNING_KEY ? c->sg_signing_key
+                                            : c->sg_public_key_out;
+    if (strlen(arg) == 0 || strlen(arg) >= MOCK_PATH_LEN)
+      return fail(err, "path too long or empty");
+    mock_copy(dst, MOCK_PATH_LEN, arg, strlen(arg));
+    return 0;
+  }
   case OPT_REVOKED:
     if (mock_prov_parse(arg, &p) != 0)
       return fail(err, "--revoked: expected whatsapp, twilio or sendgrid");
@@ -727,6 +890,10 @@ int mock_config_from_args(mock_config_t *c, int argc, char **argv)
       {"revoked", required_argument, NULL, OPT_REVOKED},
       {"template", required_argument, NULL, OPT_TEMPLATE},
       {"http1-only", no_argument, NULL, OPT_HTTP1},
+      {"callback", required_argument, NULL, OPT_CALLBACK},
+      {"callback-ca", required_argument, NULL, OPT_CALLBACK_CA},
+      {"sendgrid-signing-key", required_argument, NULL, OPT_SG_SIGNING_KEY},
+      {"sendgrid-public-key-out", required_argument, NULL, OPT_SG_PUBLIC_KEY_OUT},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};

@@ -55,7 +55,13 @@ int main(int argc, char **argv)
     mock_stats_free(mock.stats);
     return 70;
   }
+  if (mock_callbacks_start(&mock) != 0) {
+    mock_store_free(mock.store);
+    mock_stats_free(mock.stats);
+    return 70;
+  }
   if (mock_server_start(&mock) != 0) {
+    mock_callbacks_dispose(&mock);
     mock_store_free(mock.store);
     mock_stats_free(mock.stats);
     return 1;
@@ -63,6 +69,7 @@ int main(int argc, char **argv)
 
   uv_run(&loop, UV_RUN_DEFAULT);
 
+  mock_callbacks_dispose(&mock);
   mock_server_dispose(&mock);
   if (!mock.conf.quiet)
     fprintf(stderr, "mock-provider: stopped (%zu replies were still waiting)\n", mock.pending);

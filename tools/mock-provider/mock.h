@@ -9,9 +9,12 @@
  *   fault.c     recipient rules, latency and injected faults, all pure functions of the seed
  *   stats.c     counters, message keys (duplicates), per-second peaks, the record ring
  *   store.c     the files received (media uploads, e-mail attachments), oldest evicted first
- *   admin.c     /stats, /stats/reset, /received, /config, /health, /attachments
+ *   admin.c     /stats, /stats/reset, /received, /config, /health, /attachments, /callbacks
  *   config.c    command line + JSON file -> mock_config_t; runtime changes by POST /config
  *   wire.c      byte-level helpers: forms, multipart, base64, phones, e-mails, ids, JSON replies
+ *   callback.c  the other direction: signed status callbacks (and inbound messages) sent to
+ *               the client's webhook URL after a 2xx, with delay, duplicates, reordering,
+ *               asynchronous failures, and re-sends of what was not answered 200
  *
  * The pipeline for a provider request (route.c) is: count it, authenticate (401), size limit
  * (413), validate (400/404), permanent recipient rules, then the fate of this attempt of this
@@ -139,6 +142,21 @@ typedef struct {
   bool revoked;
   mock_template_t templates[MOCK_MAX_TEMPLATES];
   size_t ntemplates;
+  /* callbacks (callback.c): what the provider tells the client after a 2xx */
+  bool cb_on;
+  char cb_url[MOCK_PATH_LEN];     /* WhatsApp, SendGrid: the webhook URL (Twilio: each
+                                     message's StatusCallback; cb_url for inbound messages) */
+  char cb_secret[MOCK_CRED_LEN];  /* WhatsApp: the app secret; Twilio: the auth token
+                                     (default: the account's own) */
+  unsigned cb_delay_ms;           /* between the 2xx and the first status, and between statuses */
+  double cb_duplicate;            /* share of callbacks sent twice */
+  double cb_reorder;              /* share of messages whose statuses go in reverse order */
+  double cb_async_fail;           /* share of accepted messages that fail afterwards */
+  int cb_fail_code;               /* their error code (WhatsApp 131026, Twilio 30007;
+                                     SendGrid: a hard bounce) */
+  double cb_read;                 /* WhatsApp: share of delivered messages also read */
+  unsigned cb_retries;            /* re-sends of a callback not answered 2xx (WhatsApp: 200) */
+  unsigned cb_retry_ms;           /* the first re-send's delay; each next one doubles */
 } mock_prov_conf_t;
 
 typedef struct {
@@ -156,6 +174,14 @@ typedef struct {
   bool quiet;
   bool http1_only; /* ALPN without h2: every client speaks HTTP/1.1 (carteiro's libcurl path) */
   mock_prov_conf_t prov[MOCK_PROV_COUNT];
+  /* callbacks, process-wide */
+  char cb_ca[MOCK_PATH_LEN];         /* CA the client's webhook certificate is checked with */
+  char sg_signing_key[MOCK_PATH_LEN]; /* SendGrid's ECDSA P-256 key (PEM); "": made at start */
+  char sg_public_key_out[MOCK_PATH_LEN]; /* where its public key goes (base64 DER, as
+                                            SendGrid shows it) */
+  size_t cb_queue;                   /* callbacks waiting at most (more are dropped, counted) */
+  size_t cb_records;                 /* callback records kept for GET /callbacks */
+  unsigned cb_concurrency;           /* callbacks in flight at once */
 } mock_config_t;
 
 /* Fills `c` with the defaults (127.0.0.1, port 0, seed 1, 4096 records, 4 Mi keys, 64 MiB
@@ -221,11 +247,13 @@ bool mock_rule_match(const mock_prov_conf_t *pc, const char *recipient);
 
 typedef struct mock_stats mock_stats_t;
 typedef struct mock_store mock_store_t;
+typedef struct mock_callbacks mock_callbacks_t;
 
 typedef struct mock {
   mock_config_t conf;
   mock_stats_t *stats;
   mock_store_t *store;
+  mock_callbacks_t *callbacks;
   uv_loop_t *loop;
   h2o_globalconf_t h2o_conf;
   h2o_context_t h2o_ctx;
@@ -287,6 +315,12 @@ typedef struct mock_call {
   char doc_id[MOCK_MEDIA_ID_LEN];
   char doc_sha256[65];
   char doc_filename[128];
+  /* what the statuses of an accepted message are sent with (callback.c), in the request's
+   * pool: WhatsApp biz_opaque_callback_data, Twilio StatusCallback, SendGrid custom_args (a
+   * JSON object); and Twilio's From (or Messaging Service) */
+  h2o_iovec_t cb_data;
+  h2o_iovec_t cb_from;
+  char user_agent[64]; /* the client's User-Agent header, cut */
   uint64_t key;
   bool has_key;
   bool rejected; /* a recipient matched a permanent-failure rule */
@@ -356,6 +390,27 @@ void mock_send(h2o_req_t *req, int status, const char *reason, const char *conte
 /* Serializes `j` (reference stolen) into the request pool and sends it. */
 void mock_send_json(h2o_req_t *req, int status, const char *reason, json_t *j);
 
+/* ---- callbacks (callback.c) ------------------------------------------------------------ */
+
+/* Sets up the HTTP client (libcurl multi on the loop) and SendGrid's signing key (loaded or
+ * made; its public key written to sg_public_key_out). Returns 0, or -1 after printing why. */
+int mock_callbacks_start(mock_t *m);
+/* Cancels what is in flight and frees everything; the loop has stopped. */
+void mock_callbacks_dispose(mock_t *m);
+/* A message was accepted (2xx): schedules its statuses, when the provider's callbacks are on. */
+void mock_callbacks_accepted(mock_t *m, const mock_call_t *call);
+/* POST /callbacks/inbound: a customer's message sent to the client as the provider would.
+ * Returns the new message id (a JSON object) or NULL with a reason in err. New reference. */
+json_t *mock_callbacks_inbound(mock_t *m, json_t *req, char *err);
+/* /stats "callbacks": counters per provider. New reference. */
+json_t *mock_callbacks_stats(const mock_t *m);
+/* GET /callbacks: records with seq > since, oldest first, at most limit, of a provider (or
+ * any when prov < 0) and a state ("acked", "given_up", "pending", NULL any). New reference. */
+json_t *mock_callbacks_records(const mock_t *m, uint64_t since, size_t limit, int prov,
+                               const char *state);
+/* Forgets the counters and records (POST /stats/reset); callbacks waiting still go. */
+void mock_callbacks_reset(mock_t *m);
+
 /* ---- stats (stats.c) ------------------------------------------------------------------- */
 
 typedef struct {
@@ -380,6 +435,7 @@ typedef struct {
   char doc_id[MOCK_MEDIA_ID_LEN];
   char doc_sha256[65];
   char doc_filename[128];
+  char user_agent[64];
 } mock_record_t;
 
 /* Allocates the counters, the key table (grows up to max_keys) and a ring of `records`.

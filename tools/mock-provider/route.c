@@ -8,7 +8,8 @@
  *      so a test of validation gives the same answer at any fault rate;
  *   4. the fate of this attempt of this message: drop, reset, 5xx, 429, slow;
  *   5. permanent recipient rules (131026, 21610, invalid address);
- *   6. acceptance (2xx with a new message id).
+ *   6. acceptance (2xx with a new message id), and the statuses that will follow it by
+ *      callback when callbacks are on (callback.c).
  * The reply then waits for its latency on a timer (server.c).
  *
  * The GET pages that give a test the media back (GET /{version}/{media_id} and its
@@ -46,7 +47,7 @@ static bool seg_is(h2o_iovec_t s, const char *lit)
   return h2o_memis(s.base, s.len, lit, strlen(lit));
 }
 
-/* Graph API versions look like "v19.0". */
+/* Graph API versions look like "v24.0". */
 static bool graph_version(h2o_iovec_t s)
 {
   size_t i = 1, digits = 0;
@@ -192,6 +193,8 @@ static void run_pipeline(mock_t *m, const mock_endpoint_t *ep, mock_call_t *call
     } else {
       call->outcome = MOCK_OUT_OK;
       ep->accept(call);
+      /* the provider took it: its statuses follow by callback (callback.c) */
+      mock_callbacks_accepted(m, call);
     }
     break;
   }

@@ -16,6 +16,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -109,6 +110,16 @@ static size_t check_addresses(mock_call_t *call, errs_t *e, json_t *list, size_t
     }
     if (!mock_email_valid(email, strlen(email))) {
       add_error(e, field, "Does not contain a valid address.");
+      continue;
+    }
+    /* SendGrid splits a display name at ',' and ';' as if it were a list of addresses (its
+     * docs limit to/cc/bcc names accordingly); its own libraries send such a name quoted */
+    const char *name = json_string_value(json_object_get(a, "name"));
+    size_t nl = name != NULL ? strlen(name) : 0;
+    bool quoted = nl >= 2 && name[0] == '"' && name[nl - 1] == '"';
+    if (name != NULL && !quoted && strpbrk(name, ",;") != NULL) {
+      snprintf(field, sizeof(field), "personalizations.%zu.%s.%zu.name", pi, kind, i);
+      add_error(e, field, "The %s name cannot contain ';' or ',' unless it is quoted.", kind);
       continue;
     }
     char norm[256];
@@ -402,6 +413,18 @@ static bool sg_validate(mock_call_t *call)
   } else {
     json_decref(e.errors);
     call->key = key;
+    /* custom_args (the message's, else the first personalization's) ride on its events */
+    json_t *args = json_object_get(root, "custom_args");
+    if (!json_is_object(args))
+      args = json_object_get(json_array_get(json_object_get(root, "personalizations"), 0),
+                             "custom_args");
+    if (json_is_object(args)) {
+      char *text = json_dumps(args, JSON_COMPACT);
+      if (text != NULL) {
+        call->cb_data = h2o_strdup(&call->req->pool, text, strlen(text));
+        free(text);
+      }
+    }
     json_object_set_new(detail, "from", from_email != NULL ? json_string(from_email) : json_null());
     json_object_set(detail, "subject", subject != NULL ? subject : json_null());
     json_object_set_new(detail, "to", json_string(call->recipient));

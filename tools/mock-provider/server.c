@@ -184,6 +184,9 @@ mock_call_t *mock_call_new(mock_t *m, h2o_req_t *req, mock_ep_t ep, mock_prov_t 
   call->received_ms = mock_wall_ms();
   call->http_version = req->version;
   call->body_bytes = req->entity.base != NULL ? req->entity.len : 0;
+  h2o_iovec_t ua = mock_header(req, H2O_TOKEN_USER_AGENT);
+  if (ua.base != NULL)
+    mock_copy(call->user_agent, sizeof(call->user_agent), ua.base, ua.len);
   return call;
 }
 

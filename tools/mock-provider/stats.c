@@ -299,6 +299,7 @@ void mock_stats_answered(mock_stats_t *s, const mock_call_t *call, int64_t now_m
   memcpy(r->doc_id, call->doc_id, sizeof(r->doc_id));
   memcpy(r->doc_sha256, call->doc_sha256, sizeof(r->doc_sha256));
   memcpy(r->doc_filename, call->doc_filename, sizeof(r->doc_filename));
+  memcpy(r->user_agent, call->user_agent, sizeof(r->user_agent));
 }
 
 /* ---- JSON ---- */
@@ -384,6 +385,7 @@ static json_t *record_json(const mock_record_t *r)
   set_optional(j, "document_id", r->doc_id);
   set_optional(j, "document_sha256", r->doc_sha256);
   set_optional(j, "document_filename", r->doc_filename);
+  set_optional(j, "user_agent", r->user_agent);
   json_object_set_new(j, "detail", detail != NULL ? detail : json_null());
   return j;
 }

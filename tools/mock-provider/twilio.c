@@ -246,6 +246,13 @@ static bool tw_validate(mock_call_t *call)
 
   priv->to = *to;
   priv->from = from != NULL ? *from : h2o_iovec_init(NULL, 0);
+  /* what its status callbacks go to, and say it came from (callback.c) */
+  if (callback != NULL)
+    call->cb_data = h2o_strdup(&call->req->pool, callback->base, callback->len);
+  if (from != NULL)
+    call->cb_from = *from;
+  else if (service != NULL)
+    call->cb_from = *service;
   priv->service = service != NULL ? *service : h2o_iovec_init(NULL, 0);
   priv->body = text != NULL ? *text : h2o_iovec_init("", 0);
   priv->num_media = (int)media;

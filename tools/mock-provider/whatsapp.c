@@ -485,6 +485,9 @@ static bool wa_validate(mock_call_t *call)
                     "characters");
     goto out;
   }
+  if (opaque != NULL) /* echoed in the message's status callbacks */
+    call->cb_data = h2o_strdup(&call->req->pool, json_string_value(opaque),
+                               json_string_length(opaque));
 
   uint64_t key = mock_hash_field(MOCK_HASH_INIT, priv->wa_id, strlen(priv->wa_id));
   key = mock_hash_field(key, type, strlen(type));

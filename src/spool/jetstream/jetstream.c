@@ -19,6 +19,9 @@
  *                      subjects that does not decode as a Job is kept here as it came
  *                      (payload its bytes, header Ct-Raw-Job: 1, reason "undecodable").
  *
+ *   CARTEIRO_JOBS_EVENTS, CARTEIRO_JOBS_INBOUND and the consumer carteiro-events: webhook
+ *                      events and inbound messages (their essay is in events.c).
+ *
  * Open creates what is missing (replicas and windows from the options) and uses what exists
  * as it is. A job is in exactly one place: the jobs stream (READY, with a state record once
  * tried), the receipts bucket (DELIVERED) or the DLQ stream (DEAD).
@@ -149,6 +152,7 @@ struct ct__spool_backend {
   uint64_t *seqs; /* stream sequence of each acked publish, or NULL */
 
   ct__spool_buf_t buf, buf2;
+  ct__js_events_t *events; /* webhook events (events.c) */
 };
 
 /* Errors */
@@ -263,6 +267,8 @@ static void on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, 
         rc = pa->Duplicate ? CT_EDUPLICATE : 0;
       else if (pae != NULL && (pae->ErrCode == JSStorageResourcesExceededErr))
         rc = CT_ENOSPC;
+      else if (pae != NULL && pae->ErrCode == JSStreamWrongLastSequenceErr)
+        rc = CT_EDUPLICATE; /* a create-only publish (events.c) whose subject exists */
       else
         rc = CT_EIO;
       if (rc == CT_EIO && pae != NULL)
@@ -720,6 +726,8 @@ static int js_open(ct__spool_backend_t **out, const ct_spool_options_t *opts) {
     rc = ensure_consumer(be);
   if (rc == 0 && be->owner)
     rc = ensure(be, "pull subscription", pull_subscribe, NULL, NULL);
+  if (rc == 0)
+    rc = ct__js_events_open(be, opts, &be->events);
   if (rc != 0) {
     js_close(be);
     return rc;
@@ -729,6 +737,7 @@ static int js_open(ct__spool_backend_t **out, const ct_spool_options_t *opts) {
 }
 
 static void js_close(ct__spool_backend_t *be) {
+  ct__js_events_close(be->events);
   for (size_t i = 0; i < be->lcap; i++)
     if (be->leases[i].seq != 0)
       lease_release(&be->leases[i]);
@@ -1068,7 +1077,7 @@ static int js_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_lease
 
 static int js_keepalive(ct__spool_backend_t *be, int64_t now_ms) {
   int64_t every = be->ack_wait_ms / 3;
-  int rc = 0;
+  int rc = be->events != NULL ? ct__js_events_keepalive(be->events, now_ms) : 0;
   for (size_t i = 0; i < be->lcap; i++) {
     lease_t *l = &be->leases[i];
     if (l->seq == 0 || now_ms - l->touched_ms < every)
@@ -2044,6 +2053,77 @@ static int js_expire(ct__spool_backend_t *be, int64_t now_ms, size_t *count) {
   return 0;
 }
 
+/* Webhook events: events.c, with what it needs of the backend */
+
+void ct__js_shared(ct__spool_backend_t *be, ct__js_shared_t *out) {
+  *out = (ct__js_shared_t){.nc = be->nc,
+                           .js = be->js,
+                           .js_ask = be->js_ask,
+                           .prefix = be->prefix,
+                           .stream = be->stream,
+                           .consumer = be->consumer,
+                           .replicas = be->replicas,
+                           .ack_wait_ms = be->ack_wait_ms,
+                           .dup_window_ms = be->dup_window_ms,
+                           .max_ack_pending = be->max_ack_pending,
+                           .owner = be->owner,
+                           .readonly = be->readonly};
+}
+
+int ct__js_batch_begin(ct__spool_backend_t *be, size_t n, int *results, uint64_t *seqs) {
+  return batch_begin(be, n, results, seqs);
+}
+
+int ct__js_batch_publish(ct__spool_backend_t *be, natsMsg **m, size_t idx, const char *msg_id) {
+  return batch_publish(be, m, idx, msg_id);
+}
+
+int ct__js_batch_wait(ct__spool_backend_t *be) { return batch_wait(be); }
+
+int ct__js_ensure(ct__spool_backend_t *be, const char *what, ct__js_find_fn find,
+                  ct__js_create_fn create, void *arg) {
+  return ensure(be, what, find, create, arg);
+}
+
+int ct__js_fail(const char *what, natsStatus s) { return nats_fail(what, s); }
+
+static int js_events_put(ct__spool_backend_t *be, const ct_event_t *const *events, size_t n,
+                         int64_t now_ms, int *results) {
+  return ct__js_events_put(be, be->events, events, n, now_ms, results);
+}
+
+static int js_events_take(ct__spool_backend_t *be, int64_t now_ms, size_t max,
+                          ct_event_lease_t *out, size_t *n) {
+  return ct__js_events_take(be, be->events, now_ms, max, out, n);
+}
+
+static int js_events_ack(ct__spool_backend_t *be, const int64_t *seqs, size_t n, int64_t now_ms,
+                         int *results) {
+  (void)now_ms;
+  return ct__js_events_ack(be->events, seqs, n, results);
+}
+
+static int js_events_retry(ct__spool_backend_t *be, const int64_t *seqs, size_t n,
+                           int64_t due_ms, int *results) {
+  return ct__js_events_retry(be->events, seqs, n, due_ms, ct_now_ms(), results);
+}
+
+static int js_events_stats(ct__spool_backend_t *be, ct_event_stats_t *out) {
+  return ct__js_events_stats(be, be->events, out);
+}
+
+static int js_events_expire(ct__spool_backend_t *be, int64_t now_ms, size_t *count) {
+  (void)be;
+  (void)now_ms;
+  *count = 0; /* the streams' max age expires them */
+  return 0;
+}
+
+static int js_inbound_list(ct__spool_backend_t *be, const ct_inbound_filter_t *f,
+                           int (*visit)(const ct_event_t *e, void *arg), void *arg) {
+  return ct__js_inbound_list(be, be->events, f, visit, arg);
+}
+
 const ct__spool_ops_t ct__spool_jetstream_ops = {
     .name = "jetstream",
     .open = js_open,
@@ -2061,4 +2141,11 @@ const ct__spool_ops_t ct__spool_jetstream_ops = {
     .stats = js_stats,
     .expire = js_expire,
     .keepalive = js_keepalive,
+    .events_put = js_events_put,
+    .events_take = js_events_take,
+    .events_ack = js_events_ack,
+    .events_retry = js_events_retry,
+    .events_stats = js_events_stats,
+    .events_expire = js_events_expire,
+    .inbound_list = js_inbound_list,
 };

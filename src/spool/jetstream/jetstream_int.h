@@ -86,4 +86,61 @@ bool ct__js_dead_is_raw(natsMsg *m);
 /* The value of header key, or "" when there is none. */
 const char *ct__js_hdr(natsMsg *m, const char *key);
 
+/* ---- what events.c needs of the backend (jetstream.c) ---- */
+
+/* The connection and the names the backend was opened with. Valid while it is open. */
+typedef struct {
+  natsConnection *nc;
+  jsCtx *js;     /* with the publish ack handler of the batch below */
+  jsCtx *js_ask; /* short API wait, for open's lookups */
+  const char *prefix, *stream, *consumer;
+  int replicas;
+  int64_t ack_wait_ms, dup_window_ms, max_ack_pending;
+  bool owner, readonly;
+} ct__js_shared_t;
+
+void ct__js_shared(ct__spool_backend_t *be, ct__js_shared_t *out);
+
+/* The backend's batch of asynchronous publishes: begin for at most n publishes whose results
+ * land in results[i] (0, CT_EDUPLICATE when the stream already had the message id or, with
+ * Nats-Expected-Last-Subject-Sequence, the subject; CT_ENOSPC, CT_EIO); publish takes *m;
+ * wait returns once every ack came (CT_EIO when some did not in time). */
+int ct__js_batch_begin(ct__spool_backend_t *be, size_t n, int *results, uint64_t *seqs);
+int ct__js_batch_publish(ct__spool_backend_t *be, natsMsg **m, size_t idx, const char *msg_id);
+int ct__js_batch_wait(ct__spool_backend_t *be);
+
+/* Find-or-create with open's retries (see the comment on ensure in jetstream.c). `find`
+ * returns NATS_NOT_FOUND when the thing does not exist; `create` may be NULL. */
+typedef natsStatus (*ct__js_find_fn)(ct__spool_backend_t *be, void *arg);
+typedef natsStatus (*ct__js_create_fn)(ct__spool_backend_t *be, void *arg, jsErrCode *jerr);
+int ct__js_ensure(ct__spool_backend_t *be, const char *what, ct__js_find_fn find,
+                  ct__js_create_fn create, void *arg);
+
+/* Logs a failed NATS call and maps its status to a CT_E* code. */
+int ct__js_fail(const char *what, natsStatus s);
+
+/* ---- webhook events (events.c) ---- */
+
+typedef struct ct__js_events ct__js_events_t;
+
+/* Finds or creates the events and inbound streams (and, for an owner, the events consumer).
+ * Errors: as open. */
+int ct__js_events_open(ct__spool_backend_t *be, const ct_spool_options_t *opts,
+                       ct__js_events_t **out);
+/* Forgets the leases (the server hands them out again after the ack wait) and frees. */
+void ct__js_events_close(ct__js_events_t *ev);
+int ct__js_events_put(ct__spool_backend_t *be, ct__js_events_t *ev,
+                      const ct_event_t *const *events, size_t n, int64_t now_ms, int *results);
+int ct__js_events_take(ct__spool_backend_t *be, ct__js_events_t *ev, int64_t now_ms, size_t max,
+                       ct_event_lease_t *out, size_t *n);
+int ct__js_events_ack(ct__js_events_t *ev, const int64_t *seqs, size_t n, int *results);
+int ct__js_events_retry(ct__js_events_t *ev, const int64_t *seqs, size_t n, int64_t due_ms,
+                        int64_t now_ms, int *results);
+int ct__js_events_stats(ct__spool_backend_t *be, ct__js_events_t *ev, ct_event_stats_t *out);
+int ct__js_inbound_list(ct__spool_backend_t *be, ct__js_events_t *ev,
+                        const ct_inbound_filter_t *f,
+                        int (*visit)(const ct_event_t *e, void *arg), void *arg);
+/* Keeps event leases held longer than a third of the ack wait alive. */
+int ct__js_events_keepalive(ct__js_events_t *ev, int64_t now_ms);
+
 #endif

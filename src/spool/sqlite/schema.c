@@ -42,6 +42,37 @@ static const char *const migrations[] = {
     "  body BLOB NOT NULL,"
     "  PRIMARY KEY (seq, n)"
     ") WITHOUT ROWID;",
+    /* webhook events and inbound messages (events.c describes them). Tables of their own: no
+     * job table column changes. */
+    "CREATE TABLE event ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  event_id TEXT NOT NULL UNIQUE,"
+    "  kind INTEGER NOT NULL,"
+    "  account TEXT NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  job_id TEXT,"
+    "  part INTEGER,"
+    "  state INTEGER NOT NULL CHECK (state IN (0, 1)),"
+    "  due_ms INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  received_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  body BLOB NOT NULL"
+    ");"
+    "CREATE INDEX event_pending ON event (state, due_ms, seq) WHERE state = 0;"
+    "CREATE INDEX event_done ON event (state, received_ms) WHERE state = 1;"
+    "CREATE INDEX event_message ON event (message_id);"
+    "CREATE TABLE inbound ("
+    "  account TEXT NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  sender TEXT NOT NULL,"
+    "  at_ms INTEGER NOT NULL,"
+    "  received_ms INTEGER NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  PRIMARY KEY (account, message_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX inbound_sender ON inbound (account, sender, at_ms);"
+    "CREATE INDEX inbound_received ON inbound (received_ms);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -73,7 +104,7 @@ static int exec(sqlite3 *db, const char *sql) {
 
 /* What the file is: an empty file, a spool at some version, or something else. */
 static int inspect(sqlite3 *db, int64_t *version) {
-  int64_t app_id, user_version, objects;
+  int64_t app_id = 0, user_version = 0, objects = 0; /* set by query_int on success */
   /* The first read of the file: a file that is not SQLite fails here with SQLITE_NOTADB. */
   int rc = query_int(db, "PRAGMA application_id", &app_id);
   if (rc == 0)

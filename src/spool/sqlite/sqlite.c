@@ -25,6 +25,7 @@
  *                          (parts already accepted) otherwise; NULL when there is none
  *            body          the encoded Job, exactly as ct_job_encode_pb wrote it
  *   attempt  (seq, n) -> encoded Attempt; insert-only history, n = 0, 1, ... per job.
+ *   event, inbound   webhook events and inbound messages (version 2): see events.c.
  *
  *   job_take       (state, priority DESC, due_ms) WHERE state = 0
  *   job_delivered  (state, updated_ms) WHERE state = 2    expiry, counts
@@ -73,14 +74,69 @@
  * in-memory state (results, leases) is left as it was: SQLite's WAL keeps every committed
  * batch intact across disk-full, I/O errors and kill -9.
  *
+ * WHEN A COMMIT FAILS: THE OUTCOME JOURNAL
+ *
+ * A full disk makes every commit fail, and a settle that cannot commit used to keep its
+ * leases and be retried every second. That broke two promises at once. A stop never ended
+ * (the engine waits for every outcome to be durable), and the provider had already accepted
+ * the messages, so the restart that ended it by force sent all of them again: max_inflight
+ * duplicates per restart, without end under a restart loop. Meanwhile take went on leasing,
+ * so more messages went out whose outcomes could not be kept.
+ *
+ * What is needed is a place where an outcome can be made durable when the database cannot,
+ * and that does not itself need free space when the disk is full. Two ways were weighed:
+ *
+ *   - Headroom for the WAL: a ballast file created at open and deleted when a commit fails,
+ *     so the retry finds room. Rejected: the room is released to the whole file system, and
+ *     the writer that filled the disk (a `carteiro enqueue` of a billing cycle, in the case
+ *     that showed the bug) takes it as readily as we do; and what a commit needs is not
+ *     bounded by the outcomes it holds (every touched page of the table and its indexes goes
+ *     to the WAL, 4 KiB each, and a checkpoint that cannot grow the main file keeps the WAL
+ *     growing), so no ballast size is known to be enough.
+ *   - A side journal of outcomes, allocated in full when it is created: chosen. Its room is
+ *     ours alone, a settle op is a few hundred bytes, and max_inflight of them (the most that
+ *     can be waiting, since take stops, below) is a known size: 2 KiB an outcome, 4 MiB for
+ *     the default 2,000. Writing it overwrites blocks the file already owns, so it works on a
+ *     disk with no byte free. The cost is this section and journal.c.
+ *
+ * The journal is PATH.outcomes (format in journal.h: two header slots, checksummed records,
+ * a generation number, so a torn write is recognized and ignored). It lives beside the spool
+ * because its room is reserved when it is created, not when it is needed; it is created by
+ * the owner's open (opts->outcome_journal outcomes of room, posix_fallocate, then fsync of
+ * file and directory) and open fails with CT_ENOSPC when that room cannot be had, rather than
+ * run with no place to put outcomes. On copy-on-write file systems (btrfs, ZFS) an overwrite
+ * allocates new blocks and the reservation does not hold; spools belong on ext4 or XFS.
+ *
+ * A settle whose commit fails with CT_ENOSPC or CT_EIO writes its ops to the journal (one
+ * write, one fdatasync) and returns 0. The leases of those jobs stay in the lease set, marked
+ * as being settled: take skips them and a second settle of the same seq gets CT_ESTATE, until
+ * the journal is recorded. While the journal holds outcomes, every take and settle first tries
+ * to record all of them in one transaction (take leases nothing if that fails: no new work
+ * while outcomes cannot be committed), and so does the next owner's open, before anything is
+ * taken. Once recorded, the journal is emptied (a new generation in the other header slot)
+ * and the leases end. When even the journal has no room for a batch (more than max_inflight
+ * outcomes, or records larger than 2 KiB on average) settle returns the error as before.
+ *
+ * Recording a journaled op is idempotent, because a crash between the commit that records
+ * the journal and the write that empties it replays the same records at the next open (and
+ * an fsync that failed may still surface a settle the journal also holds). A record is
+ * applied only when its job's row is READY, its id is the job id the record names (a seq
+ * could name another job if the spool file were replaced behind the journal's back) and the
+ * last attempt in the job's history is not the record's own last attempt byte for byte.
+ * ACK and DEAD leave READY, so they apply once; a RETRY or RELEASE without an attempt sets
+ * the same due time and progress again, which changes nothing.
+ *
  * INVARIANTS
  *   - One row per id; state is 0, 2 or 3; reason is set iff state = 3.
  *   - history = count(attempt rows of seq) >= attempts.
  *   - Every leased seq is a READY row. Only DELIVERED and DEAD rows are ever deleted, so the
  *     seq of a deleted row may be reused (no AUTOINCREMENT) but never while it is leased.
+ *   - Every seq with an outcome in the journal is leased and marked.
  *   - take and the read-only calls each read one snapshot (one read transaction).
  */
 #include "spool/spool_int.h"
+#include "spool/sqlite/journal.h"
+#include "spool/sqlite/events.h"
 #include "spool/sqlite/leases.h"
 #include "spool/sqlite/sqlite_int.h"
 
@@ -115,6 +171,8 @@ enum {
   S_STATS_DEAD,
   S_EXPIRE_ATTEMPTS,
   S_EXPIRE_JOBS,
+  S_JOB_ID,
+  S_JOURNAL_CHECK,
   N_STMTS
 };
 
@@ -155,6 +213,10 @@ static const char *const stmt_sql[N_STMTS] = {
     [S_EXPIRE_ATTEMPTS] = "DELETE FROM attempt WHERE seq IN"
                           " (SELECT seq FROM job WHERE state = 2 AND updated_ms < ?1)",
     [S_EXPIRE_JOBS] = "DELETE FROM job WHERE state = 2 AND updated_ms < ?1",
+    [S_JOB_ID] = "SELECT id FROM job WHERE seq = ?1 AND state = 0",
+    /* What a journaled op is checked against: the job, its state, its last attempt. */
+    [S_JOURNAL_CHECK] = "SELECT id, state, (SELECT body FROM attempt a WHERE a.seq = job.seq"
+                        " AND a.n = job.history - 1) FROM job WHERE seq = ?1",
 };
 
 /* The on-disk state codes (ct_job_state_t values, minus INFLIGHT). */
@@ -170,6 +232,10 @@ struct ct__spool_backend {
   ct__leases_t leases;
   ct__spool_buf_t attempt_buf;
   ct__spool_buf_t receipt_buf;
+  ct__journal_t *journal;   /* the outcome journal; NULL when there is none */
+  bool failing;             /* the last settle (or recording of the journal) failed for the disk */
+  uint64_t commit_failures; /* how many did, since open */
+  ct__sqlite_events_t *events; /* webhook events (events.c) */
 };
 
 /* Errors */
@@ -207,10 +273,11 @@ int ct__sqlite_error(sqlite3 *db, int rc) {
   }
 }
 
-/* Maps and logs a failed SQLite call. The messages name tables and columns, never values. */
+/* Maps and logs a failed SQLite call. The messages name tables and columns, never values.
+ * While commits are known to fail for the disk, the same failure again is not news. */
 static int fail(ct__spool_backend_t *be, const char *what, int src) {
   int rc = ct__sqlite_error(be->db, src);
-  if (rc == CT_ELOCKED)
+  if (rc == CT_ELOCKED || (be->failing && (rc == CT_ENOSPC || rc == CT_EIO)))
     ct_debug("spool: %s: %s", what, sqlite3_errstr(src));
   else
     ct_warn("spool: %s: %s (%s)", what, sqlite3_errmsg(be->db), ct_errname(rc));
@@ -249,6 +316,11 @@ static int bind_blob(sqlite3_stmt *st, int i, const void *data, size_t len) {
   if (len == 0)
     return sqlite3_bind_zeroblob(st, i, 0);
   return sqlite3_bind_blob64(st, i, data, len, SQLITE_STATIC);
+}
+
+static const char *column_text(sqlite3_stmt *st, int i) {
+  const char *s = (const char *)sqlite3_column_text(st, i);
+  return s != NULL ? s : "";
 }
 
 static int bind_text(sqlite3_stmt *st, int i, const char *s) {
@@ -314,6 +386,11 @@ static const char connection_pragmas[] = "PRAGMA synchronous = FULL;"
                                          "PRAGMA journal_size_limit = 67108864;"
                                          "PRAGMA trusted_schema = OFF;";
 
+/* The outcome journal's part of open, take and settle (defined with the journal, below). */
+static int open_journal(ct__spool_backend_t *be, size_t outcomes);
+static int journal_apply(ct__spool_backend_t *be);
+static void note_commit(ct__spool_backend_t *be, int rc);
+
 static int sqlite_open(ct__spool_backend_t **out, const ct_spool_options_t *opts) {
   int rc, src;
   ct__spool_backend_t *be = calloc(1, sizeof *be);
@@ -368,9 +445,22 @@ static int sqlite_open(ct__spool_backend_t **out, const ct_spool_options_t *opts
       goto fail_stmts;
     }
   }
+  if (opts->owner && opts->outcome_journal > 0) {
+    rc = open_journal(be, opts->outcome_journal);
+    if (rc != 0)
+      goto fail_journal;
+  }
+  rc = ct__sqlite_events_open(be->db, opts->event_retention_ms, &be->events);
+  if (rc != 0)
+    goto fail_journal;
   *out = be;
   return 0;
 
+fail_journal:
+  ct__journal_close(be->journal);
+  ct__leases_free(&be->leases);
+  ct__spool_buf_free(&be->attempt_buf);
+  ct__spool_buf_free(&be->receipt_buf);
 fail_stmts:
   for (int i = 0; i < N_STMTS; i++)
     sqlite3_finalize(be->st[i]);
@@ -387,6 +477,9 @@ fail_be:
 }
 
 static void sqlite_close(ct__spool_backend_t *be) {
+  /* Outcomes still in the journal stay there for the next owner's open. */
+  ct__journal_close(be->journal);
+  ct__sqlite_events_close(be->events);
   for (int i = 0; i < N_STMTS; i++)
     sqlite3_finalize(be->st[i]);
   sqlite3_close_v2(be->db);
@@ -513,7 +606,10 @@ static int sqlite_take(ct__spool_backend_t *be, int64_t now_ms, size_t max, ct_l
   size_t got = 0;
   int64_t bad[MAX_QUARANTINE];
   size_t n_bad = 0;
-  int rc = begin(be, false);
+  /* No new work before the outcomes of the old are in the spool. */
+  int rc = journal_apply(be);
+  if (rc == 0)
+    rc = begin(be, false);
   if (rc != 0)
     return rc;
   int64_t priority = INT64_MAX;
@@ -672,32 +768,48 @@ static int settle_one(ct__spool_backend_t *be, const ct_settle_t *op, int64_t no
   return 0;
 }
 
+static int journal_settle(ct__spool_backend_t *be, const ct_settle_t *ops, size_t n,
+                          int64_t now_ms, settle_state_t *ss, int why);
 static int sqlite_settle(ct__spool_backend_t *be, ct_settle_t *ops, size_t n, int64_t now_ms) {
   settle_state_t *ss = malloc(n * sizeof *ss);
   if (ss == NULL)
     return CT_ENOMEM;
+  /* Outcomes waiting in the journal go into the spool before these; when they cannot, these
+   * cannot either and join them. */
+  int rc = journal_apply(be);
   /* Mark first: an op whose seq is not leased, or is leased but already settled earlier in
-   * this batch, gets CT_ESTATE. */
+   * this batch (or waiting in the journal), gets CT_ESTATE. */
   for (size_t i = 0; i < n; i++) {
     ss[i].marked = ct__leases_mark(&be->leases, ops[i].seq);
     ss[i].result = ss[i].marked ? 0 : CT_ESTATE;
   }
-  int rc = begin(be, true);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (!ss[i].marked)
-      continue;
-    bool applied = false;
-    rc = settle_one(be, &ops[i], now_ms, &applied);
-    if (rc == 0 && !applied) {
-      ct_warn("spool: leased seq=%lld is not READY on disk; lease dropped",
-              (long long)ops[i].seq);
-      ss[i].result = CT_ESTATE;
+  if (rc == 0) {
+    rc = begin(be, true);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      if (!ss[i].marked)
+        continue;
+      bool applied = false;
+      rc = settle_one(be, &ops[i], now_ms, &applied);
+      if (rc == 0 && !applied) {
+        ct_warn("spool: leased seq=%lld is not READY on disk; lease dropped",
+                (long long)ops[i].seq);
+        ss[i].result = CT_ESTATE;
+      }
     }
+    if (rc == 0)
+      rc = commit(be);
+    else
+      rollback(be);
+    note_commit(be, rc);
   }
-  if (rc == 0)
-    rc = commit(be);
-  else
-    rollback(be);
+  if (be->journal != NULL && (rc == CT_ENOSPC || rc == CT_EIO) &&
+      journal_settle(be, ops, n, now_ms, ss, rc) == 0) {
+    /* Durable in the journal: the leases stay marked until it is recorded. */
+    for (size_t i = 0; i < n; i++)
+      ops[i].result = ss[i].result;
+    free(ss);
+    return 0;
+  }
 
   /* Committed: end the leases. Failed: keep them all, so the caller can try again. */
   for (size_t i = 0; i < n; i++) {
@@ -714,6 +826,229 @@ static int sqlite_settle(ct__spool_backend_t *be, ct_settle_t *ops, size_t n, in
   }
   free(ss);
   return rc;
+}
+
+/* The outcome journal (see "WHEN A COMMIT FAILS" above) */
+
+static bool disk_failure(int rc) { return rc == CT_ENOSPC || rc == CT_EIO; }
+
+static void note_commit(ct__spool_backend_t *be, int rc) {
+  if (disk_failure(rc)) {
+    be->commit_failures++;
+    be->failing = true;
+  } else if (rc == 0) {
+    be->failing = false;
+  }
+}
+
+typedef struct {
+  ct__spool_backend_t *be;
+  int64_t *seqs; /* of the records visited */
+  size_t n, cap;
+  size_t skipped; /* already recorded, or no longer the job's */
+} apply_t;
+
+static int remember_seq(apply_t *a, int64_t seq) {
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 64;
+    int64_t *s = realloc(a->seqs, cap * sizeof *s);
+    if (s == NULL)
+      return CT_ENOMEM;
+    a->seqs = s;
+    a->cap = cap;
+  }
+  a->seqs[a->n++] = seq;
+  return 0;
+}
+
+/* Records one journaled op inside the caller's transaction, unless it is recorded already
+ * (the idempotence rule in the essay). */
+static int apply_record(const ct__journal_record_t *r, void *arg) {
+  apply_t *a = arg;
+  ct__spool_backend_t *be = a->be;
+  int rc = remember_seq(a, r->op.seq);
+  if (rc != 0)
+    return rc;
+  sqlite3_stmt *st = be->st[S_JOURNAL_CHECK];
+  sqlite3_bind_int64(st, 1, r->op.seq);
+  int src = sqlite3_step(st);
+  if (src != SQLITE_ROW) {
+    sqlite3_reset(st);
+    if (src != SQLITE_DONE)
+      return fail(be, "outcome journal", src);
+    ct_warn("spool: journaled outcome of job=%s: seq=%lld is not in the spool; skipped",
+            r->job_id, (long long)r->op.seq);
+    a->skipped++;
+    return 0;
+  }
+  bool same_job = strcmp(column_text(st, 0), r->job_id) == 0;
+  bool done = sqlite3_column_int(st, 1) != DISK_READY;
+  if (!done && r->last != NULL && sqlite3_column_type(st, 2) != SQLITE_NULL)
+    done = (size_t)sqlite3_column_bytes(st, 2) == r->last_len &&
+           memcmp(sqlite3_column_blob(st, 2), r->last, r->last_len) == 0;
+  sqlite3_reset(st);
+  if (!same_job) {
+    ct_warn("spool: journaled outcome of job=%s: seq=%lld is another job now; skipped",
+            r->job_id, (long long)r->op.seq);
+    a->skipped++;
+    return 0;
+  }
+  if (done) {
+    a->skipped++;
+    return 0;
+  }
+  bool applied = false;
+  return settle_one(be, &r->op, r->now_ms, &applied);
+}
+
+/* Records every outcome the journal holds in one transaction, then empties the journal and
+ * ends those leases. On error the journal and the leases are as they were. */
+static int journal_apply(ct__spool_backend_t *be) {
+  if (be->journal == NULL || ct__journal_count(be->journal) == 0)
+    return 0;
+  apply_t a = {.be = be};
+  int rc = begin(be, true);
+  if (rc != 0) {
+    note_commit(be, rc);
+    return rc;
+  }
+  rc = ct__journal_read(be->journal, apply_record, &a);
+  if (rc == 0)
+    rc = commit(be);
+  else
+    rollback(be);
+  note_commit(be, rc);
+  size_t n = ct__journal_count(be->journal);
+  /* Recorded: now the journal may forget them. Should that write fail, they are recorded
+   * twice at the next open, which the rule above makes harmless; the leases stay until then,
+   * so that no newer outcome of these jobs can come before the stale copy is replayed. */
+  if (rc == 0)
+    rc = ct__journal_reset(be->journal);
+  if (rc == 0) {
+    for (size_t i = 0; i < a.n; i++)
+      ct__leases_remove(&be->leases, a.seqs[i]);
+    ct_info("spool: recorded %zu outcomes from the outcome journal (%zu skipped: recorded "
+            "already, or no longer that job's)", n - a.skipped, a.skipped);
+  }
+  free(a.seqs);
+  return rc;
+}
+
+/* Writes the marked ops of a settle batch that could not commit to the journal. On success
+ * their leases stay marked (see the essay) and each op's result is in ss; an op whose job is
+ * not READY any more gets CT_ESTATE and its lease ends, as in a committed settle. */
+static int journal_settle(ct__spool_backend_t *be, const ct_settle_t *ops, size_t n,
+                          int64_t now_ms, settle_state_t *ss, int why) {
+  ct__journal_entry_t *entries = calloc(n, sizeof *entries);
+  bool *gone = calloc(n, sizeof *gone);
+  int rc = entries == NULL || gone == NULL ? CT_ENOMEM : begin(be, false);
+  size_t k = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (!ss[i].marked)
+      continue;
+    sqlite3_stmt *st = be->st[S_JOB_ID];
+    sqlite3_bind_int64(st, 1, ops[i].seq);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+      char *id = strdup(column_text(st, 0));
+      if (id == NULL)
+        rc = CT_ENOMEM;
+      else
+        entries[k++] = (ct__journal_entry_t){.op = &ops[i], .job_id = id, .now_ms = now_ms};
+    } else if (src == SQLITE_DONE) {
+      gone[i] = true;
+    } else {
+      rc = fail(be, "outcome journal", src);
+    }
+    sqlite3_reset(st);
+  }
+  if (rc == 0)
+    rc = commit(be);
+  else
+    rollback(be);
+  bool first = ct__journal_count(be->journal) == 0;
+  if (rc == 0)
+    rc = ct__journal_append(be->journal, entries, k);
+  if (rc == 0) {
+    for (size_t i = 0; i < n; i++) {
+      if (gone[i]) {
+        ct_warn("spool: leased seq=%lld is not READY on disk; lease dropped",
+                (long long)ops[i].seq);
+        ct__leases_remove(&be->leases, ops[i].seq);
+        ss[i].result = CT_ESTATE;
+      }
+    }
+    if (first)
+      ct_warn("spool: outcomes cannot be committed (%s); keeping them in the outcome journal "
+              "(%zu now, %llu of %llu bytes) until they can",
+              ct_strerror(why), ct__journal_count(be->journal),
+              (unsigned long long)ct__journal_used(be->journal),
+              (unsigned long long)ct__journal_capacity(be->journal));
+    else
+      ct_debug("spool: %zu more outcomes in the outcome journal (%zu, %llu bytes)", k,
+               ct__journal_count(be->journal),
+               (unsigned long long)ct__journal_used(be->journal));
+  }
+  for (size_t i = 0; entries != NULL && i < k; i++)
+    free((char *)entries[i].job_id);
+  free(entries);
+  free(gone);
+  return rc;
+}
+
+/* Opens the owner's journal and takes up what an earlier owner left in it: its jobs are
+ * leased (so not taken) and the outcomes recorded now if the spool takes commits. */
+static int lease_journaled(const ct__journal_record_t *r, void *arg) {
+  ct__leases_t *leases = arg;
+  if (ct__leases_has(leases, r->op.seq))
+    return 0;
+  int rc = ct__leases_add(leases, r->op.seq);
+  if (rc == 0)
+    ct__leases_mark(leases, r->op.seq);
+  return rc;
+}
+
+static int open_journal(ct__spool_backend_t *be, size_t outcomes) {
+  char *path = concat(be->path, ".outcomes");
+  if (path == NULL)
+    return CT_ENOMEM;
+  size_t capacity = outcomes * CT__JOURNAL_BYTES_PER_OUTCOME;
+  int rc = ct__journal_open(&be->journal, path, capacity);
+  if (rc == CT_ENOSPC)
+    ct_error("spool: no room to create the outcome journal %s (%zu bytes for %zu outcomes): "
+             "free space on the spool's file system", path, capacity, outcomes);
+  else if (rc == CT_ECORRUPT)
+    ct_error("spool: %s is not an outcome journal, or is damaged (see the runbook)", path);
+  else if (rc != 0)
+    ct_error("spool: opening the outcome journal %s: %s", path, ct_strerror(rc));
+  free(path);
+  if (rc != 0)
+    return rc;
+  size_t n = ct__journal_count(be->journal);
+  if (n == 0)
+    return 0;
+  rc = ct__journal_read(be->journal, lease_journaled, &be->leases);
+  if (rc != 0) {
+    ct_error("spool: reading the outcome journal: %s", ct_strerror(rc));
+    return rc;
+  }
+  ct_info("spool: %zu outcomes left in the outcome journal by the last run", n);
+  rc = journal_apply(be);
+  if (rc == CT_ENOSPC || rc == CT_EIO || rc == CT_ELOCKED) {
+    ct_warn("spool: they cannot be recorded yet (%s); their jobs are held and nothing is "
+            "taken until they are", ct_strerror(rc));
+    return 0;
+  }
+  return rc;
+}
+
+static void sqlite_health(ct__spool_backend_t *be, ct_spool_health_t *out) {
+  *out = (ct_spool_health_t){.commit_failures = be->commit_failures, .failing = be->failing};
+  if (be->journal != NULL) {
+    out->journaled = ct__journal_count(be->journal);
+    out->journal_used_bytes = ct__journal_used(be->journal);
+    out->journal_capacity_bytes = ct__journal_capacity(be->journal);
+  }
 }
 
 /* Dead letters: list, replay, purge */
@@ -794,11 +1129,6 @@ static int prepare_dead(ct__spool_backend_t *be, const sql_t *s, const ct_dlq_fi
   bind_named_int(st, ":now", now_ms);
   *out = st;
   return 0;
-}
-
-static const char *column_text(sqlite3_stmt *st, int i) {
-  const char *s = (const char *)sqlite3_column_text(st, i);
-  return s != NULL ? s : "";
 }
 
 static int sqlite_dlq_list(ct__spool_backend_t *be, const ct_dlq_filter_t *f,
@@ -1369,6 +1699,41 @@ static int sqlite_dlq_import(ct__spool_backend_t *be, const ct_dead_letter_t *co
   return rc;
 }
 
+/* Webhook events: events.c */
+
+static int sqlite_events_put(ct__spool_backend_t *be, const ct_event_t *const *events, size_t n,
+                             int64_t now_ms, int *results) {
+  return ct__sqlite_events_put(be->events, events, n, now_ms, results);
+}
+
+static int sqlite_events_take(ct__spool_backend_t *be, int64_t now_ms, size_t max,
+                              ct_event_lease_t *out, size_t *n) {
+  return ct__sqlite_events_take(be->events, now_ms, max, out, n);
+}
+
+static int sqlite_events_ack(ct__spool_backend_t *be, const int64_t *seqs, size_t n,
+                             int64_t now_ms, int *results) {
+  return ct__sqlite_events_ack(be->events, seqs, n, now_ms, results);
+}
+
+static int sqlite_events_retry(ct__spool_backend_t *be, const int64_t *seqs, size_t n,
+                               int64_t due_ms, int *results) {
+  return ct__sqlite_events_retry(be->events, seqs, n, due_ms, results);
+}
+
+static int sqlite_events_stats(ct__spool_backend_t *be, ct_event_stats_t *out) {
+  return ct__sqlite_events_stats(be->events, out);
+}
+
+static int sqlite_events_expire(ct__spool_backend_t *be, int64_t now_ms, size_t *count) {
+  return ct__sqlite_events_expire(be->events, now_ms, count);
+}
+
+static int sqlite_inbound_list(ct__spool_backend_t *be, const ct_inbound_filter_t *f,
+                               int (*visit)(const ct_event_t *e, void *arg), void *arg) {
+  return ct__sqlite_inbound_list(be->events, f, visit, arg);
+}
+
 const ct__spool_ops_t ct__spool_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1385,4 +1750,12 @@ const ct__spool_ops_t ct__spool_sqlite_ops = {
     .dlq_import = sqlite_dlq_import,
     .stats = sqlite_stats,
     .expire = sqlite_expire,
+    .health = sqlite_health,
+    .events_put = sqlite_events_put,
+    .events_take = sqlite_events_take,
+    .events_ack = sqlite_events_ack,
+    .events_retry = sqlite_events_retry,
+    .events_stats = sqlite_events_stats,
+    .events_expire = sqlite_events_expire,
+    .inbound_list = sqlite_inbound_list,
 };

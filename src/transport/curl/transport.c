@@ -46,6 +46,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/list.h"
+#include "common/version.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -412,7 +413,7 @@ static int req_setup(ct__curl_t *t, req_t *r) {
   SET(CURLOPT_TIMEOUT_MS, t->request_timeout_ms);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
   SET(CURLOPT_HTTPHEADER, r->headers); /* a User-Agent line there wins over the next one */
-  SET(CURLOPT_USERAGENT, CT_HTTP_USER_AGENT);
+  SET(CURLOPT_USERAGENT, CT_USER_AGENT);
   SET(CURLOPT_POST, 1L);
   SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->http.body_len);
   SET(CURLOPT_POSTFIELDS, body); /* not copied: r->http owns it until the slot is recycled */

@@ -18,6 +18,7 @@
 #include "transport/h2/h2_int.h"
 
 #include "common/clock.h"
+#include "common/version.h"
 #include "common/error.h"
 
 #include <stdio.h>
@@ -294,7 +295,7 @@ int ct__h2_submit(ct__h2_conn_t *c, ct__h2_req_t *r) {
   char lower[1024];
   size_t used = 0;
   size_t n = 0;
-  static const char ua[] = CT_HTTP_USER_AGENT;
+  static const char ua[] = CT_USER_AGENT;
   bool has_ua = false;
   char clen[24];
   int clen_len = snprintf(clen, sizeof clen, "%zu", r->http.body_len);

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -36,12 +37,16 @@ ssize_t __real_read(int fd, void *buf, size_t n);
 ssize_t __wrap_read(int fd, void *buf, size_t n);
 void *__real_malloc(size_t n);
 void *__wrap_malloc(size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
 int __real_RAND_bytes(unsigned char *buf, int num);
 int __wrap_RAND_bytes(unsigned char *buf, int num);
 
 static int read_errno;      /* nonzero: every read() fails with it */
 static long malloc_fail_at; /* > 0: the malloc with this number (from 1) fails */
 static long malloc_count;
+static size_t malloc_fail_size; /* > 0: every malloc of exactly this size fails */
+static int realloc_fails;       /* nonzero: every realloc fails */
 static int rand_fails;
 
 ssize_t __wrap_read(int fd, void *buf, size_t n) {
@@ -55,7 +60,15 @@ ssize_t __wrap_read(int fd, void *buf, size_t n) {
 void *__wrap_malloc(size_t n) {
   if (malloc_fail_at > 0 && ++malloc_count == malloc_fail_at)
     return NULL;
+  if (malloc_fail_size > 0 && n == malloc_fail_size)
+    return NULL;
   return __real_malloc(n);
+}
+
+void *__wrap_realloc(void *p, size_t n) {
+  if (realloc_fails)
+    return NULL;
+  return __real_realloc(p, n);
 }
 
 int __wrap_RAND_bytes(unsigned char *buf, int num) {
@@ -204,6 +217,8 @@ static int setup(void **state) {
   read_errno = 0;
   malloc_fail_at = 0;
   malloc_count = 0;
+  malloc_fail_size = 0;
+  realloc_fails = 0;
   rand_fails = 0;
   *state = f;
   return 0;
@@ -473,6 +488,71 @@ static void test_protect_outside_tools(void **state) {
   ct_bytes_free(&pdf);
 }
 
+/* Stream data goes out as it came: a content stream that libharu would write with its
+ * filter as an array, /Filter [/FlateDecode], compressed here at level 1, is in the locked
+ * file byte for byte once decrypted (qpdf's writer used to inflate and deflate it again, at
+ * its own level). */
+static void test_lock_preserves_stream_data(void **state) {
+  fixture_t *f = *state;
+  char ops[256];
+  snprintf(ops, sizeof ops,
+           "BT /F1 12 Tf 72 770 Td (Fatura " NUMBER ") Tj 0 -16 Td (Valor: " AMOUNT ") Tj ET");
+  uLongf zlen = compressBound(strlen(ops));
+  uint8_t z[512];
+  assert_true(zlen <= sizeof z);
+  assert_int_equal(compress2(z, &zlen, (const Bytef *)ops, strlen(ops), 1), Z_OK);
+  /* Written here rather than by build_pdf(): the compressed bytes may hold a NUL. */
+  static const char *const objs[] = {
+      "<< /Type /Catalog /Pages 2 0 R >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R "
+      ">> >> /Contents 5 0 R >>",
+      "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+  };
+  buf_t b = {0};
+  size_t offs[5];
+  buf_printf(&b, "%%PDF-1.4\n");
+  for (size_t i = 0; i < N_ELEMS(objs); i++) {
+    offs[i] = b.len;
+    buf_printf(&b, "%zu 0 obj\n%s\nendobj\n", i + 1, objs[i]);
+  }
+  offs[4] = b.len;
+  buf_printf(&b, "5 0 obj\n<< /Length %lu /Filter [/FlateDecode] >>\nstream\n",
+             (unsigned long)zlen);
+  buf_add(&b, z, zlen);
+  buf_printf(&b, "\nendstream\nendobj\n");
+  size_t xref = b.len;
+  buf_printf(&b, "xref\n0 6\n0000000000 65535 f \n");
+  for (size_t i = 0; i < 5; i++)
+    buf_printf(&b, "%010zu 00000 n \n", offs[i]);
+  buf_printf(&b, "trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n", xref);
+  ct_bytes_t pdf = to_bytes(&b);
+  ct_bytes_t out = {0};
+  ct_doc_error_t err = fresh_err();
+  EXPECT_OK(ct_document_protect(&pdf, "1234", &out, &err), err);
+  write_file(f, "out.pdf", &out);
+  assert_int_equal(
+      sh(f, "qpdf --password=1234 --decrypt --stream-data=preserve out.pdf dec.pdf"), 0);
+  ct_bytes_t dec = {0};
+  EXPECT_OK(ct_document_read_path(f->dir, "dec.pdf", &dec, &err), err);
+  buf_t want = {0};
+  buf_add(&want, z, zlen);
+  ct_bytes_t needle = to_bytes(&want);
+  bool found = false;
+  for (size_t i = 0; !found && needle.len <= dec.len && i <= dec.len - needle.len; i++)
+    found = memcmp(dec.data + i, needle.data, needle.len) == 0;
+  assert_true(found);
+  int st;
+  char *text = sh_out(f, &st, "pdftotext -upw 1234 out.pdf -");
+  assert_int_equal(st, 0);
+  assert_has_line(text, "Fatura " NUMBER);
+  free(text);
+  ct_bytes_free(&needle);
+  ct_bytes_free(&dec);
+  ct_bytes_free(&out);
+  ct_bytes_free(&pdf);
+}
+
 /* Two protections of one document share nothing: a fresh owner password, key and IVs. */
 static void test_protect_is_randomized(void **state) {
   fixture_t *f = *state;
@@ -499,6 +579,25 @@ static void test_protect_is_randomized(void **state) {
   assert_int_equal(sh(f, "qpdf --password=1234 --check a.pdf && "
                          "qpdf --password=1234 --check b.pdf"),
                    0);
+  /* Fresh /IDs, both halves, although the input and the second are the same: the random
+   * string that seeds /ID[1] went into /Info only while the writer made the ID, and the
+   * input had no /Info, so the output has none either. */
+  char *id_a = sh_out(f, &st, "qpdf --password=1234 --show-object=trailer a.pdf");
+  assert_int_equal(st, 0);
+  char *id_b = sh_out(f, &st, "qpdf --password=1234 --show-object=trailer b.pdf");
+  assert_int_equal(st, 0);
+  char a0[40], a1[40], b0[40], b1[40];
+  const char *pa = strstr(id_a, "/ID [ "), *pb = strstr(id_b, "/ID [ ");
+  assert_non_null(pa);
+  assert_non_null(pb);
+  assert_int_equal(sscanf(pa, "/ID [ <%39[0-9a-f]> <%39[0-9a-f]> ]", a0, a1), 2);
+  assert_int_equal(sscanf(pb, "/ID [ <%39[0-9a-f]> <%39[0-9a-f]> ]", b0, b1), 2);
+  assert_string_not_equal(a0, b0);
+  assert_string_not_equal(a1, b1);
+  assert_null(strstr(id_a, "/Info"));
+  assert_null(find(&a, "CarteiroNonce"));
+  free(id_a);
+  free(id_b);
   ct_bytes_free(&a);
   ct_bytes_free(&b);
   ct_bytes_free(&pdf);
@@ -726,6 +825,27 @@ static void test_check_damaged(void **state) {
                      false, "qpdf checking: damaged_pdf warning at offset ");
   assert_ptr_equal(out.data, SENTINEL);
   ct_bytes_free(&len);
+
+  /* Garbage in an object nothing refers to: the writer parses every object of the
+   * cross-reference table, so the check does too (a fuzzer found the check passing a file
+   * the lock then called damaged). */
+  char *content = stream_obj("", "BT /F1 12 Tf 72 770 Td (Fatura " NUMBER ") Tj ET");
+  const char *orphan[] = {
+      "<< /Type /Catalog /Pages 2 0 R >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
+      content,
+      "<< /Unused [1 2 \xc3\xc1\xf5 ) >>",
+  };
+  ct_bytes_t unused = build_pdf(orphan, N_ELEMS(orphan));
+  free(content);
+  err = fresh_err();
+  EXPECT_FAIL_PREFIX(ct_document_check(&unused, &err), err, "document_damaged", false,
+                     "qpdf checking: damaged_pdf ");
+  err = fresh_err();
+  EXPECT_FAIL_PREFIX(ct_document_protect(&unused, "1234", &out, &err), err, "document_damaged",
+                     false, "qpdf checking: damaged_pdf ");
+  ct_bytes_free(&unused);
 
   ct_bytes_free(&pdf);
 }
@@ -1008,6 +1128,13 @@ static void invoice_job(job_fixture_t *j, int policy) {
 
 #define POLICY(name) CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_##name
 
+/* ct_document_prepare() with the default limits, no key cache, the real clock. */
+static int prepare(const ct_job_t *job, const char *root, const ct_bytes_t *fetched,
+                   ct_bytes_t *out, ct_doc_error_t *err) {
+  ct_doc_prepare_t how = {.root = root, .fetched = fetched, .limits = CT_DOC_LIMITS_DEFAULT};
+  return ct_document_prepare(job, &how, out, err);
+}
+
 static void expect_password(const ct_job_t *job, const char *want, int line) {
   char out[CT_DOCUMENT_PASSWORD_CAP];
   ct_doc_error_t err = fresh_err();
@@ -1151,7 +1278,7 @@ static void test_prepare_inline_protected(void **state) {
   j.doc.inline_pdf.len = pdf.len;
   ct_bytes_t out = {0};
   ct_doc_error_t err = fresh_err();
-  EXPECT_OK(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, NULL, NULL, &out, &err), err);
   write_file(f, "out.pdf", &out);
   assert_int_equal(sh(f, "qpdf --password=1114 --check out.pdf"), 0);
   assert_int_equal(sh(f, "qpdf --password=1234 --check out.pdf"), 2);
@@ -1178,7 +1305,7 @@ static void test_prepare_path_protected(void **state) {
   j.doc.path = "sub/ok.pdf";
   ct_bytes_t out = {0};
   ct_doc_error_t err = fresh_err();
-  EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
   write_file(f, "out.pdf", &out);
   int st;
   char *info = sh_out(f, &st, "pdfinfo -upw 4321 out.pdf");
@@ -1200,7 +1327,7 @@ static void test_prepare_path_protected(void **state) {
   j.doc.url = "https://docs.example.com/2026-000123.pdf";
   j.doc.password = "senha-segura";
   err = fresh_err();
-  EXPECT_OK(ct_document_prepare(&j.job, NULL, &pdf, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, NULL, &pdf, &out, &err), err);
   write_file(f, "url.pdf", &out);
   assert_int_equal(sh(f, "qpdf --password=senha-segura --check url.pdf"), 0);
   ct_bytes_free(&out);
@@ -1221,7 +1348,7 @@ static void test_prepare_unprotected(void **state) {
     j.doc.inline_pdf.len = pdf.len;
     ct_bytes_t out = {0};
     ct_doc_error_t err = fresh_err();
-    EXPECT_OK(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err);
+    EXPECT_OK(prepare(&j.job, NULL, NULL, &out, &err), err);
     assert_int_equal(out.len, pdf.len);
     assert_memory_equal(out.data, pdf.data, pdf.len);
     assert_ptr_not_equal(out.data, pdf.data);
@@ -1230,7 +1357,7 @@ static void test_prepare_unprotected(void **state) {
     j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_PATH;
     j.doc.path = "ok.pdf";
     err = fresh_err();
-    EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+    EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
     assert_int_equal(out.len, pdf.len);
     assert_memory_equal(out.data, pdf.data, pdf.len);
     ct_bytes_free(&out);
@@ -1240,14 +1367,14 @@ static void test_prepare_unprotected(void **state) {
   invoice_job(&j, POLICY(CPF_FIRST4));
   ct_bytes_t out = {SENTINEL, 9};
   ct_doc_error_t err = fresh_err();
-  EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
   assert_null(out.data);
   assert_int_equal(out.len, 0);
   j.inv.document = NULL;
-  EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
   assert_null(out.data);
   j.job.invoice = NULL;
-  EXPECT_OK(ct_document_prepare(&j.job, root, NULL, &out, &err), err);
+  EXPECT_OK(prepare(&j.job, root, NULL, &out, &err), err);
   assert_null(out.data);
   ct_bytes_free(&pdf);
 }
@@ -1267,7 +1394,7 @@ static void test_prepare_failures(void **state) {
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_PATH;
   j.doc.path = "missing.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, root, NULL, &out, &err), err,
+  EXPECT_FAIL(prepare(&j.job, root, NULL, &out, &err), err,
               "document_protection_failed", false,
               "password policy cpf_first4 needs recipient.cpf");
 
@@ -1275,15 +1402,15 @@ static void test_prepare_failures(void **state) {
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_PATH;
   j.doc.path = "missing.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, root, NULL, &out, &err), err, "document_not_found",
+  EXPECT_FAIL(prepare(&j.job, root, NULL, &out, &err), err, "document_not_found",
               false, "document path: no such file");
   j.doc.path = "../outside/secret.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, root, NULL, &out, &err), err,
+  EXPECT_FAIL(prepare(&j.job, root, NULL, &out, &err), err,
               "document_path_refused", false, "document path has a '..' component");
   j.doc.path = "linkdir/secret.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, root, NULL, &out, &err), err,
+  EXPECT_FAIL(prepare(&j.job, root, NULL, &out, &err), err,
               "document_path_refused", false,
               "document path resolves outside the document root");
 
@@ -1294,12 +1421,12 @@ static void test_prepare_failures(void **state) {
   j.doc.inline_pdf.data = half.data;
   j.doc.inline_pdf.len = half.len;
   err = fresh_err();
-  EXPECT_FAIL_PREFIX(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err,
+  EXPECT_FAIL_PREFIX(prepare(&j.job, NULL, NULL, &out, &err), err,
                      "document_damaged", false, "qpdf reading: damaged_pdf error at offset ");
   j.doc.inline_pdf.data = (uint8_t *)"hello";
   j.doc.inline_pdf.len = 5;
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err, "document_not_pdf",
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err, "document_not_pdf",
               false, "the document does not start with %PDF-");
 
   /* A URL source the caller did not fetch. */
@@ -1307,12 +1434,12 @@ static void test_prepare_failures(void **state) {
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_URL;
   j.doc.url = "https://docs.example.com/x.pdf";
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err, "document_fetch_failed",
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err, "document_fetch_failed",
               false, "document.url was not fetched before preparing the document");
   /* A fetched body over the limit (only its length is looked at). */
   ct_bytes_t huge = {pdf.data, CT_DOCUMENT_MAX + 1};
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, &huge, &out, &err), err, "document_too_large",
+  EXPECT_FAIL(prepare(&j.job, NULL, &huge, &out, &err), err, "document_too_large",
               false, "document has 20971521 bytes, more than 20971520");
 
   /* Running out of memory while copying the unprotected bytes is transient. */
@@ -1320,13 +1447,13 @@ static void test_prepare_failures(void **state) {
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_INLINE_PDF;
   j.doc.inline_pdf.data = pdf.data;
   j.doc.inline_pdf.len = pdf.len;
-  malloc_count = 0;
-  malloc_fail_at = 1;
+  malloc_fail_size = pdf.len;
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err,
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err,
               "document_protection_failed", true, "out of memory copying the document");
-  malloc_fail_at = 0;
-  /* And while copying qpdf's output. */
+  malloc_fail_size = 0;
+  /* And inside qpdf (its allocations reach malloc through pdf.cc's operator new): the first
+   * is the QPDF object's own. */
   invoice_job(&j, POLICY(CARD_LAST4));
   j.doc.source_case = CARTEIRO__V1__DOCUMENT__SOURCE_INLINE_PDF;
   j.doc.inline_pdf.data = pdf.data;
@@ -1334,10 +1461,15 @@ static void test_prepare_failures(void **state) {
   malloc_count = 0;
   malloc_fail_at = 1;
   err = fresh_err();
-  EXPECT_FAIL(ct_document_prepare(&j.job, NULL, NULL, &out, &err), err,
-              "document_protection_failed", true,
-              "out of memory copying the protected document");
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err, "document_protection_failed", true,
+              "qpdf: out of memory");
   malloc_fail_at = 0;
+  /* And while the locked document grows. */
+  realloc_fails = 1;
+  err = fresh_err();
+  EXPECT_FAIL(prepare(&j.job, NULL, NULL, &out, &err), err, "document_protection_failed", true,
+              "qpdf writing: out of memory");
+  realloc_fails = 0;
 
   assert_ptr_equal(out.data, SENTINEL);
   assert_int_equal(out.len, 5);
@@ -1392,6 +1524,7 @@ int main(void) {
       T(test_check_accepts_other_layouts),
       T(test_protect_outside_tools),
       T(test_protect_is_randomized),
+      T(test_lock_preserves_stream_data),
       T(test_protect_refuses),
       T(test_protect_utf8_password),
       T(test_check_not_pdf),

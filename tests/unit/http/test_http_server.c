@@ -454,6 +454,80 @@ static void test_token_required(void **state)
   free(job);
 }
 
+/* Every Authorization header that is not exactly "Bearer <the token>" (the scheme in any
+ * case) gets 401 on every /v1 route, and nothing reaches the engine. */
+static void test_every_bad_token(void **state)
+{
+  (void)state;
+  static const char *const bad[] = {
+      NULL, /* no header at all */
+      "Authorization:",
+      "Authorization: Bearer",
+      "Authorization: Bearer ",
+      "Authorization: " TOKEN,
+      "Authorization: Basic " TOKEN,
+      "Authorization: Basic czNjcmV0LXRva2VuOg==",
+      "Authorization: Bearer  " TOKEN,
+      "Authorization: Bearer " TOKEN " ",
+      "Authorization: Bearer " TOKEN "x",
+      "Authorization: Bearer s3cret-toke",
+      "Authorization: Bearer S3CRET-TOKEN",
+      "Authorization: Bearer s3cret-tokeN",
+      "Authorization: Bearer\t" TOKEN,
+      "Authorization: Bearer wrong",
+      "Authorization: Token " TOKEN,
+  };
+  char *job = job_json("inv-badtok", GOOD_CPF);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    const char *h[] = {"Content-Type: application/json", bad[i], NULL};
+    resp_t r;
+    long st[3];
+    st[0] = request(&r, "POST", "/v1/jobs", NULL, h, job, strlen(job));
+    st[1] = request(&r, "GET", "/v1/jobs/inv-badtok", NULL, h, NULL, 0);
+    st[2] = request(&r, "GET", "/v1/status", NULL, h, NULL, 0);
+    for (int k = 0; k < 3; k++)
+      if (st[k] != 401)
+        fail_msg("header %zu (%s): route %d answered %ld", i, bad[i] ? bad[i] : "(none)", k,
+                 st[k]);
+    json_t *j = parse(&r);
+    assert_string_equal(jstr(j, "error"), "missing or wrong bearer token");
+    json_decref(j);
+  }
+  /* the scheme is case-insensitive (RFC 7235), the token is not */
+  const char *h[] = {"Content-Type: application/json", "Authorization: bEaReR " TOKEN, NULL};
+  resp_t r;
+  assert_int_equal(request(&r, "POST", "/v1/jobs", NULL, h, job, strlen(job)), 202);
+  assert_int_equal(fake_jobs(), 1);
+  free(job);
+}
+
+/* Paths that climb out of /v1/jobs/ never reach another route or a file: h2o normalizes the
+ * path first, and a job id is only ever looked up, never opened. */
+static void test_path_traversal(void **state)
+{
+  (void)state;
+  resp_t r;
+  static const struct {
+    const char *path;
+    long status;
+  } cases[] = {
+      {"/v1/jobs/../../etc/passwd", 404},      /* normalized to /etc/passwd: no such route */
+      {"/v1/jobs/%2e%2e/%2e%2e/etc/passwd", 404},
+      {"/v1/jobs/..%2f..%2fetc%2fpasswd", 404}, /* an id with slashes: no such job */
+      {"/v1/jobs/%2e%2e%2fstatus", 200},        /* decoded and normalized: /v1/status */
+      {"/v1/jobs/../status", 200},              /* normalized to /v1/status, still behind the token */
+      {"/metrics/../v1/status", 200},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    long st = request(&r, "GET", cases[i].path, TOKEN, NULL, NULL, 0);
+    if (st != cases[i].status)
+      fail_msg("%s: %ld, want %ld (%s)", cases[i].path, st, cases[i].status, r.body);
+    assert_null(strstr(r.body, "root:"));
+    if (cases[i].status == 200)
+      assert_int_equal(request(&r, "GET", cases[i].path, NULL, NULL, NULL, 0), 401);
+  }
+}
+
 static void test_one_job(void **state)
 {
   (void)state;
@@ -602,12 +676,128 @@ static void test_not_json(void **state)
   post_json(&r, "/v1/jobs", "this is not json");
   assert_int_equal(r.status, 400);
   json_t *j = parse(&r);
-  assert_string_equal(jstr(j, "error"), "body is not JSON (line 1, column 4)");
+  assert_string_equal(jstr(j, "error"), "body is not JSON: expected '[' or '{' at column 4");
   json_decref(j);
   post_json(&r, "/v1/jobs", "  ");
   assert_int_equal(r.status, 400);
+  j = parse(&r);
+  assert_string_equal(jstr(j, "error"), "no records in the body");
+  json_decref(j);
   static const char *const xml[] = {"Content-Type: text/xml", NULL};
   assert_int_equal(request(&r, "POST", "/v1/jobs", TOKEN, xml, "<a/>", 4), 415);
+  assert_int_equal(fake_jobs(), 0);
+}
+
+/* A body that is not JSON gets the reason `carteiro enqueue` gives, in the same words, and
+ * never the bytes around the error (jansson's own text quotes them: here a CPF). */
+static void test_not_json_reasons(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *body, *error;
+  } cases[] = {
+      {"{\"id\":\"inv-1\",\"recipient\":{\"cpf\":\"" GOOD_CPF "\xff\"}}",
+       "body is not JSON: invalid UTF-8 at column 45"},
+      {"{\"id\":\"inv-1\",\"recipient\":{\"cpf\":\"" GOOD_CPF "\",\"cpf\":\"" GOOD_CPF "\"}}",
+       "body is not JSON: duplicate key at column 52"},
+      {"[{\"id\":\"inv-1\",\"amount_cents\":100000000000000000000000}]",
+       "body is not JSON: number out of range at column 54"},
+      {"{\"id\":\"inv-1\",\n\"name\":\"Maria\nSilva\"}",
+       "body is not JSON: newline inside a string at line 2, column 13"},
+      {"{\"cpf\" \"" GOOD_CPF "\"}", "body is not JSON: expected ':' after a key at column 20"},
+      {"{\"cpf\":0" GOOD_CPF "}", "body is not JSON: invalid token (text without quotes?) at column 8"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    resp_t r;
+    post_json(&r, "/v1/jobs", cases[i].body);
+    if (r.status != 400 || strstr(r.body, GOOD_CPF) != NULL)
+      fail_msg("case %zu: %ld %s", i, r.status, r.body);
+    json_t *j = parse(&r);
+    if (strcmp(jstr(j, "error"), cases[i].error) != 0)
+      fail_msg("case %zu:\n  got  %s\n  want %s", i, jstr(j, "error"), cases[i].error);
+    json_decref(j);
+  }
+  /* a later line of JSON lines that does not parse is a bad record, with the same reason */
+  char *good = job_json("inv-lines-1", GOOD_CPF);
+  char body[4096];
+  snprintf(body, sizeof(body), "%s\n{\"id\":\"inv-lines-2\",\"cpf\":\"" GOOD_CPF "\xfe\"}\n", good);
+  free(good);
+  resp_t r;
+  post_json(&r, "/v1/jobs", body);
+  assert_int_equal(r.status, 202);
+  assert_null(strstr(r.body, GOOD_CPF));
+  json_t *j = parse(&r);
+  json_t *e = json_array_get(json_object_get(j, "errors"), 0);
+  assert_int_equal(jint(e, "index"), 1);
+  assert_string_equal(jstr(e, "field"), "");
+  assert_string_equal(jstr(e, "reason"), "not JSON: invalid UTF-8 at column 38");
+  json_decref(j);
+  assert_int_equal(fake_jobs(), 1);
+}
+
+/* An id the reply repeats is bounded and printable: a 10 MB id costs a 128-byte echo, marked
+ * as cut, and bytes that are not printable ASCII come back as '?'. */
+static void test_echo_capped(void **state)
+{
+  (void)state;
+  size_t big = 10u << 20;
+  char *id = malloc(big + 1);
+  assert_non_null(id);
+  memset(id, 'A', big);
+  id[big] = '\0';
+  size_t cap = big + 4096;
+  char *body = malloc(cap);
+  assert_non_null(body);
+  int n = snprintf(body, cap, JOB_FMT, id, GOOD_CPF);
+  assert_true(n > 0 && (size_t)n < cap);
+  /* the server's limit is 64 KiB: send it compressed, under a larger limit than the id */
+  size_t zcap = ZSTD_compressBound((size_t)n);
+  void *z = malloc(zcap);
+  size_t zn = ZSTD_compress(z, zcap, body, (size_t)n, 3);
+  assert_false(ZSTD_isError(zn));
+  static const char *const h[] = {"Content-Type: application/json", "Content-Encoding: zstd",
+                                  NULL};
+  resp_t r;
+  request(&r, "POST", "/v1/jobs", TOKEN, h, z, zn);
+  /* decompressed it is over max_body: refused before any record is read */
+  assert_int_equal(r.status, 413);
+  free(z);
+  free(body);
+
+  /* an id just under the body limit, rejected for its length: echoed cut to 128 bytes */
+  size_t mid = MAX_BODY - 1024;
+  id[mid] = '\0';
+  body = malloc(MAX_BODY);
+  n = snprintf(body, MAX_BODY, JOB_FMT, id, GOOD_CPF);
+  assert_true(n > 0 && n < MAX_BODY);
+  post_json(&r, "/v1/jobs", body);
+  assert_int_equal(r.status, 422);
+  assert_true(r.len < 1024);
+  json_t *j = parse(&r);
+  json_t *res = json_array_get(json_object_get(j, "results"), 0);
+  char want[128 + 1];
+  memset(want, 'A', 128);
+  want[128] = '\0';
+  assert_string_equal(jstr(res, "id"), want);
+  assert_true(json_is_true(json_object_get(res, "id_truncated")));
+  json_t *e = json_array_get(json_object_get(j, "errors"), 0);
+  assert_string_equal(jstr(e, "field"), "id");
+  assert_string_equal(jstr(e, "reason"), "longer than 128 characters");
+  json_decref(j);
+  free(body);
+  free(id);
+
+  /* control characters, a backslash, a quote and a letter beyond ASCII in an id (JSON
+   * "inv-\r\n\\\"x\u00e9"): the echo is printable ASCII and valid JSON */
+  body = job_json("inv-\\r\\n\\\\\\\"x\\u00e9", GOOD_CPF);
+  post_json(&r, "/v1/jobs", body);
+  assert_int_equal(r.status, 422);
+  j = parse(&r);
+  res = json_array_get(json_object_get(j, "results"), 0);
+  assert_string_equal(jstr(res, "id"), "inv-??\\\"x??");
+  assert_null(json_object_get(res, "id_truncated"));
+  json_decref(j);
+  free(body);
   assert_int_equal(fake_jobs(), 0);
 }
 
@@ -715,7 +905,16 @@ static void test_too_large(void **state)
   size_t n = MAX_BODY + 1;
   char *s = malloc(n);
   memset(s, ' ', n);
+  /* h2o refuses it from the Content-Length, before any handler: JSON like every other error */
   assert_int_equal(request(&r, "POST", "/v1/jobs", TOKEN, CT_JSON, s, n), 413);
+  assert_string_equal(r.content_type, "application/json");
+  assert_string_equal(r.body, "{\"error\":\"body larger than the limit\"}\n");
+  /* and so does a chunked body that grows past the limit */
+  static const char *const chunked[] = {"Content-Type: application/json",
+                                        "Transfer-Encoding: chunked", NULL};
+  assert_int_equal(request(&r, "POST", "/v1/jobs", TOKEN, chunked, s, n), 413);
+  assert_string_equal(r.content_type, "application/json");
+  assert_string_equal(r.body, "{\"error\":\"body larger than the limit\"}\n");
   free(s);
   /* more records than one request may carry: 413 with a message, nothing stored */
   n = 10001 * 3;
@@ -898,6 +1097,10 @@ int main(void)
       cmocka_unit_test_setup(test_all_or_nothing, test_setup),
       cmocka_unit_test_setup(test_every_record_bad, test_setup),
       cmocka_unit_test_setup(test_not_json, test_setup),
+      cmocka_unit_test_setup(test_not_json_reasons, test_setup),
+      cmocka_unit_test_setup(test_echo_capped, test_setup),
+      cmocka_unit_test_setup(test_every_bad_token, test_setup),
+      cmocka_unit_test_setup(test_path_traversal, test_setup),
       cmocka_unit_test_setup(test_zstd, test_setup),
       cmocka_unit_test_setup(test_protobuf, test_setup),
       cmocka_unit_test_setup(test_too_large, test_setup),

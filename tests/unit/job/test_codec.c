@@ -294,6 +294,15 @@ static const bad_case_t bad_cases[] = {
      "deliveries[0].chanels: unknown field"},
     {"{\"invoice\":{\"document\":{\"pdf\":\"QQ==\"}}}", CT_EDECODE,
      "invoice.document.pdf: unknown field"},
+    /* a key that is not a plain field name may be a value put in the wrong place: not shown */
+    {"{\"recipient\":{\"12345678909\":\"cpf\"}}", CT_EDECODE,
+     "recipient: unknown field (its name is not shown: not a plain field name)"},
+    {"{\"recipient\":{\"maria@example.com\":1}}", CT_EDECODE,
+     "recipient: unknown field (its name is not shown: not a plain field name)"},
+    {"{\"cpf123\":1}", CT_EDECODE,
+     "unknown field (its name is not shown: not a plain field name)"},
+    {"{\"Nome\":1}", CT_EDECODE, "unknown field (its name is not shown: not a plain field name)"},
+    {"{\"card_last4\":1}", CT_EDECODE, "card_last4: unknown field"},
     /* wrong types */
     {"{\"invoice\":{\"amount_cents\":\"12990\"}}", CT_EDECODE,
      "invoice.amount_cents: expected an integer"},
@@ -314,7 +323,9 @@ static const bad_case_t bad_cases[] = {
     {"{\"notification\":{\"params\":[\"nome\"]}}", CT_EDECODE,
      "notification.params: expected an object"},
     {"{\"notification\":{\"params\":{\"nome\":\"Ana\",\"dia\":15}}}", CT_EDECODE,
-     "notification.params.dia: expected a string"},
+     "notification.params[1]: expected a string"},
+    {"{\"notification\":{\"params\":{\"11987654321\":15}}}", CT_EDECODE,
+     "notification.params[0]: expected a string"},
     /* bad enum names */
     {"{\"kind\":\"boleto\"}", CT_EDECODE, "kind: unknown value; expected invoice or notification"},
     {"{\"kind\":\"INVOICE\"}", CT_EDECODE,
@@ -357,22 +368,28 @@ static const bad_case_t bad_cases[] = {
     {"\"text\"", CT_EDECODE, "line is not a JSON object"},
     {"42", CT_EDECODE, "line is not a JSON object"},
     {"null", CT_EDECODE, "line is not a JSON object"},
-    /* invalid UTF-8 and syntax errors: jansson's message and column */
-    {"{\"id\":\"a\xff\"}", CT_EDECODE,
-     "invalid UTF-8 at column 8: unable to decode byte 0xff near '\"a'"},
+    /* invalid UTF-8 and syntax errors: our words and the column, never jansson's text, which
+     * quotes the input next to the error (a CPF, a phone number) */
+    {"{\"id\":\"a\xff\"}", CT_EDECODE, "not JSON: invalid UTF-8 at column 8"},
     {"{\"id\":\"bad-\xff\xfe\",\"tenant\":\"tim\"}", CT_EDECODE,
-     "invalid UTF-8 at column 11: unable to decode byte 0xff near '\"bad-'"},
+     "not JSON: invalid UTF-8 at column 11"},
+    {"{\"recipient\":{\"cpf\":\"04700015500\xff\"}}", CT_EDECODE,
+     "not JSON: invalid UTF-8 at column 32"},
+    {"{\"recipient\":{\"phone\":\"+5544995294993\xff\"}}", CT_EDECODE,
+     "not JSON: invalid UTF-8 at column 37"},
     {"{\"id\": \"trailing-comma\",}", CT_EDECODE,
-     "invalid JSON at column 25: string or '}' expected near '}'"},
-    {"{\"id\":\"a\",\"id\":\"b\"}", CT_EDECODE,
-     "invalid JSON at column 14: duplicate object key near '\"id\"'"},
-    {"{\"id\":\"a\"} {}", CT_EDECODE, "invalid JSON at column 12: end of file expected near '{'"},
+     "not JSON: expected a key or '}' at column 25"},
+    {"{\"id\":\"a\",\"id\":\"b\"}", CT_EDECODE, "not JSON: duplicate key at column 14"},
+    {"{\"id\":\"a\"} {}", CT_EDECODE, "not JSON: more text after the value at column 12"},
     {"{\n\"id\":\"a\",\n}", CT_EDECODE,
-     "invalid JSON at line 3, column 1: string or '}' expected near '}'"},
-    {"{\"id\":\"\\u0000\"}", CT_EDECODE,
-     "invalid JSON at column 14: \\u0000 is not allowed without JSON_ALLOW_NUL near "
-     "'\"\\u0000\"'"},
-    {"", CT_EDECODE, "invalid JSON at column 0: unexpected token near end of file"},
+     "not JSON: expected a key or '}' at line 3, column 1"},
+    {"{\"id\":\"\\u0000\"}", CT_EDECODE, "not JSON: \\u0000 in a string at column 14"},
+    {"{\"amount\":123456789012345678901234}", CT_EDECODE,
+     "not JSON: number out of range at column 34"},
+    {"{\"cpf\":04700015500x}", CT_EDECODE, "not JSON: invalid token (text without quotes?) at column 8"},
+    {"{\"name\":\"Maria\nSilva\"}", CT_EDECODE, "not JSON: newline inside a string at column 14"},
+    {"{\"name\" \"Maria\"}", CT_EDECODE, "not JSON: expected ':' after a key at column 15"},
+    {"", CT_EDECODE, "not JSON: ends before the value is complete"},
 };
 
 static void decode_errors(void **state) {
@@ -543,10 +560,40 @@ static void to_json_masked(void **state) {
                    "{\"notification\":{\"template_name\":\"welcome\",\"params\":{\"nome\":\"***\"}}}");
   ct_job_free(job);
 
-  job = decode_ok("{\"invoice\":{\"document\":{\"path\":\"a/b.pdf\",\"password_policy\":\"none\"}}}");
+  /* A document path keeps its shape and extension: file names often carry a CPF. */
+  job = decode_ok("{\"invoice\":{\"document\":{\"path\":\"2026-12/04700015500.pdf\","
+                  "\"password_policy\":\"none\"}}}");
   assert_json_text(job, CT_JSON_MASK_PII,
-                   "{\"invoice\":{\"document\":{\"path\":\"a/b.pdf\",\"password_policy\":\"none\"}}}");
+                   "{\"invoice\":{\"document\":{\"path\":\"***/***.pdf\",\"password_policy\":\"none\"}}}");
+  assert_json_text(job, 0,
+                   "{\"invoice\":{\"document\":{\"path\":\"2026-12/04700015500.pdf\","
+                   "\"password_policy\":\"none\"}}}");
   ct_job_free(job);
+  job = decode_ok("{\"invoice\":{\"document\":{\"path\":\"Maria Silva 04700015500\"}}}");
+  assert_json_text(job, CT_JSON_MASK_PII, "{\"invoice\":{\"document\":{\"path\":\"***\"}}}");
+  ct_job_free(job);
+
+  /* A document URL keeps its scheme and host; credentials, path and query are masked. */
+  static const struct {
+    const char *url, *masked;
+  } urls[] = {
+      {"https://user:s3cret@docs.example.com/faturas/04700015500.pdf?sig=abc",
+       "https://***@docs.example.com/***"},
+      {"https://docs.example.com:8443/f.pdf", "https://docs.example.com:8443/***"},
+      {"https://docs.example.com", "https://docs.example.com"},
+      {"https://docs.example.com?cpf=04700015500", "https://docs.example.com/***"},
+      {"not a url 04700015500", "***"},
+  };
+  for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+    char text[256], want[256];
+    snprintf(text, sizeof text, "{\"invoice\":{\"document\":{\"url\":\"%s\"}}}", urls[i].url);
+    snprintf(want, sizeof want, "{\"invoice\":{\"document\":{\"url\":\"%s\"}}}",
+             urls[i].masked);
+    job = decode_ok(text);
+    assert_json_text(job, CT_JSON_MASK_PII, want);
+    assert_json_text(job, 0, text);
+    ct_job_free(job);
+  }
 }
 
 static void to_json_invalid_utf8_from_pb(void **state) {

@@ -931,8 +931,7 @@ static void test_job_kind(void **state) {
   f.inv.amount_cents = 0;
   EXPECT_ERRORS(&f.job, "kind: must be invoice or notification",
                 "invoice.amount_cents: must be positive",
-                "invoice.barcode_line: amount field says 15990 cents, not the invoice's "
-                "amount_cents 0");
+                "invoice.barcode_line: amount field does not equal invoice.amount_cents");
 }
 
 static void test_job_recipient_fields(void **state) {
@@ -969,7 +968,7 @@ static void test_job_deliveries(void **state) {
                 "deliveries[0].channels[2]: repeats whatsapp",
                 "deliveries[1].channels: at least one channel is required",
                 "deliveries[2].channels[1]: channel is unspecified",
-                "deliveries[2].channels[2]: unknown channel 9",
+                "deliveries[2].channels[2]: not a channel this version knows (whatsapp, sms or email)",
                 "deliveries[2].channels[3]: repeats email");
 
   invoice_job(&f);
@@ -1055,18 +1054,14 @@ static void test_job_barcode_cross_checks(void **state) {
   fixture_t f;
   invoice_job(&f);
   f.inv.due_date = "2026-12-11";
-  EXPECT_ERRORS(&f.job, "invoice.barcode_line: due-date factor 1656 means 2026-12-10, not the "
-                        "invoice's due date 2026-12-11");
+  EXPECT_ERRORS(&f.job, "invoice.barcode_line: due-date factor does not give invoice.due_date");
   f.inv.due_date = "2026-12-10";
   f.inv.amount_cents = 15991;
-  EXPECT_ERRORS(&f.job, "invoice.barcode_line: amount field says 15990 cents, not the invoice's "
-                        "amount_cents 15991");
+  EXPECT_ERRORS(&f.job, "invoice.barcode_line: amount field does not equal invoice.amount_cents");
   f.inv.due_date = "2001-01-01";
   EXPECT_ERRORS(&f.job,
-                "invoice.barcode_line: due-date factor 1656 means 2002-04-20, not the "
-                "invoice's due date 2001-01-01",
-                "invoice.barcode_line: amount field says 15990 cents, not the invoice's "
-                "amount_cents 15991");
+                "invoice.barcode_line: due-date factor does not give invoice.due_date",
+                "invoice.barcode_line: amount field does not equal invoice.amount_cents");
 
   /* A check-digit error is the only barcode error: no cross-check on a line that is wrong. */
   invoice_job(&f);
@@ -1093,8 +1088,7 @@ static void test_job_factor_rollover(void **state) {
   f.inv.due_date = "2000-07-03";
   EXPECT_VALID(&f.job);
   f.inv.due_date = "2025-02-21";
-  EXPECT_ERRORS(&f.job, "invoice.barcode_line: due-date factor 1000 means 2025-02-22, not the "
-                        "invoice's due date 2025-02-21");
+  EXPECT_ERRORS(&f.job, "invoice.barcode_line: due-date factor does not give invoice.due_date");
   f.inv.due_date = "2049-10-14";
   EXPECT_VALID(&f.job);
 }
@@ -1111,8 +1105,7 @@ static void test_job_leap_days(void **state) {
   f.inv.due_date = "2028-02-30";
   EXPECT_ERRORS(&f.job, "invoice.due_date: must be a real calendar date, YYYY-MM-DD");
   f.inv.due_date = "2028-03-01";
-  EXPECT_ERRORS(&f.job, "invoice.barcode_line: due-date factor 2102 means 2028-02-29, not the "
-                        "invoice's due date 2028-03-01");
+  EXPECT_ERRORS(&f.job, "invoice.barcode_line: due-date factor does not give invoice.due_date");
   f.inv.due_date = "2100-02-29"; /* not a leap year: divisible by 100, not by 400 */
   EXPECT_ERRORS(&f.job, "invoice.due_date: must be a real calendar date, YYYY-MM-DD");
   f.inv.barcode_line = U_TELECOM;
@@ -1193,7 +1186,8 @@ static void test_job_password_policy(void **state) {
   f.doc.password = "segredo";
   EXPECT_ERRORS(&f.job, "invoice.document.password: only used with password policy explicit");
   f.doc.password_policy = 9;
-  EXPECT_ERRORS(&f.job, "invoice.document.password_policy: unknown value 9",
+  EXPECT_ERRORS(&f.job, "invoice.document.password_policy: not a policy this version knows (none, "
+                "cpf_first4, card_last4 or explicit)",
                 "invoice.document.password: only used with password policy explicit");
   f.doc.password = "";
   f.doc.password_policy = CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_UNSPECIFIED;

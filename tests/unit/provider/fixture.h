@@ -77,7 +77,7 @@ static inline void conf_whatsapp(ct_provider_conf_t *c) {
   memset(c, 0, sizeof *c);
   SET(c->name, "wa-test");
   c->channel = CT_CHANNEL_WHATSAPP;
-  SET(c->base_url, "https://graph.example.com/v19.0/");
+  SET(c->base_url, "https://graph.example.com/v24.0/");
   SET(c->account, "100000000000001");
   c->secret = (char *)"wa-token-synthetic";
   SET(c->template_invoice, "fatura_disponivel");

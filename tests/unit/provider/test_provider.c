@@ -134,7 +134,7 @@ static void test_parts(void **state) {
 
 /* ---- WhatsApp --------------------------------------------------------------------------- */
 
-#define WA_URL "https://graph.example.com/v19.0/100000000000001/messages"
+#define WA_URL "https://graph.example.com/v24.0/100000000000001/messages"
 #define WA_AUTH "Authorization: Bearer wa-token-synthetic"
 #define JSON_TYPE "Content-Type: application/json"
 
@@ -151,7 +151,8 @@ static void test_whatsapp_invoice_template_with_document(void **state) {
   assert_headers(&req, WA_AUTH, JSON_TYPE);
   assert_body_json(&req,
                    "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
-                   "\"to\":\"5511987650001\",\"type\":\"template\",\"template\":{"
+                   "\"to\":\"5511987650001\",\"type\":\"template\","
+                   "\"biz_opaque_callback_data\":\"ct:1:job-0001\",\"template\":{"
                    "\"name\":\"fatura_disponivel\",\"language\":{\"code\":\"pt_BR\"},"
                    "\"components\":["
                    "{\"type\":\"header\",\"parameters\":[{\"type\":\"document\",\"document\":{"
@@ -176,7 +177,7 @@ static void test_whatsapp_upload(void **state) {
   static const uint8_t pdf[] = "%PDF-1.7 synthetic\r\n\0binary\xff";
   ct_build_ctx_t ctx = {.document = pdf, .document_len = sizeof pdf - 1};
   ct_http_request_t req = build_ctx_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0, &ctx);
-  assert_string_equal(req.url, "https://graph.example.com/v19.0/100000000000001/media");
+  assert_string_equal(req.url, "https://graph.example.com/v24.0/100000000000001/media");
   const char *boundary = "carteiro-boundary-00000000";
   char type[128];
   snprintf(type, sizeof type, "Content-Type: multipart/form-data; boundary=%s", boundary);
@@ -219,7 +220,8 @@ static void test_whatsapp_invoice_without_document(void **state) {
   ct_http_request_t req = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0);
   assert_body_json(&req,
                    "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
-                   "\"to\":\"5511987650001\",\"type\":\"template\",\"template\":{"
+                   "\"to\":\"5511987650001\",\"type\":\"template\","
+                   "\"biz_opaque_callback_data\":\"ct:0:job-0001\",\"template\":{"
                    "\"name\":\"fatura_disponivel\",\"language\":{\"code\":\"pt_BR\"},"
                    "\"components\":["
                    "{\"type\":\"body\",\"parameters\":["
@@ -276,13 +278,18 @@ static void test_whatsapp_barcode_part(void **state) {
   ct_http_request_t plain;
   f.invoice.document = NULL;
   plain = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 1);
+  /* the same message but for the part number it is correlated by */
+  char *at = strstr(plain.body, "\"ct:1:job-0001\"");
+  assert_non_null(at);
+  at[4] = '2';
   assert_string_equal(plain.body, req.body);
   ct_http_request_free(&plain);
   assert_string_equal(req.url, WA_URL);
   assert_headers(&req, WA_AUTH, JSON_TYPE);
   assert_body_json(&req,
                    "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
-                   "\"to\":\"5511987650001\",\"type\":\"template\",\"template\":{"
+                   "\"to\":\"5511987650001\",\"type\":\"template\","
+                   "\"biz_opaque_callback_data\":\"ct:2:job-0001\",\"template\":{"
                    "\"name\":\"fatura_codigo_barras\",\"language\":{\"code\":\"pt_BR\"},"
                    "\"components\":[{\"type\":\"body\",\"parameters\":["
                    "{\"type\":\"text\",\"text\":\"" TEST_BARCODE "\"}]}]}}");
@@ -298,7 +305,8 @@ static void test_whatsapp_notification_params_in_key_order(void **state) {
   ct_http_request_t req = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0);
   assert_body_json(&req,
                    "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
-                   "\"to\":\"5511987650001\",\"type\":\"template\",\"template\":{"
+                   "\"to\":\"5511987650001\",\"type\":\"template\","
+                   "\"biz_opaque_callback_data\":\"ct:0:job-0001\",\"template\":{"
                    "\"name\":\"boas_vindas\",\"language\":{\"code\":\"pt_BR\"},"
                    "\"components\":[{\"type\":\"body\",\"parameters\":["
                    "{\"type\":\"text\",\"text\":\"01/12\"},"
@@ -311,7 +319,8 @@ static void test_whatsapp_notification_params_in_key_order(void **state) {
   req = build_ok(&ct_provider_whatsapp, &conf, NULL, &f.job, 0);
   assert_body_json(&req,
                    "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
-                   "\"to\":\"5511987650001\",\"type\":\"template\",\"template\":{"
+                   "\"to\":\"5511987650001\",\"type\":\"template\","
+                   "\"biz_opaque_callback_data\":\"ct:0:job-0001\",\"template\":{"
                    "\"name\":\"boas_vindas\",\"language\":{\"code\":\"pt_BR\"}}}");
   ct_http_request_free(&req);
 
@@ -523,7 +532,8 @@ static void test_email_body(void **state) {
                    "{\"type\":\"text/plain\",\"value\":\"Ola, Maria Teste. Fatura 2026-0001: "
                    "R$ 1.234,56, vence em 10/12/2026.\"},"
                    "{\"type\":\"text/html\",\"value\":\"<p>Ola, Maria Teste.</p><p><b>R$ "
-                   "1.234,56</b> em 10/12/2026</p>\"}]}");
+                   "1.234,56</b> em 10/12/2026</p>\"}],"
+                   "\"custom_args\":{\"ct_job\":\"job-0001\",\"ct_part\":\"0\"}}");
   ct_http_request_free(&req);
 }
 
@@ -561,6 +571,72 @@ static void test_email_attachment(void **state) {
                            "once encoded");
 }
 
+/* The built-in pt-BR e-mail says the PDF is attached only when it is, and that it has a
+ * password only when it has one. */
+static void test_email_pdf_line(void **state) {
+  (void)state;
+  static const char ini[] = "[provider.email-test]\nkind = email\n"
+                            "base_url = https://mail.example.com\n"
+                            "sender = faturas@banco.example.com\nsecret_file = /nonexistent\n";
+  ct_config_t *cfg = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+  assert_int_equal(ct_config_parse("t.ini", ini, strlen(ini),
+                                   CT_CONFIG_NO_ENV | CT_CONFIG_NO_FILES, &cfg, errs, &nerr), 0);
+  const ct_templates_t *t = ct_config_templates(cfg, "pt-BR");
+  ct_provider_conf_t conf;
+  conf_email(&conf);
+  fixture_t f;
+  fixture_invoice(&f);
+  static const uint8_t pdf[] = "%PDF-1.7 x";
+  static const char head[] = "Ol\xc3\xa1, Maria Teste.\n\nSua fatura 2026-0001, no valor de "
+                             "R$ 1.234,56, vence em 10/12/2026.\n\nLinha digit\xc3\xa1vel: "
+                             TEST_BARCODE "\n";
+  static const char html_head[] =
+      "<p>Ol\xc3\xa1, Maria Teste.</p><p>Sua fatura <b>2026-0001</b>, no valor de <b>R$ "
+      "1.234,56</b>, vence em <b>10/12/2026</b>.</p><p>Linha digit\xc3\xa1vel:<br><code>"
+      TEST_BARCODE "</code></p>";
+  static const struct {
+    bool attach;
+    int policy;
+    const char *text_tail, *html_tail;
+  } cases[] = {
+      {false, 0, "", ""},
+      {true, CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_NONE,
+       "\nO PDF da fatura segue anexo.\n", "<p>O PDF da fatura segue anexo.</p>"},
+      {true, CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_UNSPECIFIED,
+       "\nO PDF da fatura segue anexo.\n", "<p>O PDF da fatura segue anexo.</p>"},
+      {true, CARTEIRO__V1__PASSWORD_POLICY__PASSWORD_POLICY_CPF_FIRST4,
+       "\nO PDF da fatura segue anexo, protegido por senha.\n",
+       "<p>O PDF da fatura segue anexo, protegido por senha.</p>"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fixture_invoice(&f);
+    ct_build_ctx_t ctx = {0};
+    if (cases[i].attach) {
+      with_document(&f);
+      f.document.password_policy = cases[i].policy;
+      ctx.document = pdf;
+      ctx.document_len = sizeof pdf - 1;
+    }
+    ct_http_request_t req = build_ctx_ok(&ct_provider_email, &conf, t, &f.job, 0, &ctx);
+    json_t *body = json_loads(req.body, 0, NULL);
+    assert_non_null(body);
+    json_t *content = json_object_get(body, "content");
+    char want[1024];
+    snprintf(want, sizeof want, "%s%s", head, cases[i].text_tail);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(content, 0), "value")),
+                        want);
+    snprintf(want, sizeof want, "%s%s", html_head, cases[i].html_tail);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(content, 1), "value")),
+                        want);
+    assert_int_equal(json_array_size(json_object_get(body, "attachments")), cases[i].attach);
+    json_decref(body);
+    ct_http_request_free(&req);
+  }
+  ct_config_free(cfg);
+}
+
 static void test_email_escapes_html_and_flattens_headers(void **state) {
   (void)state;
   fixture_t f;
@@ -582,7 +658,64 @@ static void test_email_escapes_html_and_flattens_headers(void **state) {
                    "{\"type\":\"text/plain\",\"value\":\"Ola, Ana <b>&\\\"'\\r\\nX. Fatura "
                    "2026-0001: R$ 1.234,56, vence em 10/12/2026.\"},"
                    "{\"type\":\"text/html\",\"value\":\"<p>Ola, Ana &lt;b&gt;&amp;&quot;&#39;"
-                   "\\r\\nX.</p><p><b>R$ 1.234,56</b> em 10/12/2026</p>\"}]}");
+                   "\\r\\nX.</p><p><b>R$ 1.234,56</b> em 10/12/2026</p>\"}],"
+                   "\"custom_args\":{\"ct_job\":\"job-0001\",\"ct_part\":\"0\"}}");
+  ct_http_request_free(&req);
+}
+
+/* SendGrid refuses a to.name holding ',' or ';': the name goes quoted, as SendGrid's own
+ * libraries send it, and the e-mail still goes. */
+static void test_email_name_with_comma_is_quoted(void **state) {
+  (void)state;
+  fixture_t f;
+  fixture_invoice(&f);
+  ct_provider_conf_t conf;
+  conf_email(&conf);
+  ct_templates_t t;
+  templates_ptbr(&t);
+  static const struct {
+    const char *name, *sent;
+  } cases[] = {
+      {"Ara\xc3\xbajo, Jos\xc3\xa9 Ant\xc3\xb4nio", "\"Ara\xc3\xbajo, Jos\xc3\xa9 Ant\xc3\xb4nio\""},
+      {"Silva; Maria", "\"Silva; Maria\""},
+      {"Souza, \"Jo\\\"\nAna", "\"Souza, Jo Ana\""},
+      {"Maria Teste", "Maria Teste"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    f.recipient.name = (char *)cases[i].name;
+    ct_http_request_t req = build_ok(&ct_provider_email, &conf, &t, &f.job, 0);
+    json_t *body = json_loads(req.body, 0, NULL);
+    assert_non_null(body);
+    json_t *to = json_array_get(
+        json_object_get(json_array_get(json_object_get(body, "personalizations"), 0), "to"), 0);
+    assert_string_equal(json_string_value(json_object_get(to, "email")), TEST_EMAIL);
+    assert_string_equal(json_string_value(json_object_get(to, "name")), cases[i].sent);
+    json_decref(body);
+    ct_http_request_free(&req);
+  }
+}
+
+/* With webhook_public_url, every SMS names its job and part in a StatusCallback URL. */
+static void test_sms_status_callback(void **state) {
+  (void)state;
+  fixture_t f;
+  fixture_invoice(&f);
+  f.job.id = (char *)"inv 7/2026&x";
+  ct_provider_conf_t conf;
+  conf_sms(&conf);
+  SET(conf.webhook_url, "https://hooks.example.com/webhooks/sms-test");
+  ct_templates_t t;
+  templates_ptbr(&t);
+  t.sms_invoice = (char *)"Fatura {number}";
+  ct_http_request_t req = build_ok(&ct_provider_sms, &conf, &t, &f.job, 0);
+  assert_string_equal(req.body, "To=%2B5511987650001&From=%2B5511300000000&Body=Fatura+2026-0001"
+                                "&StatusCallback=https%3A%2F%2Fhooks.example.com%2Fwebhooks%2F"
+                                "sms-test%3Fjob%3Dinv%2B7%252F2026%2526x%26part%3D0");
+  ct_http_request_free(&req);
+  /* without a public URL there is nothing to call back */
+  conf.webhook_url[0] = '\0';
+  req = build_ok(&ct_provider_sms, &conf, &t, &f.job, 0);
+  assert_null(strstr(req.body, "StatusCallback"));
   ct_http_request_free(&req);
 }
 
@@ -632,8 +765,11 @@ int main(void) {
       cmocka_unit_test(test_sms_refusals),
       cmocka_unit_test(test_email_body),
       cmocka_unit_test(test_email_attachment),
+      cmocka_unit_test(test_email_pdf_line),
       cmocka_unit_test(test_email_escapes_html_and_flattens_headers),
       cmocka_unit_test(test_email_refusals),
+      cmocka_unit_test(test_email_name_with_comma_is_quoted),
+      cmocka_unit_test(test_sms_status_callback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

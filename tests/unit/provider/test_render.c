@@ -181,12 +181,62 @@ static void test_render_html_escapes_values_only(void **state) {
   free(got);
 }
 
+/* Sections: kept or dropped by what goes with the message; anything malformed stays text. */
+static void test_render_sections(void **state) {
+  (void)state;
+  fixture_t f;
+  fixture_invoice(&f);
+  static const struct {
+    const char *tmpl;
+    unsigned flags;
+    const char *want;
+  } cases[] = {
+      {"A{#attached} PDF{/attached}.", 0, "A."},
+      {"A{#attached} PDF{/attached}.", CT_RENDER_ATTACHED, "A PDF."},
+      {"A{^attached} no PDF{/attached}.", 0, "A no PDF."},
+      {"A{^attached} no PDF{/attached}.", CT_RENDER_ATTACHED, "A."},
+      {"{#attached}PDF{#protected}, locked{/protected}{^protected}, open{/protected}{/attached}",
+       CT_RENDER_ATTACHED | CT_RENDER_PROTECTED, "PDF, locked"},
+      {"{#attached}PDF{#protected}, locked{/protected}{^protected}, open{/protected}{/attached}",
+       CT_RENDER_ATTACHED, "PDF, open"},
+      /* protected means nothing without an attachment */
+      {"{#protected}locked{/protected}", CT_RENDER_PROTECTED, ""},
+      /* placeholders inside a kept section are filled; in a dropped one, not even looked at */
+      {"{#attached}{name}: {amount}{/attached}", CT_RENDER_ATTACHED, "Maria Teste: R$ 1.234,56"},
+      {"{#attached}{name}{/attached}", 0, ""},
+      /* the same name nests */
+      {"{#attached}a{#attached}b{/attached}c{/attached}d", CT_RENDER_ATTACHED, "abcd"},
+      {"{#attached}a{#attached}b{/attached}c{/attached}d", 0, "d"},
+      /* unknown names, a missing closing tag, a stray one: text as written */
+      {"{#signed}x{/signed}", CT_RENDER_ATTACHED, "{#signed}x{/signed}"},
+      {"{#attached}never closed", CT_RENDER_ATTACHED, "{#attached}never closed"},
+      {"stray {/attached} tag", 0, "stray {/attached} tag"},
+      {"{#attached", CT_RENDER_ATTACHED, "{#attached"},
+      {"{#}{^}{/}", 0, "{#}{^}{/}"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *got = ct_render_with(cases[i].tmpl, &f.job, cases[i].flags);
+    assert_non_null(got);
+    if (strcmp(got, cases[i].want) != 0)
+      fail_msg("case %zu: \"%s\" flags %u\n  got  \"%s\"\n  want \"%s\"", i, cases[i].tmpl,
+               cases[i].flags, got, cases[i].want);
+    free(got);
+  }
+  /* HTML: values escaped inside sections too */
+  f.recipient.name = (char *)"<b>Ana</b>";
+  char *got = ct_render_with("{#attached}<p>{name}</p>{/attached}", &f.job,
+                             CT_RENDER_ATTACHED | CT_RENDER_HTML);
+  assert_string_equal(got, "<p>&lt;b&gt;Ana&lt;/b&gt;</p>");
+  free(got);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_format_brl),
       cmocka_unit_test(test_sms_length_gsm7),
       cmocka_unit_test(test_sms_length_ucs2),
       cmocka_unit_test(test_render_invoice),
+      cmocka_unit_test(test_render_sections),
       cmocka_unit_test(test_render_notification),
       cmocka_unit_test(test_render_html_escapes_values_only),
   };

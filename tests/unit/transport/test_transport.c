@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "common/version.h"
 #include "transport/curl/curl_int.h"
 #include "transport/transport.h"
 
@@ -1138,7 +1139,7 @@ static void test_user_agent(void **state) {
   assert_int_equal(ct_transport_send(c->t, &req, on_response, k), 0);
   run_until(c, 2);
   assert_int_equal(c->calls[0].status, 200);
-  assert_string_equal(c->calls[0].body_head, CT_HTTP_USER_AGENT " h2");
+  assert_string_equal(c->calls[0].body_head, CT_USER_AGENT " h2");
   assert_string_equal(c->calls[1].body_head, "billing-bot/2 h2");
   ctx_finish(c);
 }

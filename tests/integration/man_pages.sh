@@ -12,6 +12,9 @@
 # usage: man_pages.sh CARTEIRO CONFIG_KEYS MAN_DIR SOURCE_DIR
 . "$(dirname "$0")/lib.sh"
 ct=$1 keys_bin=$2 man=$3 src=$4
+# The page gives the loader's defaults: configuration overrides from the environment the suite
+# may run with (CARTEIRO_CARTEIRO_TRANSPORT=curl for the libcurl pass) are not defaults.
+while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^CARTEIRO_(CARTEIRO|PROVIDER|CLUSTER)_' || true)
 for tool in mandoc man python3; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not found (tools/setup installs it)" >&2; exit 1; }
 done

@@ -6,16 +6,21 @@
 #
 # usage: bench/e2e.sh [--build DIR] [--jobs N] [--latency MS] [--inflight N] [--workers N]
 #                     [--connections N] [--streams N] [--channel sms|email|whatsapp] [--pdf]
+#                     [--transport auto|curl] [--h2-connections N] [--rss-trace]
 # --pdf gives every invoice a real PDF (25-45 kB), password-protected and attached (e-mail) or
 # uploaded (WhatsApp) by carteiro; without it the invoices go out as texts only.
-# --connections is per worker and host; the mock allows 100 streams per HTTP/2 connection, so
-# keeping 2,000 requests in flight takes 2,000 / 100 / workers connections per worker.
+# --connections is libcurl's, per worker and host; the mock allows 100 streams per HTTP/2
+# connection, so keeping 2,000 requests in flight takes 2,000 / 100 / workers connections per
+# worker. --transport auto (the default) sends with the native HTTP/2 client, which opens
+# connections as in-flight requests need them, up to --h2-connections per worker (256);
+# --transport curl forces libcurl. --rss-trace samples carteiro's RSS every second and adds
+# the samples (MiB) to the result.
 # Prints one JSON line with every figure. Not a test: it asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=build/release jobs=50000 latency=0 inflight=2000 workers=2 channel=sms connections=2 streams=100
-pdf=0
+pdf=0 transport=auto h2conns=256 rss_trace=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -27,7 +32,10 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2; shift 2 ;;
     --streams) streams=$2; shift 2 ;;
     --pdf) pdf=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --transport) transport=$2; shift 2 ;;
+    --h2-connections) h2conns=$2; shift 2 ;;
+    --rss-trace) rss_trace=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "e2e.sh: unknown option $1" >&2; exit 64 ;;
   esac
 done
@@ -65,6 +73,8 @@ take_batch = 1000
 ca_file = $T/ca/ca.crt
 document_root = $T/docs
 log_level = warn
+transport = $transport
+h2_max_connections = $h2conns
 [provider.wa]
 kind = whatsapp
 base_url = $base/v24.0
@@ -100,11 +110,25 @@ pdfopt=()
 "$bin/carteiro" enqueue --quiet --spool "$T/spool.db" "$T/jobs.pbs.zst"
 
 /usr/bin/time -f '%U %S %M' -o "$T/time" ${E2E_WRAP:-} "$bin/carteiro" run --config "$T/carteiro.ini" \
-  --drain --report >"$T/report.json" 2>"$T/run.log"
+  --drain --report >"$T/report.json" 2>"$T/run.log" &
+run_pid=$!
+: >"$T/rss"
+if [ "$rss_trace" = 1 ]; then
+  ct_pid=""
+  while kill -0 "$run_pid" 2>/dev/null; do
+    [ -n "$ct_pid" ] || ct_pid=$(pgrep -P "$run_pid" -x carteiro || true)
+    [ -n "$ct_pid" ] && awk '/^VmRSS/ { printf "%.1f\n", $2 / 1024 }' "/proc/$ct_pid/status" >>"$T/rss" 2>/dev/null || true
+    sleep 1
+  done
+fi
+wait "$run_pid"
 read -r user sys maxrss_kb <"$T/time"
+rss_samples="[$(paste -sd, "$T/rss")]"
 delivered=$(jq -r .delivered "$T/report.json")
 seconds=$(jq -r .seconds "$T/report.json")
 dups=$(curl -s --cacert "$T/ca/ca.crt" "$base/stats" | jq -r .total.duplicates)
+unanswered=$(jq -c .unanswered "$T/report.json")
+retried=$(jq -r .retried "$T/report.json")
 
 # h2load: the same endpoint, the same kind of request, one connection, as many streams.
 case "$channel" in
@@ -128,12 +152,16 @@ h2rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' "$T/h2load.out")
 
 awk -v d="$delivered" -v s="$seconds" -v u="$user" -v y="$sys" -v r="$maxrss_kb" \
     -v h="${h2rps:-0}" -v l="$latency" -v i="$inflight" -v w="$workers" -v c="$channel" \
-    -v n="$jobs" -v dup="$dups" -v cn="$connections" -v st="$streams" -v pdf="$pdf" 'BEGIN {
+    -v n="$jobs" -v dup="$dups" -v cn="$connections" -v st="$streams" -v pdf="$pdf" \
+    -v tr="$transport" -v un="$unanswered" -v rt="$retried" -v rs="$rss_samples" 'BEGIN {
   rate = s > 0 ? d / s : 0
-  printf "{\"pdf\":%s,\"channel\":\"%s\",\"jobs\":%d,", (pdf ? "true" : "false"), c, n
+  printf "{\"transport\":\"%s\",\"pdf\":%s,\"channel\":\"%s\",\"jobs\":%d,", tr, (pdf ? "true" : "false"), c, n
   printf "\"delivered\":%d,\"latency_ms\":%d,\"workers\":%d,", d, l, w
   printf "\"max_inflight\":%d,\"connections\":%d,\"streams\":%d,", i, cn, st
   printf "\"seconds\":%.3f,\"deliveries_per_s\":%.0f,", s, rate
   printf "\"cpu_us_per_delivery\":%.1f,\"peak_rss_mib\":%.1f,", (d > 0 ? (u + y) * 1e6 / d : 0), r / 1024
-  printf "\"h2load_rps\":%.0f,\"fraction_of_h2load\":%.3f,\"duplicates\":%d}\n", h, (h > 0 ? rate / h : 0), dup
+  printf "\"h2load_rps\":%.0f,\"fraction_of_h2load\":%.3f,\"duplicates\":%d,", h, (h > 0 ? rate / h : 0), dup
+  printf "\"retried\":%d,\"unanswered\":%s", rt, un
+  if (rs != "[]") printf ",\"rss_mib_each_s\":%s", rs
+  printf "}\n"
 }'

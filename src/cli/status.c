@@ -375,6 +375,20 @@ static void print_screen(const target_t *t, json_t *doc) {
              nodes, nodes == 1 ? "" : "s");
   }
 
+  json_t *tr = json_object_get(doc, "transport");
+  if (json_is_object(tr)) {
+    json_t *req = json_object_get(tr, "requests");
+    json_t *h2 = json_object_get(tr, "h2");
+    printf("transport  nghttp2 %lld requests, libcurl %lld  (h2: %lld connections, %lld GOAWAY, "
+           "%lld refused streams sent again, %lld PING timeouts)\n",
+           num(req, "nghttp2"), num(req, "libcurl"), num(h2, "connections"), num(h2, "goaway"),
+           num(h2, "refused_streams"), num(h2, "ping_timeouts"));
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(tr, "origins"), i, o)
+      printf("           %s  %s (%s)\n", str(o, "origin", "?"), str(o, "client", "?"),
+             str(o, "reason", "?"));
+  }
   printf("\n%-20s %-8s %9s %9s %9s %7s %7s %-13s %-18s %-9s %s\n", "PROVIDER", "CHANNEL",
          "MSG/S 10s", "MSG/S 1m", "ACCEPTED", "FAILED", "REFUSED", "IN FLIGHT", "RATE LIMIT",
          "BREAKER", "PAUSED");

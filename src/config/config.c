@@ -90,6 +90,8 @@ static const key_t_ daemon_keys[] = {
     STR(ct_config_t, nats_ca_file),
     STR(ct_config_t, nats_cert_file),
     STR(ct_config_t, nats_key_file),
+    STR(ct_config_t, transport),
+    UINT(ct_config_t, h2_max_connections, 1, 4096),
     STR(ct_config_t, webhook_listen),
     STR(ct_config_t, webhook_tls_cert),
     STR(ct_config_t, webhook_tls_key),
@@ -1098,6 +1100,8 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
   cfg->nats_ack_wait_ms = 30000;
   cfg->nats_max_ack_pending = 100000;
   cfg->nats_duplicate_window_ms = 3600000;
+  snprintf(cfg->transport, sizeof cfg->transport, "auto");
+  cfg->h2_max_connections = 256;
   cfg->webhook_max_body_kb = 4096;
   cfg->event_retention_ms = (int64_t)7 * 86400 * 1000;
 
@@ -1171,6 +1175,8 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
       problem(&ld, "[cluster] bucket", "must be 1-63 characters of [A-Za-z0-9_-]");
   }
   check_nats(&ld);
+  if (strcmp(cfg->transport, "auto") != 0 && strcmp(cfg->transport, "curl") != 0)
+    problem(&ld, "[carteiro] transport", "must be auto or curl");
   if (cfg->backoff_cap_ms < cfg->backoff_base_ms)
     problem(&ld, "[carteiro] backoff_cap", "is smaller than backoff_base");
   if (cfg->document_memory_budget_mb < cfg->document_memory_mb)

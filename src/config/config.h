@@ -139,6 +139,8 @@ typedef struct {
   uint32_t spool_high_water;   /* READY jobs above which ingest answers 503 */
   uint32_t min_free_disk_mb;   /* free space under which ingest answers 503 */
   char log_level[16];
+  char transport[8];           /* "auto": native HTTP/2 where ALPN says h2; "curl": libcurl */
+  uint32_t h2_max_connections; /* native client: connections per provider host and worker */
   /* The JetStream spool (spool = nats://...): see ct_spool_nats_options_t. */
   char nats_stream[64];
   char nats_dlq_stream[64];

@@ -2,6 +2,7 @@
 #include "http/http_int.h"
 
 #include "common/error.h"
+#include "transport/transport.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -100,11 +101,31 @@ void ct__http_metrics(ct_http_server_t *s, h2o_req_t *req)
 {
   textbuf_t b = {NULL, 0, 0, false};
   s->engine.metrics(s->engine.ctx, metrics_write, &b);
+  ct_transport_metrics(metrics_write, &b);
   if (b.failed)
     ct__http_send(req, 500, "text/plain; charset=utf-8", H2O_STRLIT("metrics too large\n"));
   else
     ct__http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
   free(b.p);
+}
+
+/* Which HTTP client each provider origin goes to, and the requests each client took. */
+static json_t *transport_json(void)
+{
+  ct_transport_stats_t st;
+  ct_transport_stats(&st);
+  json_t *origins = json_array();
+  for (size_t i = 0; origins != NULL && i < st.n_origins; i++)
+    json_array_append_new(origins,
+                          json_pack("{s:s, s:s, s:s}", "origin", st.origins[i].origin, "client",
+                                    ct_transport_client_name(st.origins[i].client), "reason",
+                                    ct_transport_reason_name(st.origins[i].reason)));
+  return json_pack("{s:{s:I, s:I}, s:o?, s:{s:I, s:I, s:I, s:I}}", "requests", "nghttp2",
+                   (json_int_t)st.requests[CT_TRANSPORT_NGHTTP2], "libcurl",
+                   (json_int_t)st.requests[CT_TRANSPORT_LIBCURL], "origins", origins, "h2",
+                   "connections", (json_int_t)st.h2_connections, "goaway",
+                   (json_int_t)st.h2_goaway, "refused_streams", (json_int_t)st.h2_refused,
+                   "ping_timeouts", (json_int_t)st.h2_ping_timeouts);
 }
 
 void ct__http_status(ct_http_server_t *s, h2o_req_t *req)
@@ -121,7 +142,8 @@ void ct__http_status(ct_http_server_t *s, h2o_req_t *req)
   /* the engine never sees the records refused here, so the server adds their count */
   json_t *enq = doc != NULL ? json_object_get(doc, "enqueue") : NULL;
   if (enq == NULL ||
-      json_object_set_new(enq, "rejected", json_integer((json_int_t)s->rejected)) != 0) {
+      json_object_set_new(enq, "rejected", json_integer((json_int_t)s->rejected)) != 0 ||
+      json_object_set_new(doc, "transport", transport_json()) != 0) {
     json_decref(doc);
     ct__http_send_error(req, 500, "out of memory");
     return;

@@ -1125,6 +1125,8 @@ int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
       .max_host_connections = 1,
       .max_streams = 1,
       .max_total_connections = 0,
+      .kind = strcmp(opts->cfg->transport, "curl") == 0 ? CT_TRANSPORT_CURL : CT_TRANSPORT_AUTO,
+      .max_origin_connections = opts->cfg->h2_max_connections,
   };
   for (size_t i = 0; i < opts->cfg->n_providers; i++) {
     const ct_provider_conf_t *p = &opts->cfg->providers[i];

@@ -12,6 +12,9 @@
 # usage: man_pages.sh CARTEIRO CONFIG_KEYS MAN_DIR SOURCE_DIR
 . "$(dirname "$0")/lib.sh"
 ct=$1 keys_bin=$2 man=$3 src=$4
+# The page gives the loader's defaults: configuration overrides from the environment the suite
+# may run with (CARTEIRO_CARTEIRO_TRANSPORT=curl for the libcurl pass) are not defaults.
+while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^CARTEIRO_(CARTEIRO|PROVIDER|CLUSTER)_' || true)
 for tool in mandoc man python3; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not found (tools/setup installs it)" >&2; exit 1; }
 done
@@ -68,7 +71,7 @@ done
 "$keys_bin" >"$T/keys.tsv"
 expect_eq "config tables read" true "$([ "$(wc -l <"$T/keys.tsv")" -ge 50 ] && echo true || echo false)"
 undescribed=$(awk '/^\.SH KEYS NOT DESCRIBED YET$/ { on = 1; next } /^\.SH / { on = 0 }
-  on && prev == ".TP" { print } { prev = $0 }' "$man/carteiro.ini.5" | sed -nE 's/^\\fB([a-z_]+)\\fR.*/\1/p' | xargs)
+  on && prev == ".TP" { print } { prev = $0 }' "$man/carteiro.ini.5" | sed -nE 's/^\\fB([a-z0-9_]+)\\fR.*/\1/p' | xargs)
 expect_eq "carteiro.ini.5: every key has its paragraph (add '.\\\" @key SECTION KEY' and prose to docs/man/carteiro.ini.5.in)" \
   "" "$undescribed"
 # One pass over the page: each key's entry, its default against the loader's, and the
@@ -85,7 +88,7 @@ for ln in open(page).read().splitlines():
     if ln.startswith(".SH "):
         sec, cur = heads.get(ln), None
     elif sec and prev == ".TP":
-        m = re.match(r"^\\fB([a-z_]+)\\fR = ", ln)
+        m = re.match(r"^\\fB([a-z0-9_]+)\\fR = ", ln)
         cur = (sec, m.group(1)) if m else None
         if cur:
             entries.setdefault(cur, [])

@@ -628,6 +628,7 @@ static const char usage[] =
     "                             (rates 0..1), server_error_status, retry_after (s), slow_ms\n"
     "      --reject PROV=RULE     permanent failure for a recipient: VALUE, prefix:V, suffix:V\n"
     "      --revoked PROV         answer 401 to every request (revoked credentials)\n"
+    "      --http1-only           no h2 in ALPN: clients speak HTTP/1.1\n"
     "      --template NAME:LANG:HEADER:N  approved WhatsApp template (HEADER none, text,\n"
     "                             document, image, video; N body parameters)\n"
     "      --callback PROV.KEY=V  status callbacks after a 2xx: url, secret (WhatsApp app\n"
@@ -711,6 +712,7 @@ enum {
   OPT_REJECT,
   OPT_REVOKED,
   OPT_TEMPLATE,
+  OPT_HTTP1,
   OPT_CALLBACK,
   OPT_CALLBACK_CA,
   OPT_SG_SIGNING_KEY,
@@ -737,6 +739,9 @@ static int apply_option(mock_config_t *c, int opt, const char *arg, char *err)
     return 0;
   case 'q':
     c->quiet = true;
+    return 0;
+  case OPT_HTTP1:
+    c->http1_only = true;
     return 0;
   case OPT_PORT_FILE:
   case OPT_CERT:
@@ -884,6 +889,7 @@ int mock_config_from_args(mock_config_t *c, int argc, char **argv)
       {"reject", required_argument, NULL, OPT_REJECT},
       {"revoked", required_argument, NULL, OPT_REVOKED},
       {"template", required_argument, NULL, OPT_TEMPLATE},
+      {"http1-only", no_argument, NULL, OPT_HTTP1},
       {"callback", required_argument, NULL, OPT_CALLBACK},
       {"callback-ca", required_argument, NULL, OPT_CALLBACK_CA},
       {"sendgrid-signing-key", required_argument, NULL, OPT_SG_SIGNING_KEY},

@@ -172,6 +172,7 @@ typedef struct {
   size_t keep_files;   /* the file store's limits; the only process-wide keys POST /config */
   uint64_t keep_bytes; /* may change, since lowering them only evicts */
   bool quiet;
+  bool http1_only; /* ALPN without h2: every client speaks HTTP/1.1 (carteiro's libcurl path) */
   mock_prov_conf_t prov[MOCK_PROV_COUNT];
   /* callbacks, process-wide */
   char cb_ca[MOCK_PATH_LEN];         /* CA the client's webhook certificate is checked with */

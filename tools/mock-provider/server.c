@@ -255,8 +255,11 @@ static int setup_tls(mock_t *m)
             m->conf.key);
     goto fail_ctx;
   }
-  /* h2 first; a client that offers only http/1.1 gets no ALPN match and h2o speaks 1.1 */
-  h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+  /* h2 first; a client that offers only http/1.1 gets no ALPN match and h2o speaks 1.1.
+   * --http1-only registers nothing: every client gets HTTP/1.1, as from an API front end
+   * without HTTP/2. */
+  if (!m->conf.http1_only)
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
   m->ssl_ctx = ctx;
   return 0;
 

@@ -3,7 +3,7 @@
  *
  * HOW WORK FLOWS
  *
- * ct_transport_send takes an idle `req_t` (a request slot that keeps its easy handle between
+ * ct__curl_send takes an idle `req_t` (a request slot that keeps its easy handle between
  * requests) from the free list, or makes one; resets and sets up the easy handle
  * (CURLOPT_PRIVATE points back at the req_t), moves it to the in-flight list and adds it to
  * the multi. Nothing completes inside send: libcurl only asks, through the timer callback,
@@ -23,7 +23,7 @@
  * becomes a ct_http_response_t for the user's callback, and returns to the free list (freed
  * instead when the list is full: its size is bounded).
  *
- * While a transfer runs, the write callback keeps at most CT__CURL_BODY_CAP bytes of the body
+ * While a transfer runs, the write callback keeps at most CT__HTTP_BODY_CAP bytes of the body
  * and the header callback picks Retry-After and X-Message-Id out of the headers (response.c).
  *
  * LIFETIMES (libuv: a handle's memory is released only in or after its close_cb; nothing is
@@ -33,7 +33,7 @@
  *     socket_action it runs; the memory stays valid until the close_cb, later.
  *   - req_t: owned by the transport. The user's callback runs before the req_t is recycled
  *     and the response points into the req_t, hence "valid during the call only".
- *   - the transport: ct_transport_close refuses new sends, stops every poll, and turns the
+ *   - the transport: ct__curl_close refuses new sends, stops every poll, and turns the
  *     one uv_timer into a 0 ms teardown timer, so teardown never runs inside a caller's stack
  *     (close is often called from a completion callback, in the middle of a drain). Teardown
  *     aborts what is still in flight (callback with CT_HTTP_OTHER "transport closed"),
@@ -47,7 +47,6 @@
 #include "common/error.h"
 #include "common/list.h"
 #include "common/version.h"
-#include "transport/transport.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -74,7 +73,7 @@ typedef enum {
 
 typedef struct req {
   ct_list_t link; /* on t->inflight or t->idle */
-  ct_transport_t *t;
+  ct__curl_t *t;
   CURL *easy;
   bool used;                   /* the easy handle carried a request before: reset it */
   struct curl_slist *headers;  /* copies of http.headers, wiped before they are freed */
@@ -85,18 +84,18 @@ typedef struct req {
   char *body; /* NUL-terminated when not NULL */
   size_t body_len;
   size_t body_cap;
-  ct__curl_headers_t hdr;
+  ct__resp_headers_t hdr;
   char errbuf[CURL_ERROR_SIZE];
 } req_t;
 
 typedef struct sock {
   uv_poll_t poll;
   ct_list_t link; /* on t->socks until closed */
-  ct_transport_t *t;
+  ct__curl_t *t;
   curl_socket_t fd;
 } sock_t;
 
-struct ct_transport {
+struct ct__curl {
   uv_loop_t *loop;
   CURLM *multi;
   uv_timer_t timer; /* libcurl's timeout, then the teardown timer */
@@ -110,12 +109,13 @@ struct ct_transport {
   uint32_t n_idle;
   uint32_t idle_cap;
   ct_list_t socks;  /* sock_t not yet closed */
+  ct__counters_t *counters;
   uint32_t handles; /* uv handles initialised whose close_cb has not run */
   void (*done)(void *arg);
   void *done_arg;
 };
 
-static void drain(ct_transport_t *t);
+static void drain(ct__curl_t *t);
 
 /* ---- libcurl global state ---------------------------------------------------------------- */
 
@@ -130,7 +130,7 @@ static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT
 /* ---- uv handle closing ------------------------------------------------------------------- */
 
 /* Runs after the last close_cb of a closing transport: free it, then tell the owner. */
-static void maybe_finish(ct_transport_t *t) {
+static void maybe_finish(ct__curl_t *t) {
   if (t->state != T_TEARDOWN || t->handles != 0) {
     return;
   }
@@ -145,14 +145,14 @@ static void maybe_finish(ct_transport_t *t) {
 
 static void on_sock_closed(uv_handle_t *h) {
   sock_t *s = ct_container_of(h, sock_t, poll);
-  ct_transport_t *t = s->t;
+  ct__curl_t *t = s->t;
   free(s);
   t->handles--;
   maybe_finish(t);
 }
 
 static void on_timer_closed(uv_handle_t *h) {
-  ct_transport_t *t = ct_container_of(h, ct_transport_t, timer);
+  ct__curl_t *t = ct_container_of(h, ct__curl_t, timer);
   t->handles--;
   maybe_finish(t);
 }
@@ -166,7 +166,7 @@ static void sock_close(sock_t *s) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   sock_t *s = ct_container_of(h, sock_t, poll);
-  ct_transport_t *t = s->t;
+  ct__curl_t *t = s->t;
   if (t->state != T_OPEN) {
     return; /* polls are stopped on close; this only guards the contract */
   }
@@ -188,13 +188,13 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 static void on_timeout(uv_timer_t *h);
 
-static void arm_timer(ct_transport_t *t, long timeout_ms) {
+static void arm_timer(ct__curl_t *t, long timeout_ms) {
   uint64_t ms = timeout_ms == 0 ? 1 : (uint64_t)timeout_ms;
   uv_timer_start(&t->timer, on_timeout, ms, 0);
 }
 
 static void on_timeout(uv_timer_t *h) {
-  ct_transport_t *t = ct_container_of(h, ct_transport_t, timer);
+  ct__curl_t *t = ct_container_of(h, ct__curl_t, timer);
   int running = 0;
   curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   drain(t);
@@ -212,7 +212,7 @@ static void on_timeout(uv_timer_t *h) {
 
 /* CURLMOPT_SOCKETFUNCTION. Returns 0, or -1 (libcurl then fails the transfers on s). */
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-  ct_transport_t *t = userp;
+  ct__curl_t *t = userp;
   sock_t *s = socketp;
   (void)easy;
 
@@ -255,7 +255,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 
 /* CURLMOPT_TIMERFUNCTION. */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
-  ct_transport_t *t = userp;
+  ct__curl_t *t = userp;
   (void)multi;
   if (t->state != T_OPEN) {
     return 0; /* the timer belongs to teardown now */
@@ -275,7 +275,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
   req_t *r = userp;
   size_t n = size * nmemb;
-  size_t room = CT__CURL_BODY_CAP - r->body_len;
+  size_t room = CT__HTTP_BODY_CAP - r->body_len;
   size_t take = n < room ? n : room;
   if (take == 0) {
     return n;
@@ -286,8 +286,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
     while (cap < need) {
       cap *= 2;
     }
-    if (cap > CT__CURL_BODY_CAP + 1) {
-      cap = CT__CURL_BODY_CAP + 1;
+    if (cap > CT__HTTP_BODY_CAP + 1) {
+      cap = CT__HTTP_BODY_CAP + 1;
     }
     char *nb = realloc(r->body, cap);
     if (nb == NULL) {
@@ -306,13 +306,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
 static size_t on_header(char *line, size_t size, size_t nitems, void *userp) {
   req_t *r = userp;
   size_t n = size * nitems;
-  ct__curl_headers_line(&r->hdr, line, n, ct_now_ms());
+  ct__resp_headers_line(&r->hdr, line, n, ct_now_ms());
   return n;
 }
 
 /* ---- request slots ----------------------------------------------------------------------- */
 
-static req_t *req_new(ct_transport_t *t) {
+static req_t *req_new(ct__curl_t *t) {
   req_t *r = calloc(1, sizeof *r);
   if (r == NULL) {
     return NULL;
@@ -353,7 +353,7 @@ static void req_clear(req_t *r) {
 
 /* A finished slot goes back on the free list, or away when the list is full or the transport
  * is closing. The easy handle must already be out of the multi. */
-static void req_recycle(ct_transport_t *t, req_t *r) {
+static void req_recycle(ct__curl_t *t, req_t *r) {
   req_clear(r);
   if (t->state == T_OPEN && t->n_idle < t->idle_cap) {
     ct_list_insert_tail(&t->idle, &r->link);
@@ -364,7 +364,7 @@ static void req_recycle(ct_transport_t *t, req_t *r) {
 }
 
 /* Sets up r->easy for r->http. Returns 0 or CT_ENOMEM. */
-static int req_setup(ct_transport_t *t, req_t *r) {
+static int req_setup(ct__curl_t *t, req_t *r) {
   CURL *e = r->easy;
   if (r->used) {
     curl_easy_reset(e); /* keeps the connection, DNS and TLS session caches */
@@ -372,7 +372,7 @@ static int req_setup(ct_transport_t *t, req_t *r) {
   r->used = true;
   r->body_len = 0;
   r->errbuf[0] = '\0';
-  ct__curl_headers_reset(&r->hdr);
+  ct__resp_headers_reset(&r->hdr);
 
   for (size_t i = 0; i < r->http.n_headers; i++) {
     struct curl_slist *l = curl_slist_append(r->headers, r->http.headers[i]);
@@ -412,7 +412,7 @@ static int req_setup(ct_transport_t *t, req_t *r) {
   SET(CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
   SET(CURLOPT_TIMEOUT_MS, t->request_timeout_ms);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
-  SET(CURLOPT_HTTPHEADER, r->headers);
+  SET(CURLOPT_HTTPHEADER, r->headers); /* a User-Agent line there wins over the next one */
   SET(CURLOPT_USERAGENT, CT_USER_AGENT);
   SET(CURLOPT_POST, 1L);
   SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->http.body_len);
@@ -428,7 +428,7 @@ static int req_setup(ct_transport_t *t, req_t *r) {
 }
 
 /* The user's callback, then the slot goes back. The easy handle is out of the multi. */
-static void req_complete(ct_transport_t *t, req_t *r, ct_http_failure_t failure, int status,
+static void req_complete(ct__curl_t *t, req_t *r, ct_http_failure_t failure, int status,
                          const char *detail) {
   uint64_t elapsed_ms = (uv_hrtime() - r->start_ns) / 1000000u;
   ct_http_response_t resp = {
@@ -446,7 +446,7 @@ static void req_complete(ct_transport_t *t, req_t *r, ct_http_failure_t failure,
 }
 
 /* A transfer libcurl reported done: out of the multi and the in-flight list, then answered. */
-static void req_done(ct_transport_t *t, req_t *r, CURLcode rc) {
+static void req_done(ct__curl_t *t, req_t *r, CURLcode rc) {
   curl_multi_remove_handle(t->multi, r->easy);
   ct_list_remove(&r->link);
   t->n_inflight--;
@@ -466,7 +466,7 @@ static void req_done(ct_transport_t *t, req_t *r, CURLcode rc) {
 /* Reads every finished transfer; runs after each curl_multi_socket_action. A completion
  * callback may send (adding to the multi is allowed here) or close (teardown waits for its
  * timer), so the loop reads the queue afresh each time. */
-static void drain(ct_transport_t *t) {
+static void drain(ct__curl_t *t) {
   for (;;) {
     int left = 0;
     CURLMsg *m = curl_multi_info_read(t->multi, &left);
@@ -509,7 +509,8 @@ static uint32_t idle_cap_for(const ct_transport_options_t *o) {
   return (uint32_t)cap;
 }
 
-int ct_transport_new(uv_loop_t *loop, const ct_transport_options_t *opts, ct_transport_t **out) {
+int ct__curl_new(uv_loop_t *loop, const ct_transport_options_t *opts, ct__counters_t *counters,
+                 ct__curl_t **out) {
   assert(loop != NULL && opts != NULL && out != NULL);
   pthread_once(&global_once, global_init);
   if (global_rc != CURLE_OK) {
@@ -517,12 +518,13 @@ int ct_transport_new(uv_loop_t *loop, const ct_transport_options_t *opts, ct_tra
   }
 
   int err = CT_ENOMEM;
-  ct_transport_t *t = calloc(1, sizeof *t);
+  ct__curl_t *t = calloc(1, sizeof *t);
   if (t == NULL) {
     goto fail;
   }
   t->loop = loop;
   t->state = T_OPEN;
+  t->counters = counters;
   t->connect_timeout_ms = clamp_ms(opts->connect_timeout_ms);
   t->request_timeout_ms = clamp_ms(opts->request_timeout_ms);
   t->idle_cap = idle_cap_for(opts);
@@ -582,7 +584,7 @@ fail:
   return err;
 }
 
-int ct_transport_send(ct_transport_t *t, ct_http_request_t *req, ct_transport_cb cb, void *arg) {
+int ct__curl_send(ct__curl_t *t, ct_http_request_t *req, ct_transport_cb cb, void *arg) {
   assert(t != NULL && req != NULL && req->url != NULL && cb != NULL);
   if (t->state != T_OPEN) {
     return CT_ESTATE;
@@ -617,18 +619,19 @@ int ct_transport_send(ct_transport_t *t, ct_http_request_t *req, ct_transport_cb
   }
   memset(req, 0, sizeof *req);
   r->start_ns = uv_hrtime();
+  ct__count(&t->counters->requests[CT_TRANSPORT_LIBCURL], 1);
   ct_list_insert_tail(&t->inflight, &r->link);
   t->n_inflight++;
   return 0;
 }
 
-uint32_t ct_transport_inflight(const ct_transport_t *t) { return t->n_inflight; }
+uint32_t ct__curl_inflight(const ct__curl_t *t) { return t->n_inflight; }
 
-uint32_t ct__transport_idle_handles(const ct_transport_t *t) { return t->n_idle; }
+uint32_t ct__curl_idle_handles(const ct__curl_t *t) { return t->n_idle; }
 
 /* The teardown timer: runs from the loop, never inside a caller's stack (see the top). */
 static void on_teardown(uv_timer_t *h) {
-  ct_transport_t *t = ct_container_of(h, ct_transport_t, timer);
+  ct__curl_t *t = ct_container_of(h, ct__curl_t, timer);
   assert(t->state == T_CLOSING);
 
   /* Abort in order of sending. A callback may call send (refused with CT_ESTATE) but cannot
@@ -658,7 +661,7 @@ static void on_teardown(uv_timer_t *h) {
   uv_close((uv_handle_t *)&t->timer, on_timer_closed);
 }
 
-void ct_transport_close(ct_transport_t *t, void (*done)(void *arg), void *arg) {
+void ct__curl_close(ct__curl_t *t, void (*done)(void *arg), void *arg) {
   assert(t != NULL && t->state == T_OPEN);
   t->state = T_CLOSING;
   t->done = done;

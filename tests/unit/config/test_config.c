@@ -708,6 +708,57 @@ static void test_document_limits(void **state) {
   }
 }
 
+/* [carteiro] transport: auto by default, curl on request (file or environment), nothing else;
+ * h2_max_connections bounds the native client's connections per host. The environment the
+ * suite may run with (CARTEIRO_CARTEIRO_TRANSPORT=curl) is put back afterwards. */
+static void test_transport_keys(void **state) {
+  (void)state;
+  const char *outer = getenv("CARTEIRO_CARTEIRO_TRANSPORT");
+  char saved[16] = "";
+  if (outer != NULL)
+    snprintf(saved, sizeof saved, "%s", outer);
+  unsetenv("CARTEIRO_CARTEIRO_TRANSPORT");
+  const char *secret = write_file("tr.token", "s3cret\n");
+  const char *provider = "[provider.sms-1]\nkind = sms\nbase_url = https://127.0.0.1:1\n"
+                         "account = AC1\nsender = +5511999990000\nsecret_file = ";
+  char ini[1024];
+  ct_config_t *cfg = NULL;
+  ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
+  size_t nerr = 0;
+
+  snprintf(ini, sizeof ini, "[carteiro]\n%s%s\n", provider, secret);
+  assert_int_equal(ct_config_load(write_file("tr1.ini", ini), &cfg, errs, &nerr), 0);
+  assert_string_equal(cfg->transport, "auto");
+  assert_int_equal(cfg->h2_max_connections, 256);
+  ct_config_free(cfg);
+
+  snprintf(ini, sizeof ini, "[carteiro]\ntransport = curl\nh2_max_connections = 8\n%s%s\n",
+           provider, secret);
+  assert_int_equal(ct_config_load(write_file("tr2.ini", ini), &cfg, errs, &nerr), 0);
+  assert_string_equal(cfg->transport, "curl");
+  assert_int_equal(cfg->h2_max_connections, 8);
+  ct_config_free(cfg);
+
+  snprintf(ini, sizeof ini, "[carteiro]\ntransport = quic\nh2_max_connections = 0\n%s%s\n",
+           provider, secret);
+  assert_int_equal(ct_config_load(write_file("tr3.ini", ini), &cfg, errs, &nerr), CT_EINVAL);
+  assert_int_equal(nerr, 2);
+  assert_string_equal(errs[0].where, "[carteiro] h2_max_connections");
+  assert_string_equal(errs[0].what, "out of range, at least 1");
+  assert_string_equal(errs[1].where, "[carteiro] transport");
+  assert_string_equal(errs[1].what, "must be auto or curl");
+
+  setenv("CARTEIRO_CARTEIRO_TRANSPORT", "curl", 1);
+  snprintf(ini, sizeof ini, "[carteiro]\n%s%s\n", provider, secret);
+  assert_int_equal(ct_config_load(write_file("tr4.ini", ini), &cfg, errs, &nerr), 0);
+  assert_string_equal(cfg->transport, "curl");
+  ct_config_free(cfg);
+  if (saved[0] != '\0')
+    setenv("CARTEIRO_CARTEIRO_TRANSPORT", saved, 1);
+  else
+    unsetenv("CARTEIRO_CARTEIRO_TRANSPORT");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_example_config_loads_with_secrets),
@@ -717,6 +768,7 @@ int main(void) {
       cmocka_unit_test(test_cluster_section),
       cmocka_unit_test(test_webhook_keys),
       cmocka_unit_test(test_missing_file_and_durations),
+      cmocka_unit_test(test_transport_keys),
       cmocka_unit_test(test_document_url_rules),
       cmocka_unit_test(test_numbers_named),
       cmocka_unit_test(test_parse_without_env),

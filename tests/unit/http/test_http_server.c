@@ -992,7 +992,11 @@ static void test_metrics_and_health(void **state)
   (void)state;
   resp_t r;
   assert_int_equal(request(&r, "GET", "/metrics", NULL, NULL, NULL, 0), 200);
-  assert_string_equal(r.body, "carteiro_up 1\ncarteiro_spool_ready 7\n");
+  /* The engine's families, then the transport's (ct_transport_metrics). */
+  const char *engine = "carteiro_up 1\ncarteiro_spool_ready 7\n";
+  assert_memory_equal(r.body, engine, strlen(engine));
+  assert_non_null(strstr(r.body + strlen(engine),
+                         "\ncarteiro_transport_requests_total{client=\"nghttp2\"} 0\n"));
   assert_string_equal(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
   assert_int_equal(request(&r, "GET", "/healthz", NULL, NULL, NULL, 0), 200);
   assert_string_equal(r.body, "ok");

@@ -14,6 +14,7 @@
  *   /big?bytes=N             200 with N bytes of 'x'
  *   /reset                   response headers, then RST_STREAM (h2) / cut body (1.1)
  *   /stats[?reset=1]         "accepts max_pending requests\n"; reset=1 zeroes max_pending
+ *   /ua                      200, the request's User-Agent (and ALPN protocol) as the body
  *
  * A delayed reply waits on its own uv timer; its state is linked to the request's pool, and
  * when h2o disposes of the request first (the client gave up) the dispose hook stops the
@@ -205,6 +206,15 @@ static void stats(h2o_req_t *req) {
   reply(req, 200, h2o_strdup(&req->pool, buf, (size_t)n).base, (size_t)n);
 }
 
+static void user_agent(h2o_req_t *req) {
+  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_USER_AGENT, -1);
+  h2o_iovec_t v = i >= 0 ? req->headers.entries[i].value : h2o_iovec_init(H2O_STRLIT("(none)"));
+  char *body = h2o_mem_alloc_pool(&req->pool, v.len + 16);
+  int n = snprintf(body, v.len + 16, "%.*s %s", (int)v.len, v.base,
+                   req->version >= 0x200 ? "h2" : "h1");
+  reply(req, 200, body, (size_t)n);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
   (void)self;
   requests++;
@@ -218,6 +228,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     reset(req);
   } else if (path_is(req, "/stats")) {
     stats(req);
+  } else if (path_is(req, "/ua")) {
+    user_agent(req);
   } else {
     reply(req, 404, H2O_STRLIT("not found\n"));
   }

@@ -52,7 +52,7 @@ static void test_failure_classes(void **state) {
   assert_int_equal(ct__curl_failure((CURLcode)16), CT_HTTP_STREAM_ERROR);
 }
 
-static int64_t ra(const char *s, int64_t now) { return ct__curl_retry_after(s, strlen(s), now); }
+static int64_t ra(const char *s, int64_t now) { return ct__retry_after(s, strlen(s), now); }
 
 static void test_retry_after_seconds(void **state) {
   (void)state;
@@ -82,14 +82,14 @@ static void test_retry_after_dates(void **state) {
   assert_int_equal(ra("Someday", now), -1);
 }
 
-static void line(ct__curl_headers_t *h, const char *s, int64_t now) {
-  ct__curl_headers_line(h, s, strlen(s), now);
+static void line(ct__resp_headers_t *h, const char *s, int64_t now) {
+  ct__resp_headers_line(h, s, strlen(s), now);
 }
 
 static void test_header_lines(void **state) {
   (void)state;
-  ct__curl_headers_t h;
-  ct__curl_headers_reset(&h);
+  ct__resp_headers_t h;
+  ct__resp_headers_reset(&h);
   assert_int_equal(h.retry_after_ms, -1);
   assert_int_equal(h.message_id_len, 0);
 
@@ -122,23 +122,23 @@ static void test_header_lines(void **state) {
 
 static void test_message_id_limits(void **state) {
   (void)state;
-  ct__curl_headers_t h;
-  ct__curl_headers_reset(&h);
+  ct__resp_headers_t h;
+  ct__resp_headers_reset(&h);
 
   /* The longest id that fits is kept whole... */
-  char buf[CT__CURL_MSGID_CAP + 32];
-  size_t fit = CT__CURL_MSGID_CAP - 1;
+  char buf[CT__HTTP_MSGID_CAP + 32];
+  size_t fit = CT__HTTP_MSGID_CAP - 1;
   memcpy(buf, "X-Message-Id: ", 14);
   memset(buf + 14, 'a', fit);
   memcpy(buf + 14 + fit, "\r\n", 2);
-  ct__curl_headers_line(&h, buf, 14 + fit + 2, 0);
+  ct__resp_headers_line(&h, buf, 14 + fit + 2, 0);
   assert_int_equal(h.message_id_len, fit);
   assert_int_equal(strlen(h.message_id), fit);
 
   /* ...one more byte and it is dropped, never truncated into a wrong id. */
   memset(buf + 14, 'b', fit + 1);
   memcpy(buf + 14 + fit + 1, "\r\n", 2);
-  ct__curl_headers_line(&h, buf, 14 + fit + 1 + 2, 0);
+  ct__resp_headers_line(&h, buf, 14 + fit + 1 + 2, 0);
   assert_int_equal(h.message_id_len, 0);
   assert_string_equal(h.message_id, "");
 

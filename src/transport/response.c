@@ -1,53 +1,14 @@
-/* From what libcurl reports to what a provider classifies: failure classes, Retry-After and
+/* What a response's headers say, for both clients: Retry-After (seconds or an HTTP-date) and
  * X-Message-Id. Pure functions of their inputs (the clock is a parameter), so the unit tests
  * cover them without a network. */
-#include "transport/curl/curl_int.h"
+#include "transport/transport_int.h"
+
+#include <curl/curl.h>
 
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-ct_http_failure_t ct__curl_failure(CURLcode code) {
-  switch (code) {
-  case CURLE_OK:
-    return CT_HTTP_OK;
-  case CURLE_OPERATION_TIMEDOUT:
-    return CT_HTTP_TIMEOUT;
-  /* The connection went away under the request, before a complete answer. */
-  case CURLE_RECV_ERROR:
-  case CURLE_SEND_ERROR:
-  case CURLE_GOT_NOTHING:
-  case CURLE_PARTIAL_FILE:
-    return CT_HTTP_RESET;
-  /* HTTP/2 framing or a stream reset (GOAWAY, RST_STREAM); transient, seen under load. */
-  case CURLE_HTTP2:
-  case CURLE_HTTP2_STREAM:
-    return CT_HTTP_STREAM_ERROR;
-  case CURLE_COULDNT_CONNECT:
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    return CT_HTTP_CONNECT;
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CIPHER:
-  case CURLE_SSL_CACERT_BADFILE:
-  case CURLE_SSL_SHUTDOWN_FAILED:
-  case CURLE_SSL_CRL_BADFILE:
-  case CURLE_SSL_ISSUER_ERROR:
-  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-  case CURLE_SSL_INVALIDCERTSTATUS:
-  case CURLE_SSL_ENGINE_NOTFOUND:
-  case CURLE_SSL_ENGINE_SETFAILED:
-  case CURLE_SSL_ENGINE_INITFAILED:
-  case CURLE_SSL_CLIENTCERT:
-  case CURLE_USE_SSL_FAILED:
-    return CT_HTTP_TLS;
-  default:
-    return CT_HTTP_OTHER;
-  }
-}
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -55,7 +16,7 @@ static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c ==
  * one, and bounding it lets the parser work on a stack copy. */
 #define DATE_CAP 64
 
-int64_t ct__curl_retry_after(const char *value, size_t len, int64_t now_ms) {
+int64_t ct__retry_after(const char *value, size_t len, int64_t now_ms) {
   if (len == 0) {
     return -1;
   }
@@ -100,28 +61,20 @@ int64_t ct__curl_retry_after(const char *value, size_t len, int64_t now_ms) {
   return delta > 0 ? delta : 0;
 }
 
-void ct__curl_headers_reset(ct__curl_headers_t *h) {
+void ct__resp_headers_reset(ct__resp_headers_t *h) {
   h->retry_after_ms = -1;
   h->message_id[0] = '\0';
   h->message_id_len = 0;
 }
 
-static bool name_is(const char *line, size_t name_len, const char *name) {
-  return strlen(name) == name_len && strncasecmp(line, name, name_len) == 0;
+static bool name_is(const char *name, size_t name_len, const char *want) {
+  return strlen(want) == name_len && strncasecmp(name, want, name_len) == 0;
 }
 
-void ct__curl_headers_line(ct__curl_headers_t *h, const char *line, size_t len, int64_t now_ms) {
-  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-    ct__curl_headers_reset(h);
-    return;
-  }
-  const char *colon = memchr(line, ':', len);
-  if (colon == NULL) {
-    return; /* the blank line that ends the block, or a malformed line */
-  }
-  size_t name_len = (size_t)(colon - line);
-  const char *v = colon + 1;
-  const char *end = line + len;
+void ct__resp_headers_field(ct__resp_headers_t *h, const char *name, size_t name_len,
+                            const char *value, size_t value_len, int64_t now_ms) {
+  const char *v = value;
+  const char *end = value + value_len;
   while (v < end && is_space(*v)) {
     v++;
   }
@@ -130,9 +83,9 @@ void ct__curl_headers_line(ct__curl_headers_t *h, const char *line, size_t len, 
   }
   size_t vlen = (size_t)(end - v);
 
-  if (name_is(line, name_len, "retry-after")) {
-    h->retry_after_ms = ct__curl_retry_after(v, vlen, now_ms);
-  } else if (name_is(line, name_len, "x-message-id")) {
+  if (name_is(name, name_len, "retry-after")) {
+    h->retry_after_ms = ct__retry_after(v, vlen, now_ms);
+  } else if (name_is(name, name_len, "x-message-id")) {
     h->message_id[0] = '\0';
     h->message_id_len = 0;
     if (vlen == 0 || vlen >= sizeof h->message_id) {
@@ -148,4 +101,18 @@ void ct__curl_headers_line(ct__curl_headers_t *h, const char *line, size_t len, 
     h->message_id[vlen] = '\0';
     h->message_id_len = vlen;
   }
+}
+
+void ct__resp_headers_line(ct__resp_headers_t *h, const char *line, size_t len, int64_t now_ms) {
+  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+    ct__resp_headers_reset(h);
+    return;
+  }
+  const char *colon = memchr(line, ':', len);
+  if (colon == NULL) {
+    return; /* the blank line that ends the block, or a malformed line */
+  }
+  size_t name_len = (size_t)(colon - line);
+  ct__resp_headers_field(h, line, name_len, colon + 1, (size_t)(line + len - (colon + 1)),
+                         now_ms);
 }

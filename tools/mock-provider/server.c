@@ -419,6 +419,11 @@ int mock_server_start(mock_t *m)
   h2o_config_init(&m->h2o_conf);
   m->h2o_conf.server_name = h2o_iovec_init(H2O_STRLIT("mock-provider"));
   m->h2o_conf.max_request_entity_size = m->conf.max_body;
+  /* h2o's connection timeouts default to 10 s (HTTP/2 idle) and 10 s (HTTP/1 request); a
+   * 28 MB SendGrid mail uploaded on a loaded machine was once reset by the mock mid-body.
+   * A mock waits as long as the slowest test client may take. */
+  m->h2o_conf.http2.idle_timeout = 60 * 1000;
+  m->h2o_conf.http1.req_timeout = 60 * 1000;
   h2o_hostconf_t *host =
       h2o_config_register_host(&m->h2o_conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
   h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A provider account's configured rate holds at the provider, for two providers at once:
 # WhatsApp at R_wa messages/s with a bucket of B_wa, SMS at R_sms with B_sms. The mock never
-# sees more than R + B messages of an account in any one-second window, and the throughput
+# sees more than R + B (+ R/10, below) messages of an account in any one-second window, and the throughput
 # stays at 90 % of R or better. Every job is delivered, every message once.
 #
 # The bound. carteiro's bucket is a GCRA with tolerance (B - 1) / R: it lets B sends go at
@@ -9,8 +9,12 @@
 # B + R sends (throttle.h, ct_bucket_reserve). The mock's peak_rps_* is the largest count in
 # a sliding window of 100 buckets of 10 ms, i.e. a half-open interval of exactly 1 s, in which
 # a sender that keeps to its tokens puts at most B + R - 1 arrivals (B at t, then R - 1 more at
-# t + k/R, k = 1..R-1). Asserting peak <= R + B therefore allows one burst, and one message of
-# timing jitter between carteiro's send and the mock's clock, no more.
+# t + k/R, k = 1..R-1). But the mock stamps an arrival when its loop reads the request: on a
+# loaded machine a loop stalled for s ms stamps what came in meanwhile together, moving up to
+# R s / 1000 sends of the window before into this one (seen in CI: 234 for R 200, B 20, and 41
+# in the first 100 ms). So the bound is R + B + R / 10: one burst and a stall of 100 ms. A
+# sender that ignored its bucket or spent it twice would exceed it: B is R / 5 here, so
+# R + 2B - 1 > R + B + R / 10.
 #
 # Throughput. The mock's records carry each request's arrival time (at_ms). Per provider,
 # (accepted - 1) / (last arrival - first arrival) is the delivered rate once sending started;
@@ -24,9 +28,10 @@
 ct=$1 gen=$2 mock=$3 gen_ca=$4 count=${5:-2000} wa_rate=${6:-200} sms_rate=${7:-100}
 . "$(dirname "$0")/engine.sh"
 
-# Buckets of a tenth of a second's worth (at least 1): a burst that is visible, not dominant.
-wa_burst=$(((wa_rate + 9) / 10))
-sms_burst=$(((sms_rate + 9) / 10))
+# Buckets of a fifth of a second's worth (at least 1): a burst that is visible, not dominant,
+# and larger than the stall the bound allows (above).
+wa_burst=$(((wa_rate + 4) / 5))
+sms_burst=$(((sms_rate + 4) / 5))
 records=100000
 start_mock --records "$records"
 export MAX_INFLIGHT=500 WA_RATE=$wa_rate WA_BURST=$wa_burst SMS_RATE=$sms_rate
@@ -65,15 +70,16 @@ check_rate() {
   span=$(jq '[.records[] | select(.outcome == "ok") | .at_ms] | max - min' "$T/$ep.json")
   local tput
   tput=$(awk -v n="$n" -v s="$span" 'BEGIN { printf "%.1f", (s > 0 ? (n - 1) * 1000 / s : 0) }')
-  echo "$name: rate $rate/s, burst $burst: peak $peak in one second (bound $((rate + burst))),"  \
+  local bound=$((rate + burst + rate / 10))
+  echo "$name: rate $rate/s, burst $burst: peak $peak in one second (bound $bound),"  \
     "$n messages in $span ms = $tput/s ($(awk -v t="$tput" -v r="$rate" 'BEGIN { printf "%.1f", 100 * t / r }') % of the rate)"
   # For the reader of a failure: the same bound over the first 100 ms (B + R / 10), where a
   # late start of the transport would show as a bunch.
   echo "$name: $(jq '[.records[] | select(.outcome == "ok") | .at_ms] | min as $t0
                      | map(select(. <= $t0 + 100)) | length' "$T/$ep.json") messages in the first" \
     "100 ms (a sender keeping to its tokens: at most $((burst + rate / 10)))"
-  expect_eq "$name: peak per second ($peak) <= rate + burst ($((rate + burst)))" true \
-    "$([ "$peak" -le $((rate + burst)) ] && echo true || echo false)"
+  expect_eq "$name: peak per second ($peak) <= rate + burst + rate / 10 ($bound)" true \
+    "$([ "$peak" -le "$bound" ] && echo true || echo false)"
   expect_eq "$name: throughput ($tput/s) >= 90 % of $rate/s" true \
     "$(awk -v t="$tput" -v r="$rate" 'BEGIN { print (t >= 0.9 * r ? "true" : "false") }')"
 }

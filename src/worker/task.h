@@ -1,6 +1,7 @@
 /* A task: one leased job on its way through the engine, and the messages the engine's threads
- * pass each other. Tasks come from a fixed pool sized to max_inflight, so the engine's memory
- * is the same whether a thousand or millions of jobs wait in the spool.
+ * pass each other. Tasks come from a fixed pool sized to max_inflight + gap_wait_max (the
+ * latter for jobs waiting out a recipient gap, see gap_wait), so the engine's memory is the
+ * same whether a thousand or millions of jobs wait in the spool.
  *
  *   control ──TAKE(empty tasks)──▶ spooler ──TAKEN(leased tasks)──▶ control
  *   control ──tasks──▶ worker ──(deliver)──▶ spooler ──settle, SETTLED──▶ control (recycle)
@@ -30,7 +31,8 @@
  *
  * What a task holds is separate from where it is: a concurrency slot (holds_slot), a rate
  * token (has_token), the account's first-connection probe (warm_probe), its document
- * (doc_ready). A parked task may hold a slot and a token; an inflight one a slot.
+ * (doc_ready). A parked task may hold a slot and a token; an inflight one a slot; a task in
+ * gap_wait holds none of these, nor its document.
  */
 #ifndef CT_WORKER_TASK_H
 #define CT_WORKER_TASK_H

@@ -40,11 +40,11 @@ gap_report() {
 n=24
 "$gen" --count $n --seed 91 --profile telco --channels whatsapp --format jsonl --out "$T/wa.jsonl"
 start_mock
-MAX_INFLIGHT=4 TAKE_BATCH=4 WA_GAP=2s write_config "gap_wait_max = 100"
+MAX_INFLIGHT=4 TAKE_BATCH=4 WA_GAP=3s write_config "gap_wait_max = 100"
 "$ct" enqueue --quiet "$T/wa.jsonl"
 run_drain 120
 expect_eq "phase 1: delivered" $n "$(report .delivered)"
-read -r msgs recips two early open <<<"$(gap_report 2000)"
+read -r msgs recips two early open <<<"$(gap_report 3000)"
 expect_eq "phase 1: WhatsApp messages accepted" $((2 * n)) "$msgs"
 expect_eq "phase 1: recipients with exactly two messages" "$n $n" "$recips $two"
 expect_eq "phase 1: second messages sooner than the gap" 0 "$early"

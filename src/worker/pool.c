@@ -97,6 +97,7 @@ static size_t slots_used(pool_t *p) {
 static void count_inflight(pool_t *p) {
   size_t used = slots_used(p), lent = p->take_out ? p->take.want : 0;
   p->c.inflight = used > lent ? used - lent : 0;
+  p->c.gap_waiting = atomic_load(&p->gap_waiting);
 }
 
 static void recycle(pool_t *p, ct_task_t *t) {

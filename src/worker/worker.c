@@ -934,6 +934,14 @@ static void on_response(void *arg, const ct_http_response_t *resp) {
     }
     if (sha != NULL && !document_still_needed(t))
       ct_doccache_remove(w->doccache, t->lease.job->id);
+    /* This lease's copy goes as soon as the part that carried it is accepted: a later part
+     * that carries it too (the e-mail after a WhatsApp upload) takes it from the cache again,
+     * a copy of tens of kB. Kept until then, every job between its upload and its e-mail
+     * held a PDF (measured: about 40 KiB of RSS per job in flight in the bank month). */
+    if (sha != NULL) {
+      ct_bytes_free(&t->doc);
+      t->doc_ready = false;
+    }
     note.code = "";
     note.message = "accepted";
     break;

@@ -281,7 +281,7 @@ out:
 
 typedef struct {
   double delivered[CB_NCHANNELS], requests[CB_NCHANNELS];
-  double retry, dead, settled_delivered, inflight, due;
+  double retry, dead, settled_delivered, inflight, gap_waiting, due;
 } metrics_t;
 
 static int channel_of(const char *label)
@@ -324,8 +324,13 @@ static void metrics_parse(char *text, metrics_t *m)
       m->settled_delivered = v;
     } else if (strcmp(line, "carteiro_inflight_jobs") == 0) {
       m->inflight = v;
-    } else if (strcmp(line, "carteiro_spool_jobs{state=\"due\"}") == 0) {
-      m->due = v; /* READY and due now, the jobs in flight included */
+    } else if (strcmp(line, "carteiro_gap_waiting_jobs") == 0) {
+      m->gap_waiting = v;
+    } else if (strcmp(line, "carteiro_spool_due_jobs") == 0) {
+      /* READY and due now, the leased jobs included (in flight or waiting out a gap). Read
+       * as carteiro_spool_jobs{state="due"} until the metrics were renamed, after which it
+       * was 0 here and the in-flight cap could never be named. */
+      m->due = v;
     }
   }
 }
@@ -473,7 +478,8 @@ static void busy_part(const poll_t *v, size_t n, double started, uint64_t jobs, 
       tmp[i] = v[i].requests[ch];
     out->req_rate_median[ch] = median_of(tmp, end + 1);
   }
-  /* the in-flight cap binds only while jobs wait to be taken: due beyond those in flight */
+  /* the in-flight cap binds only while jobs wait to be taken: due beyond those in flight
+   * (the due count less the leased jobs waiting out a recipient gap, which hold no slot) */
   size_t k = 0;
   for (size_t i = 0; i <= end; i++)
     if (v[i].due > v[i].inflight)
@@ -602,7 +608,7 @@ int cb_load_run(const cb_load_ctx_t *c, const char *spool, const char *jobs_file
       q->t = now;
       q->settled = done;
       q->inflight = m.inflight;
-      q->due = m.due;
+      q->due = m.due - m.gap_waiting; /* taken or not, those hold no slot */
       memcpy(q->requests, x.requests, sizeof q->requests);
       q->cpu_s = proc_cpu_s(pid);
       if (c->series != NULL && c->series->n > 0 && nb >= 2 && q->cpu_s >= 0 &&

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Which resource held back the first cycle that missed its window, from the busy part of that
- * cycle (load.c): the deliveries' own limits first, then the machine.
+/* Which resource held back a cycle, from its busy part (load.c): the deliveries' own limits
+ * first, then the machine; NULL when none of these bound it.
  *  - a provider's rate limit, when the median requests/s to its channel reached 90 % of its
  *    accounts x rate: nothing on this side would go faster;
  *  - the CPU, when it was saturated for at least 30 % of the busy seconds: the daemon used
@@ -29,9 +29,14 @@
  *    delivery), so it is named for that;
  *  - the in-flight cap, when jobs waited to be taken for at least half of the busy seconds
  *    and the median in flight while they waited was 95 % of max_inflight (the gauge counts
- *    leased jobs only, not tasks lent to a take);
- *  - else the spool: taking, settling and committing jobs. */
-static const char *bottleneck(const cb_profile_t *p, const cb_load_t *l, char *buf, size_t cap)
+ *    leased jobs holding a slot, not tasks lent to a take nor jobs waiting out a recipient
+ *    gap). It can bind a run that meets every window: the full-size bank cycle of
+ *    2026-11-24 had its jobs in flight pinned at the 2,000 cap while the CPU was half idle
+ *    (the recipient gap held a slot then), and said "none found".
+ * The first cycle that missed its window, when one did, names the run's bottleneck, and the
+ * spool when none of these bound it (taking, settling and committing jobs); when every
+ * window was met, the first cycle one of these bound names it, and else there is none. */
+static const char *limit_of(const cb_profile_t *p, const cb_load_t *l, char *buf, size_t cap)
 {
   for (int c = 0; c < CB_NCHANNELS; c++) {
     if (p->rates[c].rate <= 0)
@@ -46,7 +51,13 @@ static const char *bottleneck(const cb_profile_t *p, const cb_load_t *l, char *b
     return p->pdf ? "documents (PDF protection, CPU)" : "CPU";
   if (l->waiting_share >= 0.5 && l->inflight_median >= 0.95 * p->knobs.max_inflight)
     return "in-flight cap";
-  return "spool";
+  return NULL;
+}
+
+static const char *bottleneck(const cb_profile_t *p, const cb_load_t *l, char *buf, size_t cap)
+{
+  const char *b = limit_of(p, l, buf, cap);
+  return b != NULL ? b : "spool";
 }
 
 int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, char **argv)
@@ -81,6 +92,8 @@ int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, c
   uint64_t peak_rss = 0, requests = 0;
   int missed = -1;
   cb_load_t missed_load = {0};
+  char bound_buf[96];
+  const char *bound = NULL; /* what held back the first cycle something held back */
   for (int k = 0; k < o->cycles; k++) {
     char label[64];
     snprintf(label, sizeof label, "cycle %d/%d", k + 1, o->cycles);
@@ -100,6 +113,8 @@ int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, c
       missed = k;
       missed_load = l;
     }
+    if (bound == NULL)
+      bound = limit_of(p, &l, bound_buf, sizeof bound_buf);
     json_array_append_new(
         cycles,
         json_pack("{s:i, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:b, s:I, s:I, s:I, s:I, "
@@ -176,7 +191,7 @@ int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, c
   bool fits = missed < 0;
   bool fits_by_rate = sustained >= need_rate;
   char bbuf[96], sentence[768], note[320] = "", cycles_text[64];
-  const char *b = fits ? NULL : bottleneck(p, &missed_load, bbuf, sizeof bbuf);
+  const char *b = fits ? bound : bottleneck(p, &missed_load, bbuf, sizeof bbuf);
   snprintf(cycles_text, sizeof cycles_text, "%d cycle%s of %g hour%s", o->cycles,
            o->cycles == 1 ? "" : "s", o->window_h, o->window_h == 1 ? "" : "s");
   /* A scaled run says so, and when its short windows were missed by their fixed start only,
@@ -192,7 +207,12 @@ int cb_month(cb_env_t *e, cb_profile_t *p, const cb_month_opts_t *o, int argc, c
     if (n < sizeof note)
       snprintf(note + n, sizeof note - n, ")");
   }
-  if (fits)
+  if (fits && b != NULL)
+    snprintf(sentence, sizeof sentence,
+             "At this profile one instance sustains %.0f deliveries/s; a month of %llu invoices "
+             "in %s needs %.1f %% of one instance%s; what held it back: %s.",
+             sustained, (unsigned long long)full_month, cycles_text, needed, note, b);
+  else if (fits)
     snprintf(sentence, sizeof sentence,
              "At this profile one instance sustains %.0f deliveries/s; a month of %llu invoices "
              "in %s needs %.1f %% of one instance%s.",

@@ -109,3 +109,17 @@ const cb__point_t **cb__sweep_by_rate(const cb__sweep_t *s) {
   qsort(order, s->npoints, sizeof *order, by_rate);
   return order;
 }
+
+const char *cb__fmt_bottleneck(char *buf, size_t cap, const cb__doc_t *d) {
+  const char *b = d->has_capacity ? d->capacity.bottleneck : NULL;
+  if (b == NULL) {
+    snprintf(buf, cap, "none found");
+  } else if (strcmp(b, "in-flight cap") == 0 && d->has_profile && d->profile.has_knobs) {
+    char n[32];
+    snprintf(buf, cap, "%s (max_inflight %s)", b,
+             cb__fmt_int(n, sizeof n, d->profile.knobs.max_inflight));
+  } else {
+    snprintf(buf, cap, "%s", b);
+  }
+  return buf;
+}

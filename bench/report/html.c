@@ -732,7 +732,8 @@ static int page(const cb__doc_t *d, FILE *out) {
     fprintf(out, "<p>%s: sustained %s/s, the load needs %s of one instance; bottleneck: ",
             d->capacity.fits ? "Fits" : "Does not fit",
             cb__fmt_int(sus, N, d->capacity.sustained_per_s), need);
-    esc(out, d->capacity.bottleneck != NULL ? d->capacity.bottleneck : "none found");
+    char bn[160];
+    esc(out, cb__fmt_bottleneck(bn, sizeof bn, d));
     fputs(".</p>\n", out);
   }
   if (d->kind == CB__MONTH)

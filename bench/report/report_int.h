@@ -129,6 +129,11 @@ const char *cb__fmt_dec(char *buf, size_t cap, double v, int decimals);
 const char *cb__fmt_pct(char *buf, size_t cap, double percent);
 const char *cb__fmt_bytes(char *buf, size_t cap, double bytes);
 
+/* The run's bottleneck for people: "none found" when it names none; the in-flight cap with
+ * the max_inflight it ran with ("in-flight cap (max_inflight 2,000)") when the profile has
+ * knobs; else as the document says. Writes into `buf` and returns it. */
+const char *cb__fmt_bottleneck(char *buf, size_t cap, const cb__doc_t *d);
+
 /* Reduces the n points (x[i], y[i]) to at most `max` points by splitting them into `max`
  * equal buckets and keeping the point with the largest y of each, so peaks survive (a rate's
  * burst, the in-flight high-water mark; a cumulative count keeps its last value, which is its

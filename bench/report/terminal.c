@@ -165,8 +165,9 @@ static int sweep(const cb__doc_t *d, FILE *out) {
   return 0;
 }
 
-static void capacity(const cb__capacity_t *c, FILE *out) {
-  char sus[N], pct[N], need[N + 4];
+static void capacity(const cb__doc_t *d, FILE *out) {
+  const cb__capacity_t *c = &d->capacity;
+  char sus[N], pct[N], need[N + 4], bn[160];
   /* unknown when nothing was delivered: no sustained rate to divide by */
   if (c->has_needed)
     snprintf(need, sizeof need, "%s %%", cb__fmt_pct(pct, N, c->needed_percent));
@@ -174,7 +175,7 @@ static void capacity(const cb__capacity_t *c, FILE *out) {
     snprintf(need, sizeof need, "an unknown share");
   fprintf(out, "capacity: %s; sustained %s/s, the load needs %s of one instance; bottleneck: %s\n",
           c->fits ? "fits" : "DOES NOT FIT", cb__fmt_int(sus, N, c->sustained_per_s), need,
-          c->bottleneck != NULL ? c->bottleneck : "none found");
+          cb__fmt_bottleneck(bn, sizeof bn, d));
   fprintf(out, "\n%s\n", c->sentence);
 }
 
@@ -200,7 +201,7 @@ int cb_report_terminal(const json_t *result, FILE *out) {
   if (d.has_limit)
     limit(&d, out);
   if (d.has_capacity)
-    capacity(&d.capacity, out);
+    capacity(&d, out);
   if (fflush(out) != 0 || ferror(out))
     rc = CT_EIO;
 done:

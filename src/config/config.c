@@ -99,6 +99,7 @@ static const key_t_ daemon_keys[] = {
     UINT(ct_config_t, webhook_max_body_kb, 1, 1048576),
     {"event_retention", K_DURATION, offsetof(ct_config_t, event_retention_ms), 0, DAY_MS,
      3650 * DAY_MS},
+    UINT(ct_config_t, gap_wait_max, 0, 1000000),
 };
 
 static const key_t_ provider_keys[] = {
@@ -1067,6 +1068,7 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
     return CT_ENOMEM;
   snprintf(cfg->spool, sizeof cfg->spool, "/var/lib/carteiro/spool.db");
   cfg->max_inflight = 2000;
+  cfg->gap_wait_max = 10000;
   cfg->take_batch = 500;
   cfg->connect_timeout_ms = 5000;
   cfg->request_timeout_ms = 30000;

@@ -112,6 +112,9 @@ typedef struct {
   char spool[CT_CONFIG_PATH];
   uint32_t workers;            /* worker threads; 0 = number of cores */
   uint32_t max_inflight;       /* deliveries in flight in total */
+  uint32_t gap_wait_max;       /* jobs waiting out a recipient gap outside max_inflight, without
+                                  their document; 0 = they wait holding their slot (a restart
+                                  applies a change) */
   uint32_t take_batch;         /* jobs taken from the spool per transaction */
   int64_t connect_timeout_ms;
   int64_t request_timeout_ms;

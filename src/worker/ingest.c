@@ -424,6 +424,10 @@ static void http_metrics(void *ctx, void (*write)(void *wctx, const char *s, siz
   emit(&o, "# HELP carteiro_inflight_jobs Jobs leased and being delivered.\n"
            "# TYPE carteiro_inflight_jobs gauge\ncarteiro_inflight_jobs %" PRIu64 "\n",
        c->inflight);
+  emit(&o, "# HELP carteiro_gap_waiting_jobs Jobs leased and waiting out a recipient gap, outside "
+           "max_inflight.\n# TYPE carteiro_gap_waiting_jobs gauge\ncarteiro_gap_waiting_jobs %" PRIu64
+           "\n",
+       c->gap_waiting);
   emit(&o, "# HELP carteiro_ingest_jobs_total Jobs received by the HTTP API, by result.\n"
            "# TYPE carteiro_ingest_jobs_total counter\n"
            "carteiro_ingest_jobs_total{result=\"accepted\"} %" PRIu64 "\n"

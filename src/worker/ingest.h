@@ -17,6 +17,7 @@ typedef struct {
   uint64_t delivered, retried, dead, released;
   uint64_t by_channel[4];
   uint64_t inflight;
+  uint64_t gap_waiting; /* leased, waiting out a recipient gap without an in-flight slot */
 } ct_ingest_counters_t;
 
 typedef struct {

@@ -13,6 +13,7 @@
 #include "worker/worker.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,10 +51,16 @@ typedef struct {
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t poll, grace, report, rates_tick;
 
+  /* max_inflight tasks that deliver, and gap_wait_max more for jobs waiting out a recipient
+   * gap: those hold their lease but no in-flight slot (worker.c), counted in gap_waiting. */
   ct_task_t *tasks;
   size_t n_tasks;
-  ct_list_t free_tasks;
-  size_t n_free;
+  size_t max_inflight;
+  ct_list_t free_tasks;      /* tasks used before and free again */
+  size_t n_fresh;            /* tasks[n_tasks - n_fresh ..] never used: free, their memory
+                                (calloc'd) not touched yet, so RSS follows the most used */
+  size_t n_free;             /* both kinds */
+  atomic_size_t gap_waiting;
   ct_take_req_t take;
   bool take_out;
 
@@ -77,10 +84,20 @@ typedef struct {
 static void begin_stop(pool_t *p, const char *why);
 static void finish_stop(pool_t *p);
 
-/* Jobs leased and being delivered: the tasks out of the free list, less those lent to a take
- * the spooler has not answered (they hold no job yet, and an idle take may wait a while). */
+/* Tasks holding an in-flight slot: out of the free list, less those waiting out a recipient
+ * gap. (A worker counts a waiter out before it tells us, and in again when it wakes, so this
+ * may briefly pass max_inflight by the tasks that just woke: they are never held back.) */
+static size_t slots_used(pool_t *p) {
+  size_t out = p->n_tasks - p->n_free, gap = atomic_load(&p->gap_waiting);
+  return out > gap ? out - gap : 0;
+}
+
+/* Jobs leased and being delivered: the tasks holding a slot, less those lent to a take the
+ * spooler has not answered (they hold no job yet, and an idle take may wait a while). */
 static void count_inflight(pool_t *p) {
-  p->c.inflight = p->n_tasks - p->n_free - (p->take_out ? p->take.want : 0);
+  size_t used = slots_used(p), lent = p->take_out ? p->take.want : 0;
+  p->c.inflight = used > lent ? used - lent : 0;
+  p->c.gap_waiting = atomic_load(&p->gap_waiting);
 }
 
 static void recycle(pool_t *p, ct_task_t *t) {
@@ -97,15 +114,26 @@ static void recycle(pool_t *p, ct_task_t *t) {
 static void maybe_take(pool_t *p) {
   if (p->stopping || p->take_out || p->n_free == 0)
     return;
-  size_t want = p->n_free < p->cfg->take_batch ? p->n_free : p->cfg->take_batch;
+  size_t used = slots_used(p);
+  if (used >= p->max_inflight)
+    return;
+  size_t want = p->max_inflight - used;
+  if (want > p->n_free) /* only when gap waiters woke past the cap */
+    want = p->n_free;
+  if (want > p->cfg->take_batch)
+    want = p->cfg->take_batch;
   /* Wait for a worthwhile batch while plenty is in flight: one transaction for many jobs. */
-  size_t out = p->n_tasks - p->n_free;
-  if (out > 0 && want < p->cfg->take_batch / 4)
+  if (used > 0 && want < p->cfg->take_batch / 4)
     return;
   ct_list_init(&p->take.tasks);
   for (size_t i = 0; i < want; i++) {
-    ct_list_t *n = ct_list_first(&p->free_tasks);
-    ct_list_remove(n);
+    ct_list_t *n;
+    if (!ct_list_empty(&p->free_tasks)) {
+      n = ct_list_first(&p->free_tasks);
+      ct_list_remove(n);
+    } else {
+      n = &p->tasks[p->n_tasks - p->n_fresh--].msg.node;
+    }
     ct_task_set_state(ct_container_of(n, ct_task_t, msg.node), CT_TASK_TAKING);
     ct_list_insert_tail(&p->take.tasks, n);
   }
@@ -267,6 +295,13 @@ static void on_inbox(ct_mailbox_t *mb, ct_list_t *batch) {
       if (p->stopping)
         finish_stop(p);
       break;
+    case CT_MSG_SLOTS:
+      /* Cleared before looking, so a waiter counted after this is told again. */
+      atomic_store((atomic_bool *)m->ptr, false);
+      count_inflight(p);
+      if (!p->stopping)
+        maybe_take(p);
+      break;
     case CT_MSG_RELOADED:
       if (--p->reloads_pending == 0)
         finish_reload(p);
@@ -374,6 +409,7 @@ static void start_reload(pool_t *p) {
   memcpy(next->spool, p->cfg->spool, sizeof next->spool);
   next->workers = p->cfg->workers;
   next->max_inflight = p->cfg->max_inflight;
+  next->gap_wait_max = p->cfg->gap_wait_max;
   ct_log_level_t lvl;
   if (ct_log_level_parse(next->log_level, &lvl) == 0)
     ct_log_set_level(lvl);
@@ -562,7 +598,9 @@ int ct_pool_run(const ct_pool_options_t *opts) {
       goto out_accounts;
     }
   }
-  p.n_tasks = p.cfg->max_inflight;
+  p.max_inflight = p.cfg->max_inflight;
+  p.n_tasks = (size_t)p.cfg->max_inflight + p.cfg->gap_wait_max;
+  atomic_init(&p.gap_waiting, 0);
   p.tasks = calloc(p.n_tasks, sizeof *p.tasks);
   p.n_workers = worker_count(p.cfg);
   p.workers = calloc(p.n_workers, sizeof *p.workers);
@@ -582,9 +620,7 @@ int ct_pool_run(const ct_pool_options_t *opts) {
     }
   }
   ct_list_init(&p.free_tasks);
-  for (size_t i = 0; i < p.n_tasks; i++)
-    ct_list_insert_tail(&p.free_tasks, &p.tasks[i].msg.node);
-  p.n_free = p.n_tasks;
+  p.n_fresh = p.n_free = p.n_tasks;
 
   rc = CT_EIO;
   if (ct_mailbox_init(p.loop, &p.inbox, on_inbox, &p) != 0)
@@ -593,7 +629,7 @@ int ct_pool_run(const ct_pool_options_t *opts) {
   nats_options(p.cfg, &nopts);
   ct_spool_options_t sopts = {.path = p.cfg->spool, .owner = true, .nats = &nopts,
                               .receipt_retention_ms = p.cfg->receipt_retention_ms,
-                              .outcome_journal = p.cfg->max_inflight,
+                              .outcome_journal = p.n_tasks, /* every lease may settle */
                               .event_retention_ms = p.cfg->event_retention_ms};
   rc = ct_spooler_start(&p.spooler, &sopts, &p.inbox);
   if (rc != 0) {
@@ -604,6 +640,8 @@ int ct_pool_run(const ct_pool_options_t *opts) {
     ct_worker_options_t wo = {.index = (int)i, .cfg = p.cfg, .accounts = &p.accounts,
                               .spooler = p.spooler, .control = &p.inbox,
                               .capacity = p.n_tasks, .doccache = p.doccache,
+                              .gap_waiting = &p.gap_waiting,
+                              .gap_wait_max = p.cfg->gap_wait_max,
                               .docbudget = p.docbudget, .keycache = p.keycache};
     rc = ct_worker_start(&p.workers[i], &wo);
     if (rc != 0) {
@@ -644,7 +682,7 @@ int ct_pool_run(const ct_pool_options_t *opts) {
     p.exit_rc = rc;
   } else {
     ct_info("carteiro running: spool=%s workers=%zu max_inflight=%zu providers=%zu",
-            p.cfg->spool, p.n_workers, p.n_tasks, p.accounts.n);
+            p.cfg->spool, p.n_workers, p.max_inflight, p.accounts.n);
     maybe_take(&p);
   }
   if (p.n_workers == 0)

@@ -9,6 +9,7 @@ static const char *const names[CT_TASK__N] = {
     [CT_TASK_FREE] = "free",           [CT_TASK_TAKING] = "taking",
     [CT_TASK_QUEUED] = "queued",       [CT_TASK_READY] = "ready",
     [CT_TASK_DOC] = "doc",             [CT_TASK_PARKED] = "parked",
+    [CT_TASK_GAP_WAIT] = "gap_wait",
     [CT_TASK_SLOT_WAIT] = "slot_wait", [CT_TASK_WARM_WAIT] = "warm_wait",
     [CT_TASK_RESUME] = "resume",       [CT_TASK_INFLIGHT] = "inflight",
     [CT_TASK_SETTLING] = "settling",
@@ -21,11 +22,13 @@ static const unsigned allowed[CT_TASK__N] = {
     [CT_TASK_FREE] = BIT(CT_TASK_TAKING),
     [CT_TASK_TAKING] = BIT(CT_TASK_FREE) | BIT(CT_TASK_QUEUED) | BIT(CT_TASK_SETTLING),
     [CT_TASK_QUEUED] = BIT(CT_TASK_READY),
-    [CT_TASK_READY] = BIT(CT_TASK_DOC) | BIT(CT_TASK_PARKED) | BIT(CT_TASK_SLOT_WAIT) |
+    [CT_TASK_READY] = BIT(CT_TASK_DOC) | BIT(CT_TASK_PARKED) | BIT(CT_TASK_GAP_WAIT) |
+                      BIT(CT_TASK_SLOT_WAIT) |
                       BIT(CT_TASK_WARM_WAIT) | BIT(CT_TASK_RESUME) | BIT(CT_TASK_INFLIGHT) |
                       BIT(CT_TASK_SETTLING),
     [CT_TASK_DOC] = BIT(CT_TASK_READY),
     [CT_TASK_PARKED] = BIT(CT_TASK_READY),
+    [CT_TASK_GAP_WAIT] = BIT(CT_TASK_READY),
     [CT_TASK_SLOT_WAIT] = BIT(CT_TASK_READY),
     [CT_TASK_WARM_WAIT] = BIT(CT_TASK_RESUME) | BIT(CT_TASK_READY),
     [CT_TASK_RESUME] = BIT(CT_TASK_READY),

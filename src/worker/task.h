@@ -1,6 +1,7 @@
 /* A task: one leased job on its way through the engine, and the messages the engine's threads
- * pass each other. Tasks come from a fixed pool sized to max_inflight, so the engine's memory
- * is the same whether a thousand or millions of jobs wait in the spool.
+ * pass each other. Tasks come from a fixed pool sized to max_inflight + gap_wait_max (the
+ * latter for jobs waiting out a recipient gap, see gap_wait), so the engine's memory is the
+ * same whether a thousand or millions of jobs wait in the spool.
  *
  *   control ──TAKE(empty tasks)──▶ spooler ──TAKEN(leased tasks)──▶ control
  *   control ──tasks──▶ worker ──(deliver)──▶ spooler ──settle, SETTLED──▶ control (recycle)
@@ -10,7 +11,7 @@
  *   free ─▶ taking ─▶ queued ─▶ ready ─▶ inflight ─▶ ready ─▶ ... ─▶ settling ─▶ free
  *            │  ╰──────────────────────────────────────────────────────▲  (taken while stopping)
  *            ╰─▶ free (the take came back short)
- *   ready ⇄ doc | parked | slot_wait | resume;  ready ─▶ warm_wait ─▶ resume ─▶ ready
+ *   ready ⇄ doc | parked | gap_wait | slot_wait | resume;  ready ─▶ warm_wait ─▶ resume ─▶ ready
  *
  *   free       on the control loop's free list
  *   taking     lent to a take request at the spooler (no job yet)
@@ -18,7 +19,10 @@
  *   ready      in its worker's hands, between two gates (only ever inside a call)
  *   doc        its document is being read, checked and locked (worker/docprep.h), or waits
  *              for a preparation slot
- *   parked     on the worker's timer heap: a rate token or the recipient gap
+ *   parked     on the worker's timer heap: a rate token or a recipient gap, counted in flight
+ *   gap_wait   on the worker's timer heap for the recipient gap between two parts, NOT counted
+ *              in flight (the control loop takes other jobs meanwhile) and without its
+ *              document; at most gap_wait_max such tasks in the whole pool (worker.c)
  *   slot_wait  on its account's list, waiting for a concurrency slot
  *   warm_wait  on its account's list, waiting for the worker's first connection to it
  *   resume     to be stepped on the next loop turn
@@ -27,7 +31,8 @@
  *
  * What a task holds is separate from where it is: a concurrency slot (holds_slot), a rate
  * token (has_token), the account's first-connection probe (warm_probe), its document
- * (doc_ready). A parked task may hold a slot and a token; an inflight one a slot.
+ * (doc_ready). A parked task may hold a slot and a token; an inflight one a slot; a task in
+ * gap_wait holds none of these, nor its document.
  */
 #ifndef CT_WORKER_TASK_H
 #define CT_WORKER_TASK_H
@@ -56,6 +61,8 @@ typedef enum {
   CT_MSG_ENQUEUED,/* spooler -> control: they are durable (or could not be stored) */
   CT_MSG_EVENTS,  /* control -> spooler: store webhook events (ct_events_req_t, spooler.h) */
   CT_MSG_EVENTS_STORED, /* spooler -> control: they are durable (or could not be stored) */
+  CT_MSG_SLOTS,   /* worker -> control: tasks gave back their in-flight slot (gap_wait); `ptr`
+                     is the worker's atomic_bool saying the message is posted */
 } ct_msg_type_t;
 
 typedef struct {
@@ -72,6 +79,7 @@ typedef enum {
   CT_TASK_READY,
   CT_TASK_DOC,
   CT_TASK_PARKED,
+  CT_TASK_GAP_WAIT,
   CT_TASK_SLOT_WAIT,
   CT_TASK_WARM_WAIT,
   CT_TASK_RESUME,

@@ -11,12 +11,26 @@
  *   ── transport ── classify ── the job's fate
  *
  * WAITING. A gate that cannot pass now either waits on this loop (parked on the timer heap
- * for a rate token due within moments or a short recipient gap; on its account's list for a
- * concurrency slot or for this worker's first connection; with docprep for its document), or
- * ends the turn: the job goes back to the spool with a due time (a paused account, an open
- * breaker, a long gap, a window not open). Waiting on the loop is bounded by the tasks this
- * worker holds, and those by the control loop's in-flight cap. Where a task is, is its state
- * (task.h), changed only by ct_task_set_state, which asserts the move and traces it.
+ * for a rate token due within moments; in gap_wait on the same heap for a recipient gap; on
+ * its account's list for a concurrency slot or for this worker's first connection; with
+ * docprep for its document), or ends the turn: the job goes back to the spool with a due time
+ * (a paused account, an open breaker, a long gap, a window not open). Waiting on the loop is
+ * bounded by the tasks this worker holds, and those by the control loop's in-flight cap plus
+ * gap_wait_max. Where a task is, is its state (task.h), changed only by ct_task_set_state,
+ * which asserts the move and traces it.
+ *
+ * THE RECIPIENT GAP (WhatsApp's 6 s between two messages to one person) is waited out in
+ * gap_wait: the task keeps its lease and its progress but gives back its in-flight slot (the
+ * control loop, told by CT_MSG_SLOTS, takes another job meanwhile) and drops its document
+ * (the shared document cache keeps it for the later parts). What it costs then is the task
+ * and its decoded job, a few kB; gap_wait_max of them at most in the whole pool (the pool
+ * has max_inflight + gap_wait_max tasks). When the gap ends it goes on at once, ahead of every
+ * job not yet taken, even if the slots are all in use again then (it counts in again; the
+ * control loop takes nothing new until the count is back under the cap). Had it gone back to
+ * the spool it would be due after every fresh job of a backlog enqueued before it. When
+ * gap_wait_max waiters are out already, it waits on the heap as parked, holding its slot. A
+ * stop judges it as every waiting task: back to the spool with its progress, and the next
+ * lease waits out what is left of the gap (the part's time is in the receipt).
  *
  * FATE. Every end of a turn and every answer is an event (dispatch/outcome.h: accepted,
  * permanent, throttled, failed, unreachable, provider_down, stopping, ...), and what it does
@@ -66,13 +80,13 @@
 /* A wait for a rate token up to this long stays on the loop; longer waits go back to the
  * spool so they hold no slot. (The recipient gap has its own limit, below.) */
 #define PARK_MAX_US (1000 * 1000)
-/* The recipient gap (WhatsApp's 6 s between two messages to one person) is waited on the loop
- * when it is at most this long. Back in the spool, a job between its parts would be due after
- * every fresh job of a backlog enqueued before it: with a billing cycle enqueued at once, the
- * barcode message and the e-mail of every invoice waited for the first message of all the
- * others (measured: p50 ≈ p99 ≈ the cycle's drain time). On the loop it holds an in-flight
- * slot for the gap instead, so two-part jobs go at most max_inflight / gap a second
- * (2,000 / 6 s ≈ 330/s), and its document is dropped meanwhile (the cache keeps it). */
+/* The recipient gap is waited on the loop (see THE RECIPIENT GAP above) when it is at most
+ * this long; a longer one goes back to the spool. Back in the spool, a job between its parts
+ * would be due after every fresh job of a backlog enqueued before it: with a billing cycle
+ * enqueued at once, the barcode message and the e-mail of every invoice waited for the first
+ * message of all the others (measured: p50 ≈ p99 ≈ the cycle's drain time). Waited holding
+ * an in-flight slot (as parked, the fallback when gap_wait_max waiters are out), two-part
+ * jobs go at most max_inflight / gap a second (2,000 / 6 s ≈ 330/s). */
 #define PARK_GAP_MAX_US (10 * 1000 * 1000)
 /* A rate token used later than this after its time is given up (see step). */
 #define TOKEN_LATE_US (25 * 1000)
@@ -112,6 +126,11 @@ struct ct_worker {
   ct_list_t resume;        /* tasks to step again on the next loop turn */
   ct_docprep_t docprep;    /* invoice documents being read, checked and protected */
   ct_doccache_t *doccache; /* documents already prepared, shared with the other workers */
+
+  atomic_size_t *gap_waiting; /* tasks in gap_wait, all workers; NULL = gap_wait unused */
+  size_t gap_wait_max;
+  atomic_bool slots_posted; /* `slots` is on its way to the control loop */
+  ct_msg_t slots;          /* CT_MSG_SLOTS: tasks gave back their in-flight slot */
 
   size_t active;           /* tasks in hand */
   bool stopping;
@@ -165,6 +184,8 @@ static ct_task_t *heap_pop(ct_worker_t *w) {
       i = m;
     }
   }
+  if (top->state == CT_TASK_GAP_WAIT)
+    atomic_fetch_sub(w->gap_waiting, 1); /* it holds a slot again */
   ct_task_set_state(top, CT_TASK_READY);
   return top;
 }
@@ -181,12 +202,37 @@ static void arm_timer(ct_worker_t *w) {
   uv_timer_start(&w->timer, on_timer, ms, 0);
 }
 
-static void park(ct_worker_t *w, ct_task_t *t, int64_t wake_us) {
-  ct_task_set_state(t, CT_TASK_PARKED);
+/* On the timer heap until `wake_us`, as `s` (parked or gap_wait). */
+static void park_as(ct_worker_t *w, ct_task_t *t, int64_t wake_us, ct_task_state_t s) {
+  ct_task_set_state(t, s);
   t->wake_us = wake_us;
   heap_push(w, t);
   if (t->heap_pos == 0)
     arm_timer(w);
+}
+
+static void park(ct_worker_t *w, ct_task_t *t, int64_t wake_us) {
+  park_as(w, t, wake_us, CT_TASK_PARKED);
+}
+
+/* Waits out a recipient gap until `wake_us` in gap_wait (THE RECIPIENT GAP, at the top):
+ * without an in-flight slot, without its document. False, with nothing changed, when the
+ * pool has gap_wait_max waiters already (or gap_wait is off) or the task holds what it must
+ * not keep for seconds (a slot, the first-connection probe). */
+static bool gap_wait(ct_worker_t *w, ct_task_t *t, int64_t wake_us) {
+  if (w->gap_waiting == NULL || t->holds_slot || t->warm_probe)
+    return false;
+  if (atomic_fetch_add(w->gap_waiting, 1) >= w->gap_wait_max) {
+    atomic_fetch_sub(w->gap_waiting, 1);
+    return false;
+  }
+  ct_bytes_free(&t->doc);
+  t->doc_ready = false;
+  t->has_token = false; /* a token used seconds after its time would be dropped anyway */
+  park_as(w, t, wake_us, CT_TASK_GAP_WAIT);
+  if (!atomic_exchange(&w->slots_posted, true))
+    ct_mailbox_post(w->control, &w->slots.node);
+  return true;
 }
 
 static void on_timer(uv_timer_t *timer) {
@@ -619,6 +665,15 @@ static void send_part(ct_worker_t *w, ct_task_t *t) {
     judge(w, t, &in, &note);
     return;
   }
+  /* The request holds its own copy of the document (a multipart upload, base64 in an e-mail):
+   * this lease's goes now. A later part that carries it too (the e-mail after a WhatsApp
+   * upload) takes it from the document cache again, a copy of tens of kB. Kept until the
+   * lease ended, every job between its upload and its e-mail held a PDF besides the cache's
+   * (measured: about 40 KiB of RSS per job in flight in the bank month). */
+  if (ctx.document != NULL) {
+    ct_bytes_free(&t->doc);
+    t->doc_ready = false;
+  }
   t->sent_us = ct_mono_us();
   t->sent_gen = w->cfg_gen;
   t->end_channel = t->channel;
@@ -720,15 +775,18 @@ static void step(ct_worker_t *w, ct_task_t *t) {
     int64_t prev = ct_progress_part_time(t->progress, ch, part - 1);
     int64_t gap_end = prev + w->cfg->providers[a].recipient_gap_ms;
     if (prev > 1 && gap_end > now_ms) {
-      if ((gap_end - now_ms) * 1000 <= PARK_GAP_MAX_US) {
-        if (t->doc_ready && (gap_end - now_ms) * 1000 > PARK_MAX_US) {
-          ct_bytes_free(&t->doc);
-          t->doc_ready = false;
-        }
-        park(w, t, now_us + (gap_end - now_ms) * 1000);
-      } else {
+      int64_t wait_us = (gap_end - now_ms) * 1000;
+      if (wait_us > PARK_GAP_MAX_US) {
         judge_wait(w, t, gap_end);
+        return;
       }
+      if (gap_wait(w, t, now_us + wait_us))
+        return;
+      if (t->doc_ready && wait_us > PARK_MAX_US) {
+        ct_bytes_free(&t->doc);
+        t->doc_ready = false;
+      }
+      park(w, t, now_us + wait_us);
       return;
     }
   }
@@ -1100,6 +1158,12 @@ int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts) {
   w->spooler = opts->spooler;
   w->control = opts->control;
   w->doccache = opts->doccache;
+  w->gap_waiting = opts->gap_wait_max > 0 ? opts->gap_waiting : NULL;
+  w->gap_wait_max = opts->gap_wait_max;
+  atomic_init(&w->slots_posted, false);
+  w->slots.type = CT_MSG_SLOTS;
+  w->slots.from = opts->index;
+  w->slots.ptr = &w->slots_posted;
   w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)ct_mono_us() << 8) ^ (uint64_t)opts->index;
   w->heap_cap = opts->capacity;
   w->heap = calloc(w->heap_cap ? w->heap_cap : 1, sizeof *w->heap);

@@ -13,6 +13,8 @@
 #include "worker/spooler.h"
 #include "worker/task.h"
 
+#include <stdatomic.h>
+
 typedef struct ct_worker ct_worker_t;
 
 typedef struct {
@@ -25,13 +27,17 @@ typedef struct {
   ct_doccache_t *doccache;   /* prepared documents, shared by all workers; may be NULL */
   ct_docbudget_t *docbudget; /* memory of all document preparations; may be NULL */
   ct_keycache_t *keycache;   /* PDF locking key material, shared; NULL = none kept */
+  atomic_size_t *gap_waiting; /* tasks of all workers in gap_wait (task.h); NULL = none may */
+  size_t gap_wait_max;       /* ... at most this many */
 } ct_worker_options_t;
 
 /* Sets the worker up on the calling thread and starts its thread.
  * Errors: CT_ENOMEM, CT_EIO (loop or transport could not be created). */
 int ct_worker_start(ct_worker_t **out, const ct_worker_options_t *opts);
 
-/* Posts a message (CT_MSG_TASK, CT_MSG_STOP, CT_MSG_ABORT, CT_MSG_RELOAD) from any thread. */
+/* Posts a message (CT_MSG_TASK, CT_MSG_STOP, CT_MSG_ABORT, CT_MSG_RELOAD) from any thread.
+ * The worker posts CT_MSG_SLOTS to `control` when tasks give back their in-flight slot to
+ * wait out a recipient gap (gap_wait in task.h). */
 void ct_worker_post(ct_worker_t *w, ct_msg_t *msg);
 
 /* After the worker posted CT_MSG_EXITED: joins its thread and frees it. */

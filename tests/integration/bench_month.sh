@@ -94,6 +94,31 @@ expect_eq "HTML missed deadlines drawn as such" \
 expect_eq "HTML carries the capacity sentence" 1 \
   "$(count "$(r .capacity.sentence)")"
 expect_eq "HTML self-contained" 0 "$(count '<script')"
+# The bottleneck. This sample (2,000 SMS a cycle, max_inflight 2,000: every job of a cycle in
+# flight at once) is not held back by the in-flight cap; whatever else it names, it is not that.
+if [ "$(r .capacity.bottleneck)" = "in-flight cap" ]; then
+  fail "a run under the in-flight cap named it as its bottleneck"
+fi
+# A run the cap holds back and that meets its window all the same (400 SMS at 200 ms with 10 in
+# flight: 50/s, about 8 s in a 28.8 s window) names it: the run meets its window, and its
+# summary and HTML say what held it back.
+"$bench" month --scale 0.001 --cycles 1 --window-hours 8 --no-limit --max-inflight 10 \
+  --latency 200 --gen-ca "$gen_ca" --quiet --out "$T/cap.json" --html "$T/cap.html" \
+  >"$T/cap.txt" 2>"$T/cap.err" || {
+  fail "carteiro-bench month (cap-bound) exited $?"
+  sed 's/^/  bench: /' "$T/cap.err" >&2
+}
+c() { jq -r "$1" "$T/cap.json"; }
+expect_eq "cap-bound run: delivered + dead" 400 "$(c '.totals | .delivered + .dead')"
+expect_eq "cap-bound run: fits" true "$(c .capacity.fits)"
+expect_eq "cap-bound run: bottleneck" "in-flight cap" "$(c .capacity.bottleneck)"
+expect_eq "cap-bound run: the sentence says so" true \
+  "$(c '.capacity.sentence | endswith("; what held it back: in-flight cap.")')"
+expect_eq "cap-bound run: summary's capacity line" 1 \
+  "$(grep -c '^capacity: fits; .*; bottleneck: in-flight cap (max_inflight 10)$' "$T/cap.txt")"
+expect_eq "cap-bound run: HTML" 1 \
+  "$(grep -c 'bottleneck: in-flight cap (max_inflight 10)\.</p>' "$T/cap.html")"
+
 # A document the report cannot read is refused with the field's name, and nothing is drawn.
 jq 'del(.cycles[2].drain_s)' "$T/month.json" >"$T/bad.json"
 expect_status "report refuses a bad document" 65 "$bench" report "$T/bad.json" --html "$T/bad.html"

@@ -102,7 +102,7 @@ expect_eq "promtool check metrics: output" "" "$(cat "$T/lint.out")"
 
 # Every family, with its HELP and its TYPE.
 families="carteiro_jobs_settled_total:counter carteiro_jobs_delivered_total:counter
-carteiro_inflight_jobs:gauge carteiro_ingest_jobs_total:counter
+carteiro_inflight_jobs:gauge carteiro_gap_waiting_jobs:gauge carteiro_ingest_jobs_total:counter
 carteiro_provider_requests_total:counter carteiro_provider_responses_total:counter
 carteiro_provider_retries_total:counter carteiro_provider_unanswered_requests_total:counter
 carteiro_provider_request_duration_seconds:histogram carteiro_provider_inflight_requests:gauge
@@ -213,6 +213,7 @@ expect_eq "dead letters by reason" "$(jq -c .dead_by_reason <<<"$spool_json")" \
      sed 's/^carteiro_dead_letters{reason="\([^"]*\)"} \(.*\)/{"\1":\2}/' | jq -s -c 'add // {}')"
 expect_eq "spool file bytes > 0" true "$(awk '$1 == "carteiro_spool_file_bytes" { print ($2 > 0) ? "true" : "false" }' "$T/metrics.txt")"
 expect_eq "jobs in flight" 0 "$(m carteiro_inflight_jobs)"
+expect_eq "jobs waiting out a recipient gap" 0 "$(m carteiro_gap_waiting_jobs)"
 # Ingest, as the API answered.
 expect_eq "ingest accepted" "$jobs" "$(m 'carteiro_ingest_jobs_total{result="accepted"}')"
 expect_eq "ingest duplicate" 5 "$(m 'carteiro_ingest_jobs_total{result="duplicate"}')"

@@ -45,6 +45,9 @@ unmount_disk() {
 trap unmount_disk EXIT
 
 export MAX_INFLIGHT=200 SHUTDOWN_GRACE=5s LOG_LEVEL=info
+# every lease may have to settle into the journal: max_inflight + gap_wait_max of them (a small
+# gap_wait_max keeps the reservation inside the 8 MiB disk)
+gap_wait_max=100
 grace_s=5
 stop_margin_s=5
 start_mock --latency "whatsapp=60" --latency "twilio=60" --latency "sendgrid=60" \
@@ -52,7 +55,8 @@ start_mock --latency "whatsapp=60" --latency "twilio=60" --latency "sendgrid=60"
 printf 'ingest-token-synthetic\n' >"$T/http.token"
 write_config "http_listen = 127.0.0.1:0
 http_token_file = $T/http.token
-min_free_disk_mb = 0"
+min_free_disk_mb = 0
+gap_wait_max = $gap_wait_max"
 sed -i "s#^spool = .*#spool = $disk/spool.db#" "$T/carteiro.ini"
 export CARTEIRO_SPOOL=$disk/spool.db
 
@@ -108,7 +112,7 @@ expect_eq "commit failures counted ($commit_failures)" true \
   "$([ "${commit_failures:-0}" -gt 0 ] && echo true || echo false)"
 journaled=$(metric carteiro_spool_journal_outcomes)
 echo "commits failing: $commit_failures failures, $journaled outcomes in the journal ($(metric carteiro_spool_journal_used_bytes) bytes of $(metric carteiro_spool_journal_capacity_bytes))"
-expect_eq "journal capacity: max_inflight x 2 KiB" $((MAX_INFLIGHT * 2048)) "$(metric carteiro_spool_journal_capacity_bytes)"
+expect_eq "journal capacity: (max_inflight + gap_wait_max) x 2 KiB" $(((MAX_INFLIGHT + gap_wait_max) * 2048)) "$(metric carteiro_spool_journal_capacity_bytes)"
 
 # Nothing new is taken: once the jobs in flight are done, the mock hears nothing more.
 idle() { [ "$(metric carteiro_inflight_jobs)" = 0 ]; }

@@ -66,6 +66,7 @@ static void test_example_config_loads_with_secrets(void **state) {
   assert_false(ct_provider_serves(&cfg->providers[1], "banco"));
   assert_false(ct_provider_serves(&cfg->providers[0], "banco-x"));
   assert_int_equal(cfg->max_inflight, 2000);
+  assert_int_equal(cfg->gap_wait_max, 10000);
   assert_int_equal(cfg->backoff_cap_ms, 15 * 60 * 1000);
   assert_int_equal(cfg->receipt_retention_ms, (int64_t)30 * 86400 * 1000);
   assert_int_equal(cfg->document_cache_mb, 64);
@@ -429,6 +430,7 @@ static void test_numbers_named(void **state) {
                             "spool_high_water = 4000000001\n"
                             "nats_ack_wait = 999ms\n"
                             "document_jobs = 1e3\n"
+                            "gap_wait_max = 1000001\n"
                             PROVIDER
                             "rate = 0x10\n"
                             "burst = 10^20\n"
@@ -456,6 +458,7 @@ static void test_numbers_named(void **state) {
       {"[carteiro] spool_high_water", "out of range, at most 4000000000"},
       {"[carteiro] nats_ack_wait", "out of range, at least 1s"},
       {"[carteiro] document_jobs", "not a whole number (decimal digits only)"},
+      {"[carteiro] gap_wait_max", "out of range, at most 1000000"},
       {"[provider.sms-1] rate", "not a decimal number (digits with an optional fraction, e.g. 12.5)"},
       {"[provider.sms-1] burst", "not a whole number (decimal digits only)"},
       {"[provider.sms-1] max_concurrency", "out of range, at least 1"},
@@ -487,7 +490,8 @@ static void test_numbers_named(void **state) {
 
   /* what is accepted: plain decimals, fractions where they make sense, every unit */
   static const char good[] = "[carteiro]\nshutdown_grace = 1.5s\nbackoff_cap = 7d\n"
-                             "max_inflight = 0001000\nreceipt_retention = 0ms\n" PROVIDER
+                             "max_inflight = 0001000\nreceipt_retention = 0ms\n"
+                             "gap_wait_max = 0\n" PROVIDER
                              "rate = 12.5\nrecipient_gap = 60m\n";
   ct_config_t *cfg = NULL;
   ct_config_error_t errs[CT_CONFIG_MAX_ERRORS];
@@ -497,6 +501,7 @@ static void test_numbers_named(void **state) {
   assert_int_equal(cfg->shutdown_grace_ms, 1500);
   assert_int_equal(cfg->backoff_cap_ms, (int64_t)7 * 86400000);
   assert_int_equal(cfg->max_inflight, 1000);
+  assert_int_equal(cfg->gap_wait_max, 0);
   assert_int_equal(cfg->receipt_retention_ms, 0);
   assert_true(cfg->providers[0].rate == 12.5);
   assert_int_equal(cfg->providers[0].recipient_gap_ms, 3600000);

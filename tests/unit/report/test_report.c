@@ -98,6 +98,35 @@ static void test_month_terminal(void **state) {
   json_decref(doc);
 }
 
+/* The in-flight cap is named with the max_inflight it bound at; a run that names no
+ * bottleneck says "none found", in the terminal and in the HTML alike. */
+static void test_bottleneck_named(void **state) {
+  (void)state;
+  json_t *doc = load("month-small.json");
+  json_t *cap = json_object_get(doc, "capacity");
+  json_object_set_new(cap, "bottleneck", json_string("in-flight cap"));
+  char *t = render(cb_report_terminal, doc, 0);
+  assert_line(t, "capacity: fits; sustained 96/s, the load needs 58 % of one instance; bottleneck: "
+                 "in-flight cap (max_inflight 2,000)");
+  free(t);
+  t = render(cb_report_html, doc, 0);
+  assert_int_equal(count(t, "<p>Fits: sustained 96/s, the load needs 58 % of one instance; "
+                            "bottleneck: in-flight cap (max_inflight 2,000).</p>"),
+                   1);
+  free(t);
+  json_object_set_new(cap, "bottleneck", json_null());
+  t = render(cb_report_terminal, doc, 0);
+  assert_line(t, "capacity: fits; sustained 96/s, the load needs 58 % of one instance; bottleneck: "
+                 "none found");
+  free(t);
+  t = render(cb_report_html, doc, 0);
+  assert_int_equal(count(t, "<p>Fits: sustained 96/s, the load needs 58 % of one instance; "
+                            "bottleneck: none found.</p>"),
+                   1);
+  free(t);
+  json_decref(doc);
+}
+
 static void test_sweep_terminal(void **state) {
   (void)state;
   json_t *doc = load("sweep-small.json");
@@ -536,7 +565,7 @@ static void test_month_full_size(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_month_terminal),
+      cmocka_unit_test(test_month_terminal),         cmocka_unit_test(test_bottleneck_named),
       cmocka_unit_test(test_month_full_size),         cmocka_unit_test(test_sweep_terminal),
       cmocka_unit_test(test_limit_terminal),         cmocka_unit_test(test_month_html),
       cmocka_unit_test(test_sweep_and_limit_html),   cmocka_unit_test(test_bad_documents),

@@ -33,6 +33,10 @@ static void test_moves(void **state) {
       CT_TASK_PARKED,    CT_TASK_READY,  CT_TASK_INFLIGHT,  CT_TASK_READY,    CT_TASK_WARM_WAIT,
       CT_TASK_READY,     CT_TASK_RESUME, CT_TASK_READY,     CT_TASK_SETTLING, CT_TASK_FREE,
       CT_TASK_TAKING,    CT_TASK_SETTLING, CT_TASK_FREE, /* taken while stopping */
+      /* the recipient gap waited without a slot, then the next part */
+      CT_TASK_TAKING,    CT_TASK_QUEUED, CT_TASK_READY,     CT_TASK_INFLIGHT, CT_TASK_READY,
+      CT_TASK_GAP_WAIT,  CT_TASK_READY,  CT_TASK_INFLIGHT,  CT_TASK_READY,    CT_TASK_SETTLING,
+      CT_TASK_FREE,
   };
   for (size_t i = 0; i < sizeof life / sizeof life[0]; i++) {
     if (life[i] == CT_TASK_QUEUED)
@@ -44,9 +48,9 @@ static void test_moves(void **state) {
 
 static void test_names(void **state) {
   (void)state;
-  const char *want[CT_TASK__N] = {"free",   "taking",    "queued",    "ready",
-                                  "doc",    "parked",    "slot_wait", "warm_wait",
-                                  "resume", "inflight",  "settling"};
+  const char *want[CT_TASK__N] = {"free",     "taking",    "queued",    "ready",
+                                  "doc",      "parked",    "gap_wait",  "slot_wait",
+                                  "warm_wait", "resume",   "inflight",  "settling"};
   for (int s = 0; s < CT_TASK__N; s++)
     assert_string_equal(ct_task_state_name((ct_task_state_t)s), want[s]);
   assert_string_equal(ct_task_state_name(CT_TASK__N), "unknown");

@@ -70,7 +70,9 @@ int cb_write_config(const cb_load_ctx_t *c, const char *ini, const char *spool, 
           "ca_file = %s/ca/ca.crt\ndocument_root = %s/docs\nlog_level = warn\n"
           "backoff_base = 1s\nbackoff_cap = 60s\nshutdown_grace = 10s\n"
           "http_listen = 127.0.0.1:%d\nhttp_token_file = %s/http.token\n"
-          "spool_high_water = 100000000\nmin_free_disk_mb = 64\n",
+          "spool_high_water = 100000000\nmin_free_disk_mb = 64\n"
+          /* the recipient gap waited without a slot (README "Several messages per delivery") */
+          "gap_wait_max = 10000\n",
           p->name, spool, p->knobs.workers, p->knobs.max_inflight, e->dir, e->dir, http_port,
           e->dir);
   for (int ch = 0; ch < CB_NCHANNELS; ch++) {

@@ -1068,7 +1068,7 @@ int ct_config_parse(const char *name, const char *text, size_t len, unsigned fla
     return CT_ENOMEM;
   snprintf(cfg->spool, sizeof cfg->spool, "/var/lib/carteiro/spool.db");
   cfg->max_inflight = 2000;
-  cfg->gap_wait_max = 10000;
+  cfg->gap_wait_max = 0; /* opt-in: see README "Crashes" */
   cfg->take_batch = 500;
   cfg->connect_timeout_ms = 5000;
   cfg->request_timeout_ms = 30000;

@@ -66,7 +66,7 @@ static void test_example_config_loads_with_secrets(void **state) {
   assert_false(ct_provider_serves(&cfg->providers[1], "banco"));
   assert_false(ct_provider_serves(&cfg->providers[0], "banco-x"));
   assert_int_equal(cfg->max_inflight, 2000);
-  assert_int_equal(cfg->gap_wait_max, 10000);
+  assert_int_equal(cfg->gap_wait_max, 0);
   assert_int_equal(cfg->backoff_cap_ms, 15 * 60 * 1000);
   assert_int_equal(cfg->receipt_retention_ms, (int64_t)30 * 86400 * 1000);
   assert_int_equal(cfg->document_cache_mb, 64);

@@ -150,7 +150,9 @@ void ct__keycache_tag(ct_keycache_t *c, const char *tenant, int64_t day, int pol
   explicit_bzero(msg, sizeof msg);
 }
 
-static entry_t **slot_of(ct_keycache_t *c, const uint8_t tag[32]) {
+/* tag: 32 bytes. (A pointer, not `tag[32]`: gcc -Os took the bound for an access size and
+ * flagged an evicted entry's tag, reached through the list, as a region of size 0.) */
+static entry_t **slot_of(ct_keycache_t *c, const uint8_t *tag) {
   size_t h = ((size_t)tag[0] | (size_t)tag[1] << 8 | (size_t)tag[2] << 16 |
               (size_t)tag[3] << 24) &
              (c->n_buckets - 1);

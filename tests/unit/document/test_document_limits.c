@@ -209,7 +209,7 @@ static ct_bytes_t pdf_finish(pdf_t *p) {
 #define TEXT "BT /F1 12 Tf 72 770 Td (Fatura 2026-000123) Tj 0 -16 Td (Valor: R$ 189,90) Tj ET"
 
 static const char *page(const char *contents) {
-  static char b[256];
+  static char b[512]; /* the fixed text and a reference or an array of them */
   snprintf(b, sizeof b,
            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 "
            "4 0 R >> >> /Contents %s >>",
